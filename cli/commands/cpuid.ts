@@ -1,0 +1,113 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { CpuidReport } from '../../src/report/cpuid.js';
+import { hex, print, table, toJson } from '../output.js';
+import { EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
+import { type GlobalArgs, kernelBitsOption, kernelOption, selectTarget } from './common.js';
+
+export const command = 'cpuid';
+export const describe = 'decode CPUID leaf 0xD (the host by default) into XSAVE components';
+
+export const builder = (y: Argv) =>
+  y
+    .option('input', {
+      type: 'string',
+      describe: 'a CPUID dump (JSON records, `cpuid -r` output, AIDA64/InstLatx64 text) or profile file',
+    })
+    .option('kernel', kernelOption)
+    .option('kernel-bits', kernelBitsOption)
+    .example('$0 cpuid', 'the host, with what the running kernel enabled')
+    .example(
+      '$0 cpuid --input GenuineIntel00806F8_SapphireRapids_06_CPUID.txt --kernel 6.1',
+      'a dump, as Linux 6.1 sees it',
+    );
+
+type Args = ArgumentsCamelCase<GlobalArgs & { input?: string; kernel?: string; kernelBits: 64 | 32 }>;
+
+export const handler = (argv: Args) =>
+  run(async () => {
+    const { cpuidReport } = await import('../../src/report/cpuid.js');
+    const { profile, kernel } = await selectTarget(argv.input ?? 'host', argv.kernel);
+    const host = profile.name === 'host' ? (await import('../../src/host/probe.js')).probeHost() : undefined;
+    const report = cpuidReport(profile, kernel, { bits: argv.kernelBits }, host);
+    print(argv.json ? toJson(report) : render(report));
+    const errors = report.findings.filter((f) => f.level === 'error');
+    if (errors.length > 0) {
+      process.stderr.write(
+        `sigframe: inconsistent CPUID input:\n${errors.map((f) => `  ${f.message}`).join('\n')}\n`,
+      );
+      return EXIT_BAD_INPUT;
+    }
+    if (report.host && !report.host.model_matches) {
+      process.stderr.write(
+        `sigframe: MODEL MISMATCH: the kernel set XCR0 = ${report.host.xcr0 === undefined ? 'unknown' : hex(report.host.xcr0)} but sigframe predicts ${hex(report.linux.xcr0)} for ${report.linux.kernel}. This is a sigframe bug or a kernel change it does not know.\n`,
+      );
+      return EXIT_CHECK_FAILED;
+    }
+    return EXIT_OK;
+  });
+
+function render(r: CpuidReport): string {
+  const out: string[] = [];
+  const sig = r.signature;
+  out.push(
+    `CPU      ${r.title}${r.vendor ? ` — ${r.vendor}` : ''}${sig ? ` family ${hex(sig.family)} model ${hex(sig.model)} stepping ${sig.stepping}` : ''}`,
+  );
+  out.push(`source   ${r.source.kind}: ${r.source.cite}`);
+  out.push(`XCR0 supported ${hex(r.xcr0_supported)}   IA32_XSS supported ${hex(r.xss_supported)}`);
+  const s = r.sizes;
+  out.push(
+    `sizes    EBX(XCR0 now) ${s.xsave_sz_xcr0 ?? '—'}   ECX(all supported) ${s.xsave_sz_max ?? '—'}   compacted EBX(XCR0|XSS now) ${s.xsave_sz_xcr0_xss ?? '—'}`,
+  );
+  if (r.instructions) {
+    const on = Object.entries(r.instructions)
+      .filter(([, v]) => v)
+      .map(([k]) => k);
+    out.push(`instr    ${on.join(' ') || '(plain XSAVE)'}`);
+  }
+  out.push('');
+  out.push(
+    table(
+      ['nr', 'component', 'in', 'size', 'offset', 'flags', 'gate', 'Linux'],
+      r.components.map((c) => [
+        c.nr,
+        c.name,
+        c.in,
+        c.size,
+        c.offset ?? '—',
+        [
+          c.aligned64 && 'align64',
+          c.xfd_faulting && 'xfd',
+          c.dynamic && 'dynamic',
+          c.architectural_size !== null && c.architectural_size !== c.size && `arch ${c.architectural_size}`,
+        ]
+          .filter(Boolean)
+          .join(' '),
+        c.gate ?? '—',
+        c.linux_enables ? 'XCR0' : '',
+      ]),
+      ['r', 'l', 'l', 'r', 'r'],
+    ),
+  );
+  for (const nr of r.missing) out.push(`  ${nr}: supported, but the input has no CPUID.(0xD,${nr}) subleaf`);
+  const l = r.linux;
+  out.push('');
+  if (!l.xsave) {
+    out.push(`${l.kernel} (${l.kernel_bits}-bit): XSAVE disabled — ${l.xsave_disabled_because}`);
+  } else {
+    out.push(`${l.kernel} (${l.kernel_bits}-bit) enables XCR0 = ${hex(l.xcr0)}`);
+    out.push(
+      l.max_size === null
+        ? `  sizes unknown: ${l.size_unknown_because}`
+        : `  max_size ${l.max_size} (all enabled)   default_size ${l.default_size} (without dynamic features)`,
+    );
+    for (const d of l.dropped) out.push(`  not enabled: ${d.nr} ${d.name} — ${d.reason}`);
+  }
+  if (r.host) {
+    out.push(
+      `host     XGETBV(0) = ${r.host.xcr0 === undefined ? 'unavailable' : hex(r.host.xcr0)}${r.host.model_matches ? ' — matches the model' : ' — DOES NOT MATCH the model'}   XINUSE = ${r.host.xinuse === undefined ? '—' : hex(r.host.xinuse)}`,
+    );
+  }
+  const notes = r.findings.filter((f) => f.level !== 'error');
+  if (notes.length > 0) out.push('', ...notes.map((f) => `${f.level}: ${f.message}`));
+  return out.join('\n');
+}

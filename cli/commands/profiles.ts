@@ -1,0 +1,95 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { ProfileRow } from '../../src/report/profiles.js';
+import { hex, print, table, toJson } from '../output.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
+import { type GlobalArgs, kernelBitsOption, kernelOption } from './common.js';
+
+export const command = 'profiles';
+export const describe =
+  'list the shipped CPU profiles with the XCR0 and sizes Linux uses on each; or write a new profile';
+
+export const builder = (y: Argv) =>
+  y
+    .option('kernel', kernelOption)
+    .option('kernel-bits', kernelBitsOption)
+    .option('from-host', {
+      type: 'boolean',
+      default: false,
+      describe: 'print this host as a profile file (JSON)',
+    })
+    .option('from-dump', { type: 'string', describe: 'print a raw CPUID dump file as a profile file (JSON)' })
+    .option('name', { type: 'string', describe: 'name for --from-host/--from-dump' })
+    .conflicts('from-host', 'from-dump')
+    .example('$0 profiles', 'every shipped profile, as the newest kernel sees it')
+    .example('$0 profiles --from-host --name my-box > my-box.json', 'capture this machine as a profile');
+
+type Args = ArgumentsCamelCase<
+  GlobalArgs & { kernel?: string; kernelBits: 64 | 32; fromHost: boolean; fromDump?: string; name?: string }
+>;
+
+export const handler = (argv: Args) =>
+  run(async () => {
+    if (argv.fromHost || argv.fromDump !== undefined) {
+      const store = await import('../../src/profile/store.js');
+      const { formatProfile, profileFromFile } = await import('../../src/profile/profile.js');
+      const { readFileSync } = await import('node:fs');
+      const p = argv.fromHost
+        ? store.hostProfile()
+        : store.profileFromDump(readFileSync(argv.fromDump!, 'utf8'), argv.fromDump!);
+      const file = argv.name ? profileFromFile({ ...p.file, name: argv.name }).file : p.file;
+      print(formatProfile(file));
+      return EXIT_OK;
+    }
+    const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/profile/store.js');
+    const { chooseKernel } = await import('../../src/kernel/eras.js');
+    const { profileRow } = await import('../../src/report/profiles.js');
+    const kernel = chooseKernel(argv.kernel);
+    const rows = builtinProfileNames().map((n) =>
+      profileRow(loadBuiltinProfile(n), kernel, { bits: argv.kernelBits }),
+    );
+    print(
+      argv.json
+        ? toJson({ kernel: kernel.label, kernel_bits: argv.kernelBits, profiles: rows })
+        : render(rows, kernel.label),
+    );
+    const failed = rows.filter((r) => r.checks.some((c) => c.status === 'mismatch'));
+    if (failed.length > 0) {
+      process.stderr.write(
+        `sigframe: size cross-checks failed for ${failed.map((r) => r.name).join(', ')}\n`,
+      );
+      return EXIT_CHECK_FAILED;
+    }
+    return EXIT_OK;
+  });
+
+function checkSummary(r: ProfileRow): string {
+  const count = (status: string) => r.checks.filter((c) => c.status === status).length;
+  const parts = [
+    count('mismatch') && `${count('mismatch')} FAILED`,
+    count('ok') && `${count('ok')} ok`,
+    count('unknown') && `${count('unknown')} n/a`,
+  ].filter(Boolean);
+  return parts.join(', ') || '—';
+}
+
+function render(rows: readonly ProfileRow[], kernel: string): string {
+  return [
+    `What ${kernel} enables on each shipped profile (64-bit kernel unless --kernel-bits 32):`,
+    '',
+    table(
+      ['profile', 'vendor', 'XCR0', 'max_size', 'default_size', 'checks', 'source'],
+      rows.map((r) => [
+        r.name,
+        r.vendor ?? '?',
+        r.linux.xsave ? hex(r.linux.xcr0) : 'no XSAVE',
+        r.linux.max_size ?? '?',
+        r.linux.default_size ?? '?',
+        checkSummary(r),
+        r.synthetic && r.source !== 'synthetic' ? `${r.source} (synthetic)` : r.source,
+      ]),
+      ['l', 'l', 'r', 'r', 'r'],
+    ),
+    '',
+    'checks: CPUID.(0xD,0).ECX/EBX and (0xD,1).EBX recomputed from the per-component subleaves (n/a: the dump lacks a subleaf).',
+  ].join('\n');
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import * as cpuid from './commands/cpuid.js';
+import * as layout from './commands/layout.js';
+import * as profiles from './commands/profiles.js';
+import { EXIT_BAD_INPUT } from './run.js';
+
+// The command modules only declare options; each handler imports the library when it runs, so
+// `sigframe --help` does not pay for loading the model.
+await yargs(hideBin(process.argv))
+  .scriptName('sigframe')
+  .usage(
+    '$0 <command> [options]\n\nThe x86 Linux signal ABI, exact: XSAVE layouts, signal frames and sigaltstack sizes.',
+  )
+  .command(cpuid)
+  .command(layout)
+  .command(profiles)
+  .option('json', { type: 'boolean', default: false, describe: 'print one JSON object instead of tables' })
+  .demandCommand(1, 'give a command; see --help')
+  .strict()
+  .recommendCommands()
+  .help()
+  .alias('h', 'help')
+  .version()
+  .wrap(Math.min(110, process.stdout.columns || 110))
+  .fail((msg, err) => {
+    if (err) throw err;
+    process.stderr.write(`sigframe: ${msg}\nRun 'sigframe --help' for usage.\n`);
+    process.exit(EXIT_BAD_INPUT);
+  })
+  .parseAsync();

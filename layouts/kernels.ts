@@ -1,0 +1,98 @@
+/**
+ * Kernel eras: the Linux versions at which the x86 signal-frame and XSAVE rules changed, each with
+ * the constants sigframe's kernel model reads. A version maps to the newest era whose `since` it
+ * reaches. Sources: arch/x86/include/asm/fpu/xstate.h (XFEATURE_MASK_*), arch/x86/kernel/fpu/
+ * xstate.c; commit ids and versions as listed in ../shared/reference/kernel-signal-abi.md §6.
+ */
+export interface KernelEra {
+  readonly id: string;
+  readonly since: string;
+  readonly label: string;
+  /** XFEATURE_MASK_USER_SUPPORTED: user components the kernel will put in XCR0. */
+  readonly userSupported: readonly number[];
+  /** XFEATURE_MASK_USER_DYNAMIC: enabled in XCR0 but only usable after ARCH_REQ_XCOMP_PERM. */
+  readonly userDynamic: readonly number[];
+  /** fpu__init_system_xstate disables XSAVE when CPUID enumerates APX together with MPX. */
+  readonly apxMpxConflict: boolean;
+  readonly changes: readonly string[];
+}
+
+const LEGACY_USER = [0, 1, 2, 3, 4, 5, 6, 7, 9];
+const WITH_AMX = [...LEGACY_USER, 17, 18];
+const WITH_APX = [...WITH_AMX, 19];
+
+export const kernelEras = [
+  {
+    id: '4.6',
+    since: '4.6',
+    label: '4.6–5.13',
+    userSupported: LEGACY_USER,
+    userDynamic: [],
+    apxMpxConflict: false,
+    changes: ['PKRU (component 9) in XFEATURE_MASK_USER_SUPPORTED; no AT_MINSIGSTKSZ on x86'],
+  },
+  {
+    id: '5.14',
+    since: '5.14',
+    label: '5.14–5.15',
+    userSupported: LEGACY_USER,
+    userDynamic: [],
+    apxMpxConflict: false,
+    changes: [
+      'AT_MINSIGSTKSZ in the aux vector; sigaltstack overflow check on entering the alt stack (1c33bb050750)',
+    ],
+  },
+  {
+    id: '5.16',
+    since: '5.16',
+    label: '5.16–6.1',
+    userSupported: WITH_AMX,
+    userDynamic: [18],
+    apxMpxConflict: false,
+    changes: [
+      'AMX XTILE_CFG/XTILE_DATA; XFD; ARCH_REQ_XCOMP_PERM; sigaltstack size validation; INIT skip of AMX in frames',
+    ],
+  },
+  {
+    id: '6.2',
+    since: '6.2',
+    label: '6.2–6.11',
+    userSupported: WITH_AMX,
+    userDynamic: [18],
+    apxMpxConflict: false,
+    changes: [
+      'signal code split into signal_64.c/signal_32.c; one get_sigframe() for native and compat frames',
+    ],
+  },
+  {
+    id: '6.12',
+    since: '6.12',
+    label: '6.12',
+    userSupported: WITH_AMX,
+    userDynamic: [18],
+    apxMpxConflict: false,
+    changes: [
+      'PKRU set to 0 while the frame is written; the saved PKRU stored into the frame (84ee6e8d195e)',
+    ],
+  },
+  {
+    id: '6.13',
+    since: '6.13',
+    label: '6.13–6.15',
+    userSupported: WITH_AMX,
+    userDynamic: [18],
+    apxMpxConflict: false,
+    changes: ['XSTATE_BV[PKRU] forced to 1 in every frame (ae6012d72fa6)'],
+  },
+  {
+    id: '6.16',
+    since: '6.16',
+    label: '6.16 and later',
+    userSupported: WITH_APX,
+    userDynamic: [18],
+    apxMpxConflict: true,
+    changes: ['APX (component 19, standard offset out of index order); APX with MPX disables XSAVE'],
+  },
+] as const satisfies readonly KernelEra[];
+
+export type KernelEraId = (typeof kernelEras)[number]['id'];

@@ -1,0 +1,103 @@
+/*
+ * sigframe host probe: what only the CPU and the running kernel can tell.
+ * Prints one JSON object: raw CPUID (leaves 0, 1, 7.0/7.1, every valid 0xD subleaf,
+ * 0x80000000..4), XCR0 and XINUSE (XGETBV 0/1), getauxval(AT_MINSIGSTKSZ),
+ * ARCH_GET_XCOMP_SUPP/PERM and uname. Compiled and cached by src/host/probe.ts.
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#ifndef AT_MINSIGSTKSZ
+#define AT_MINSIGSTKSZ 51 /* include/uapi/linux/auxvec.h, Linux 5.14+ */
+#endif
+#define ARCH_GET_XCOMP_SUPP 0x1021 /* arch/x86/include/uapi/asm/prctl.h */
+#define ARCH_GET_XCOMP_PERM 0x1022
+
+static int nrec;
+
+static void rec(unsigned leaf, unsigned sub, unsigned r[4])
+{
+	__cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+	printf("%s\n    [%u, %u, %u, %u, %u, %u]", nrec++ ? "," : "", leaf, sub, r[0], r[1], r[2], r[3]);
+}
+
+static uint64_t xgetbv(unsigned idx)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(idx));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static void xcomp(const char *name, int option)
+{
+	uint64_t v = 0;
+	long ret = syscall(SYS_arch_prctl, option, &v);
+	if (ret == 0)
+		printf(",\n  \"%s\": \"0x%llx\"", name, (unsigned long long)v);
+	else
+		printf(",\n  \"%s\": null, \"%s_errno\": %d", name, name, errno);
+}
+
+int main(void)
+{
+	unsigned r[4], max, maxext, osxsave = 0, xgetbv1 = 0;
+	uint64_t supported = 3;
+	struct utsname u;
+
+	printf("{\n  \"format\": \"sigframe-probe/1\",\n  \"cpuid\": [");
+	rec(0, 0, r);
+	max = r[0];
+	if (max >= 1) {
+		rec(1, 0, r);
+		osxsave = (r[2] >> 27) & 1;
+	}
+	if (max >= 7) {
+		rec(7, 0, r);
+		if (r[0] >= 1)
+			rec(7, 1, r);
+	}
+	if (max >= 0xd) {
+		rec(0xd, 0, r);
+		supported = ((uint64_t)r[3] << 32) | r[0];
+		rec(0xd, 1, r);
+		supported |= ((uint64_t)r[3] << 32) | r[2];
+		xgetbv1 = (r[0] >> 2) & 1;
+		for (unsigned n = 2; n < 64; n++)
+			if ((supported >> n) & 1)
+				rec(0xd, n, r);
+	}
+	rec(0x80000000, 0, r);
+	maxext = r[0];
+	for (unsigned l = 0x80000001; l <= 0x80000004 && l <= maxext; l++)
+		rec(l, 0, r);
+	printf("\n  ]");
+
+	if (osxsave)
+		printf(",\n  \"xcr0\": \"0x%llx\"", (unsigned long long)xgetbv(0));
+	else
+		printf(",\n  \"xcr0\": null");
+	if (osxsave && xgetbv1)
+		printf(",\n  \"xinuse\": \"0x%llx\"", (unsigned long long)xgetbv(1));
+	else
+		printf(",\n  \"xinuse\": null");
+
+	errno = 0;
+	unsigned long minsig = getauxval(AT_MINSIGSTKSZ);
+	if (errno == ENOENT)
+		printf(",\n  \"at_minsigstksz\": null");
+	else
+		printf(",\n  \"at_minsigstksz\": %lu", minsig);
+	xcomp("xcomp_supp", ARCH_GET_XCOMP_SUPP);
+	xcomp("xcomp_perm", ARCH_GET_XCOMP_PERM);
+
+	if (uname(&u) == 0)
+		printf(",\n  \"release\": \"%s\",\n  \"machine\": \"%s\"", u.release, u.machine);
+	printf("\n}\n");
+	return 0;
+}

@@ -1,0 +1,66 @@
+import { type KernelEra, kernelEras } from '../../layouts/kernels.js';
+import { InputError } from '../schema/errors.js';
+
+export type KernelVersion = readonly [number, number, number];
+
+/** Parses `6.18`, `6.18.44` or a `uname -r` string such as `6.18.44-fc-v669`. */
+export function parseKernelVersion(text: string): KernelVersion {
+  const m = /^\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  if (!m) {
+    throw new InputError(
+      `kernel version '${text}': expected MAJOR.MINOR[.PATCH] (e.g. 6.18 or 6.18.44-generic)`,
+      {
+        path: 'kernel',
+      },
+    );
+  }
+  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+export function compareVersions(a: KernelVersion, b: KernelVersion): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}
+
+export function formatVersion(v: KernelVersion): string {
+  return `${v[0]}.${v[1]}${v[2] ? `.${v[2]}` : ''}`;
+}
+
+/** The era a kernel version belongs to: the newest whose `since` it reaches. */
+export function eraFor(version: string | KernelVersion): KernelEra {
+  const v = typeof version === 'string' ? parseKernelVersion(version) : version;
+  let found: KernelEra | undefined;
+  for (const era of kernelEras) {
+    if (compareVersions(v, parseKernelVersion(era.since)) >= 0) found = era;
+  }
+  if (!found) {
+    throw new InputError(
+      `kernel ${formatVersion(v)} is older than the oldest modelled era (${kernelEras[0].since}); eras: ${kernelEras
+        .map((e) => e.label)
+        .join(', ')}`,
+      { path: 'kernel' },
+    );
+  }
+  return found;
+}
+
+export function latestEra(): KernelEra {
+  return kernelEras[kernelEras.length - 1]!;
+}
+
+/** The kernel a command reasons about: an explicit version, the host's, or the newest era. */
+export interface KernelChoice {
+  readonly version: KernelVersion | undefined;
+  readonly era: KernelEra;
+  /** For people: `6.18.44` or `6.16 and later`. */
+  readonly label: string;
+}
+
+export function chooseKernel(explicit?: string, fallback?: string): KernelChoice {
+  const text = explicit ?? fallback;
+  if (text === undefined) {
+    const era = latestEra();
+    return { version: undefined, era, label: `Linux ${era.label}` };
+  }
+  const version = parseKernelVersion(text);
+  return { version, era: eraFor(version), label: `Linux ${formatVersion(version)}` };
+}

@@ -1,0 +1,159 @@
+import { Cpuid, type CpuidRecord, hex32 } from '../cpuid/records.js';
+import { InputError } from '../schema/errors.js';
+import { type JsonInfer, j } from '../schema/json.js';
+import { readXsaveEnumeration, type XsaveEnumeration } from '../xsave/enumeration.js';
+
+/**
+ * A CPU profile: the raw CPUID a Linux kernel would see (leaf 0xD plus the leaf 1 / leaf 7 flags
+ * it consults), where it came from, and — when known — the XCR0/XSS in force when it was taken.
+ * Everything else (vendor, model, layouts, what Linux enables) is derived from the records, so a
+ * profile file states each fact once. The file format is the schema below; `sigframe profiles
+ * --from-host` and `--from-dump` write it.
+ */
+const record = j.object({
+  leaf: j.u32(),
+  subleaf: j.u32(),
+  eax: j.u32(),
+  ebx: j.u32(),
+  ecx: j.u32(),
+  edx: j.u32(),
+});
+
+export const PROFILE_FORMAT = 'sigframe-profile/1';
+
+export const profileFileSchema = j.object({
+  format: j.literal(PROFILE_FORMAT),
+  name: j.string(),
+  title: j.string(),
+  synthetic: j.optional(j.boolean()),
+  source: j.object({
+    kind: j.oneOf([
+      'probe',
+      'aida64',
+      'cpuid-r',
+      'json',
+      'rust-cpuid',
+      'virtualbox',
+      'reference',
+      'synthetic',
+    ]),
+    cite: j.string(),
+    url: j.optional(j.string()),
+    notes: j.optional(j.array(j.string())),
+  }),
+  /** XCR0 (and IA32_XSS) of the OS that executed CPUID: CPUID.(0xD,0).EBX and (0xD,1).EBX depend on them. */
+  capture: j.optional(
+    j.object({
+      os: j.string(),
+      xcr0: j.u64(),
+      xss: j.optional(j.u64()),
+      basis: j.string(),
+    }),
+  ),
+  /** What a live kernel reported on this CPU, for regression checks on machines that lack it. */
+  observed: j.optional(
+    j.object({
+      kernel: j.string(),
+      at_minsigstksz: j.optional(j.int()),
+      xcomp_supp: j.optional(j.u64()),
+      basis: j.string(),
+    }),
+  ),
+  cpuid: j.array(record, { min: 1 }),
+  /** Records the source lacks, added by hand with the reason (never silently). */
+  supplements: j.optional(j.array(j.object({ record, why: j.string() }))),
+});
+
+export type ProfileFile = JsonInfer<typeof profileFileSchema>;
+
+export interface Profile {
+  readonly file: ProfileFile;
+  readonly name: string;
+  readonly cpuid: Cpuid;
+  readonly xsave: XsaveEnumeration;
+}
+
+const NAME = /^[a-z0-9][a-z0-9.-]*$/;
+
+export function profileFromFile(file: ProfileFile): Profile {
+  if (!NAME.test(file.name)) {
+    throw new InputError(`$.name: '${file.name}' must be lower-case letters, digits, '.' and '-'`, {
+      path: '$.name',
+    });
+  }
+  const records: CpuidRecord[] = [...file.cpuid, ...(file.supplements ?? []).map((s) => s.record)];
+  const seen = new Set<string>();
+  records.forEach((r, i) => {
+    const key = `${r.leaf}:${r.subleaf}`;
+    if (seen.has(key)) {
+      const at = i < file.cpuid.length ? `$.cpuid[${i}]` : `$.supplements[${i - file.cpuid.length}]`;
+      throw new InputError(`${at}: leaf 0x${r.leaf.toString(16)} subleaf ${r.subleaf} is given twice`, {
+        path: at,
+      });
+    }
+    seen.add(key);
+  });
+  const cpuid = new Cpuid(records);
+  return { file, name: file.name, cpuid, xsave: readXsaveEnumeration(cpuid) };
+}
+
+/** Validates parsed JSON as a profile file; `where` names the file in errors. */
+export function profileFromJson(value: unknown, where: string): Profile {
+  try {
+    return profileFromFile(profileFileSchema.parse(value, '$'));
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(`${where}: ${e.message}`, e.where);
+    throw e;
+  }
+}
+
+const hexRecord = (r: CpuidRecord) => ({
+  leaf: `0x${r.leaf.toString(16)}`,
+  subleaf: r.subleaf,
+  eax: hex32(r.eax),
+  ebx: hex32(r.ebx),
+  ecx: hex32(r.ecx),
+  edx: hex32(r.edx),
+});
+
+/** The file text of a profile: pretty JSON with one CPUID record per line. */
+export function formatProfile(file: ProfileFile): string {
+  const compact = new Map<string, string>();
+  const text = JSON.stringify(
+    serializeProfile(file),
+    (_key, value: unknown) => {
+      if (typeof value === 'object' && value !== null && 'leaf' in value && 'eax' in value) {
+        const token = `@record${compact.size}@`;
+        compact.set(token, JSON.stringify(value).replace(/,"/g, ', "').replace(/":/g, '": '));
+        return token;
+      }
+      return value;
+    },
+    2,
+  );
+  return `${text.replace(/"@record\d+@"/g, (m) => compact.get(m.slice(1, -1))!)}\n`;
+}
+
+/** The file form of a profile: registers as "0x…" strings, 64-bit masks as "0x…" strings. */
+export function serializeProfile(file: ProfileFile): unknown {
+  const hex64 = (v: bigint) => `0x${v.toString(16)}`;
+  return {
+    ...file,
+    ...(file.capture
+      ? {
+          capture: {
+            ...file.capture,
+            xcr0: hex64(file.capture.xcr0),
+            ...(file.capture.xss === undefined ? {} : { xss: hex64(file.capture.xss) }),
+          },
+        }
+      : {}),
+    ...(file.observed?.xcomp_supp !== undefined
+      ? { observed: { ...file.observed, xcomp_supp: hex64(file.observed.xcomp_supp) } }
+      : {}),
+    cpuid: file.cpuid.map(hexRecord),
+    ...(file.supplements
+      ? { supplements: file.supplements.map((s) => ({ record: hexRecord(s.record), why: s.why })) }
+      : {}),
+  };
+}

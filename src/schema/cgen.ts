@@ -1,0 +1,43 @@
+import { type DataModel, layoutOf } from './layout.js';
+import type { StructNode } from './node.js';
+
+/**
+ * C static assertions generated from a schema, so the C compiler checks our layouts against the
+ * installed uapi headers (and users can paste them into their own builds). Only structs that
+ * declare a uapi spelling get assertions; members listed in `except` are checked for offset only.
+ */
+export interface CheckOptions {
+  /** C type spelling, e.g. `struct sigcontext_64` or `stack_t`. */
+  readonly ctype: string;
+  /** Member names whose size (and thus the struct size) differs from the uapi on purpose. */
+  readonly except?: readonly string[];
+}
+
+export function cAsserts(node: StructNode, model: DataModel, opts: CheckOptions): string[] {
+  const out: string[] = [];
+  const except = new Set(opts.except ?? []);
+  const tag = (what: string) => JSON.stringify(`${node.name}/${model.name}: ${what}`);
+  const layout = layoutOf(node, model);
+  if (except.size === 0) {
+    out.push(`_Static_assert(sizeof(${opts.ctype}) == ${layout.size}, ${tag(`sizeof == ${layout.size}`)});`);
+    out.push(
+      `_Static_assert(_Alignof(${opts.ctype}) == ${layout.align}, ${tag(`alignof == ${layout.align}`)});`,
+    );
+  }
+  // Members only, not their members: a nested struct has its own uapi spelling and is checked by
+  // itself (the x86-64 uapi `struct sigcontext` inside ucontext even uses other member names).
+  for (const f of layout.fields) {
+    if (f.node.kind === 'pad') continue;
+    const member = f.name;
+    const offset = f.offset;
+    out.push(
+      `_Static_assert(offsetof(${opts.ctype}, ${member}) == ${offset}, ${tag(`offsetof(${member}) == ${offset}`)});`,
+    );
+    if (!except.has(member)) {
+      out.push(
+        `_Static_assert(sizeof(((${opts.ctype} *)0)->${member}) == ${f.size}, ${tag(`sizeof(${member}) == ${f.size}`)});`,
+      );
+    }
+  }
+  return out;
+}

@@ -1,0 +1,110 @@
+import { InputError } from './errors.js';
+
+/**
+ * A small validator for JSON input files (profiles, states), in the style of zod: a schema object
+ * checks a value and its TypeScript type is inferred from the schema, so the file format is
+ * written once. Errors name the JSON path (`$.cpuid[3].eax`).
+ */
+export interface JsonSchema<T> {
+  readonly describe: string;
+  parse(value: unknown, path: string): T;
+}
+
+export type JsonInfer<S> = S extends JsonSchema<infer T> ? T : never;
+
+function fail(path: string, expected: string, value: unknown): never {
+  const got = value === undefined ? 'nothing' : JSON.stringify(value)?.slice(0, 60);
+  throw new InputError(`${path}: expected ${expected}, got ${got}`, { path });
+}
+
+export const j = {
+  string(): JsonSchema<string> {
+    return { describe: 'a string', parse: (v, p) => (typeof v === 'string' ? v : fail(p, 'a string', v)) };
+  },
+  boolean(): JsonSchema<boolean> {
+    return {
+      describe: 'true or false',
+      parse: (v, p) => (typeof v === 'boolean' ? v : fail(p, 'true or false', v)),
+    };
+  },
+  int(min = 0, max = Number.MAX_SAFE_INTEGER): JsonSchema<number> {
+    const d = `an integer in ${min}..${max}`;
+    return {
+      describe: d,
+      parse: (v, p) =>
+        typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(p, d, v),
+    };
+  },
+  /** A 32-bit register value: a number or a "0x…" string. */
+  u32(): JsonSchema<number> {
+    const d = 'a 32-bit value (number or "0x…" string)';
+    return {
+      describe: d,
+      parse: (v, p) => {
+        if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return v;
+        if (typeof v === 'string' && /^0x[0-9a-fA-F]{1,8}$/.test(v)) return Number(v);
+        return fail(p, d, v);
+      },
+    };
+  },
+  /** A 64-bit value written as a "0x…" string (JSON numbers cannot hold 64 bits). */
+  u64(): JsonSchema<bigint> {
+    const d = 'a 64-bit value as a "0x…" string';
+    return {
+      describe: d,
+      parse: (v, p) => (typeof v === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(v) ? BigInt(v) : fail(p, d, v)),
+    };
+  },
+  literal<const L extends string | number>(value: L): JsonSchema<L> {
+    const d = JSON.stringify(value);
+    return { describe: d, parse: (v, p) => (v === value ? (v as L) : fail(p, d, v)) };
+  },
+  oneOf<const L extends string>(values: readonly L[]): JsonSchema<L> {
+    const d = `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`;
+    return { describe: d, parse: (v, p) => (values.includes(v as L) ? (v as L) : fail(p, d, v)) };
+  },
+  array<T>(item: JsonSchema<T>, opts: { min?: number } = {}): JsonSchema<T[]> {
+    const d = `an array of ${item.describe}`;
+    return {
+      describe: d,
+      parse: (v, p) => {
+        if (!Array.isArray(v)) return fail(p, d, v);
+        if (opts.min !== undefined && v.length < opts.min) fail(p, `at least ${opts.min} entries`, v);
+        return v.map((x, i) => item.parse(x, `${p}[${i}]`));
+      },
+    };
+  },
+  optional<T>(inner: JsonSchema<T>): JsonSchema<T | undefined> & { readonly optional: true } {
+    return {
+      optional: true,
+      describe: `optional ${inner.describe}`,
+      parse: (v, p) => (v === undefined ? undefined : inner.parse(v, p)),
+    };
+  },
+  object<S extends Record<string, JsonSchema<unknown>>>(shape: S): JsonSchema<ObjectOf<S>> {
+    return {
+      describe: 'an object',
+      parse: (v, p) => {
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, 'an object', v);
+        const o = v as Record<string, unknown>;
+        for (const k of Object.keys(o)) {
+          if (!(k in shape))
+            throw new InputError(`${p}.${k}: unknown member (allowed: ${Object.keys(shape).join(', ')})`, {
+              path: `${p}.${k}`,
+            });
+        }
+        const out: Record<string, unknown> = {};
+        for (const [k, s] of Object.entries(shape)) {
+          const parsed = s.parse(o[k], `${p}.${k}`);
+          if (parsed !== undefined) out[k] = parsed;
+        }
+        return out as ObjectOf<S>;
+      },
+    };
+  },
+};
+
+type OptionalKeys<S> = { [K in keyof S]: S[K] extends { optional: true } ? K : never }[keyof S];
+type ObjectOf<S extends Record<string, JsonSchema<unknown>>> = {
+  [K in Exclude<keyof S, OptionalKeys<S>>]: JsonInfer<S[K]>;
+} & { [K in OptionalKeys<S>]?: Exclude<JsonInfer<S[K]>, undefined> };

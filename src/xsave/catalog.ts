@@ -1,0 +1,89 @@
+import { type XfeatureSpec, xfeatures } from '../../layouts/xfeatures.js';
+import { fpstate_64, xstate_header } from '../abi/uapi.js';
+import { dataModels } from '../../layouts/abi.js';
+import { InputError } from '../schema/errors.js';
+import { locate, sizeOf } from '../schema/layout.js';
+
+/** Lookups over the component table in layouts/xfeatures.ts, and feature-mask helpers. */
+
+const byNr = new Map<number, XfeatureSpec>(xfeatures.map((x) => [x.nr, x]));
+
+export function xfeature(nr: number): XfeatureSpec | undefined {
+  return byNr.get(nr);
+}
+
+export function xfeatureName(nr: number): string {
+  return byNr.get(nr)?.name ?? `bit${nr}`;
+}
+
+/** The architectural size the kernel checks CPUID.(0xD,n).EAX against, if it checks one. */
+export function architecturalSize(spec: XfeatureSpec): number | null {
+  if (spec.legacy) return null;
+  if (spec.registers) return sizeOf(spec.registers, dataModels.lp64);
+  return spec.size ?? null;
+}
+
+export const XFEATURE_FP = 0;
+export const XFEATURE_SSE = 1;
+export const FIRST_EXTENDED_XFEATURE = 2;
+
+/** Where the legacy components sit in the 512-byte FXSAVE region, as the kernel caches them
+ * (setup_xstate_cache: FP = bytes 0..offsetof(xmm_space), SSE = xmm_space). */
+const xmm = locate(fpstate_64, dataModels.lp64, 'xmm_space');
+export const LEGACY_REGIONS = [
+  { nr: XFEATURE_FP, offset: 0, size: xmm.offset },
+  { nr: XFEATURE_SSE, offset: xmm.offset, size: xmm.size },
+] as const;
+
+/** The rest of the legacy region: bytes the hardware reserves and the kernel's software bytes. */
+const reserved2 = locate(fpstate_64, dataModels.lp64, 'reserved2');
+const swReserved = locate(fpstate_64, dataModels.lp64, 'sw_reserved');
+export const LEGACY_RESERVED = [
+  { name: 'reserved (FXSAVE)', offset: reserved2.offset, size: reserved2.size },
+  { name: 'sw_reserved (_fpx_sw_bytes)', offset: swReserved.offset, size: swReserved.size },
+] as const;
+
+export const FXSAVE_SIZE = sizeOf(fpstate_64, dataModels.lp64);
+export const XSAVE_HDR_SIZE = sizeOf(xstate_header, dataModels.lp64);
+/** Start of the extended region in both formats: legacy region + XSAVE header. */
+export const XSAVE_EXTENDED_START = FXSAVE_SIZE + XSAVE_HDR_SIZE;
+
+export function bit(nr: number): bigint {
+  return 1n << BigInt(nr);
+}
+
+export function maskOf(nrs: Iterable<number>): bigint {
+  let m = 0n;
+  for (const n of nrs) m |= bit(n);
+  return m;
+}
+
+export function bitsOf(mask: bigint): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < 64; i++) if ((mask >> BigInt(i)) & 1n) out.push(i);
+  return out;
+}
+
+export function has(mask: bigint, nr: number): boolean {
+  return ((mask >> BigInt(nr)) & 1n) === 1n;
+}
+
+export function hex64(v: bigint): string {
+  return `0x${v.toString(16)}`;
+}
+
+export function maskNames(mask: bigint): string {
+  return bitsOf(mask).map(xfeatureName).join('|') || '0';
+}
+
+/** Parses a feature mask given as "0x…" hex or decimal. */
+export function parseMask(text: string, where: string): bigint {
+  if (!/^(0x[0-9a-fA-F]{1,16}|\d{1,20})$/.test(text)) {
+    throw new InputError(`${where}: '${text}' is not a feature mask (hex like 0x2e7, or decimal)`, {
+      path: where,
+    });
+  }
+  const v = BigInt(text);
+  if (v >= 1n << 64n) throw new InputError(`${where}: ${text} does not fit in 64 bits`, { path: where });
+  return v;
+}

@@ -1,0 +1,97 @@
+import { InputError } from '../schema/errors.js';
+import {
+  bitsOf,
+  FIRST_EXTENDED_XFEATURE,
+  FXSAVE_SIZE,
+  LEGACY_REGIONS,
+  LEGACY_RESERVED,
+  XSAVE_EXTENDED_START,
+  XSAVE_HDR_SIZE,
+  xfeatureName,
+} from './catalog.js';
+import type { XsaveComponent, XsaveEnumeration } from './enumeration.js';
+
+/**
+ * XSAVE area layouts for a feature mask, in both formats, computed the way
+ * arch/x86/kernel/fpu/xstate.c does (xstate_calculate_size, xfeature_get_offset; Linux 7.3.4):
+ *  - standard (XSAVE/XSAVEOPT, the only format user space sees — signal frames, ptrace):
+ *    each user component at its CPUID offset; the size ends at the component with the highest
+ *    offset, which need not be the highest-numbered one (APX at 960 sits in the MPX hole);
+ *  - compacted (XSAVEC/XSAVES): components packed in ascending number from byte 576, each
+ *    64-byte aligned first if CPUID.(0xD,n).ECX[1] says so.
+ */
+export type XsaveFormat = 'standard' | 'compacted';
+
+export interface Region {
+  /** Component number, or the legacy-region and header parts that are not components. */
+  readonly nr: number | 'header' | 'reserved';
+  readonly name: string;
+  readonly offset: number;
+  readonly size: number;
+  /** Compacted format only: the offset was rounded up to 64. */
+  readonly aligned?: boolean;
+}
+
+export interface XsaveLayout {
+  readonly format: XsaveFormat;
+  readonly mask: bigint;
+  readonly size: number;
+  /** Legacy pieces, the header and each component in the mask, in address order. */
+  readonly regions: readonly Region[];
+}
+
+function componentsFor(e: XsaveEnumeration, mask: bigint): XsaveComponent[] {
+  const nrs = bitsOf(mask).filter((n) => n >= FIRST_EXTENDED_XFEATURE);
+  const absent = nrs.filter((n) => !e.components.has(n));
+  if (absent.length > 0) {
+    throw new InputError(
+      `cannot lay out ${absent.map((n) => `${n} (${xfeatureName(n)})`).join(', ')}: ${
+        absent.some((n) => e.missing.includes(n))
+          ? 'the CPUID input has no subleaf for it'
+          : 'not supported by this CPU'
+      }`,
+      { path: absent.map((n) => `CPUID.(0xD,${n})`).join(', ') },
+    );
+  }
+  return nrs.map((n) => e.components.get(n)!);
+}
+
+export function xsaveLayout(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): XsaveLayout {
+  const legacy: Region[] = LEGACY_REGIONS.filter((r) => (mask >> BigInt(r.nr)) & 1n).map((r) => ({
+    nr: r.nr,
+    name: xfeatureName(r.nr),
+    offset: r.offset,
+    size: r.size,
+  }));
+  const reserved: Region[] = LEGACY_RESERVED.map((r) => ({ nr: 'reserved', ...r }));
+  const header: Region = { nr: 'header', name: 'XSAVE header', offset: FXSAVE_SIZE, size: XSAVE_HDR_SIZE };
+  const comps = componentsFor(e, mask);
+  const extended: Region[] = [];
+  if (format === 'standard') {
+    const supervisor = comps.filter((c) => c.supervisor);
+    if (supervisor.length > 0) {
+      throw new InputError(
+        `supervisor component${supervisor.length > 1 ? 's' : ''} ${supervisor.map((c) => `${c.nr} (${c.name})`).join(', ')} ha${
+          supervisor.length > 1 ? 've' : 's'
+        } no standard-format offset: only XSAVES (compacted) saves them`,
+      );
+    }
+    for (const c of [...comps].sort((a, b) => a.offset - b.offset)) {
+      extended.push({ nr: c.nr, name: c.name, offset: c.offset, size: c.size });
+    }
+  } else {
+    let offset = XSAVE_EXTENDED_START;
+    for (const c of comps) {
+      const start = c.aligned64 ? Math.ceil(offset / 64) * 64 : offset;
+      extended.push({ nr: c.nr, name: c.name, offset: start, size: c.size, aligned: c.aligned64 });
+      offset = start + c.size;
+    }
+  }
+  const size = extended.reduce((end, r) => Math.max(end, r.offset + r.size), XSAVE_EXTENDED_START);
+  return { format, mask, size, regions: [...legacy, ...reserved, header, ...extended] };
+}
+
+/** Size in bytes of an XSAVE area holding `mask` in `format` — one calculation for both formats. */
+export function xstateSize(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): number {
+  return xsaveLayout(e, mask, format).size;
+}
