@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { ProfileRow } from '../../src/report/profiles.js';
+import { InputError } from '../../src/schema/errors.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
 import { type GlobalArgs, kernelBitsOption, kernelOption } from './common.js';
@@ -19,16 +20,18 @@ export const builder = (y: Argv) =>
     })
     .option('from-dump', { type: 'string', describe: 'print a raw CPUID dump file as a profile file (JSON)' })
     .option('name', { type: 'string', describe: 'name for --from-host/--from-dump' })
-    .conflicts('from-host', 'from-dump')
     .example('$0 profiles', 'every shipped profile, as the newest kernel sees it')
     .example('$0 profiles --from-host --name my-box > my-box.json', 'capture this machine as a profile');
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & { kernel?: string; kernelBits: 64 | 32; fromHost: boolean; fromDump?: string; name?: string }
+  GlobalArgs & { kernel?: string; kernelBits: 64 | 32; fromHost?: boolean; fromDump?: string; name?: string }
 >;
 
 export const handler = (argv: Args) =>
   run(async () => {
+    if (argv.fromHost && argv.fromDump !== undefined) {
+      throw new InputError('--from-host and --from-dump are mutually exclusive');
+    }
     if (argv.fromHost || argv.fromDump !== undefined) {
       const store = await import('../../src/profile/store.js');
       const { formatProfile, profileFromFile } = await import('../../src/profile/profile.js');

@@ -21,6 +21,7 @@ export function cCheckProgram(model: DataModelName): string {
     );
   }
   for (const [name, c] of Object.entries(abiConstants)) {
+    if ('models' in c && !(c.models as readonly string[]).includes(model)) continue;
     headers.add(c.header);
     lines.push(`_Static_assert((unsigned long)(${name}) == ${c.value}UL, "${name} == ${c.value}");`);
   }

@@ -1,3 +1,5 @@
+import type { DataModelName } from '../../layouts/abi.js';
+
 /**
  * ABI constants, with the uapi header that defines each (checked against the installed headers by
  * test/uapi.test.ts). Values from Linux 7.3.4; unchanged since the version noted where relevant.
@@ -8,8 +10,9 @@ export const abiConstants = {
   FP_XSTATE_MAGIC2_SIZE: { value: 4, header: 'asm/sigcontext.h' },
   X86_FXSR_MAGIC: { value: 0x0000, header: 'asm/sigcontext.h' },
   UC_FP_XSTATE: { value: 0x1, header: 'asm/ucontext.h' },
-  UC_SIGCONTEXT_SS: { value: 0x2, header: 'asm/ucontext.h' },
-  UC_STRICT_RESTORE_SS: { value: 0x4, header: 'asm/ucontext.h' },
+  // 64-bit and x32 frames only: the header defines them under __x86_64__.
+  UC_SIGCONTEXT_SS: { value: 0x2, header: 'asm/ucontext.h', models: ['lp64', 'x32'] },
+  UC_STRICT_RESTORE_SS: { value: 0x4, header: 'asm/ucontext.h', models: ['lp64', 'x32'] },
   MINSIGSTKSZ: { value: 2048, header: 'asm/signal.h' },
   SIGSTKSZ: { value: 8192, header: 'asm/signal.h' },
   SA_RESTORER: { value: 0x04000000, header: 'asm/signal.h' },
@@ -22,9 +25,9 @@ export const abiConstants = {
   ARCH_REQ_XCOMP_PERM: { value: 0x1023, header: 'asm/prctl.h' },
   ARCH_GET_XCOMP_GUEST_PERM: { value: 0x1024, header: 'asm/prctl.h' },
   ARCH_REQ_XCOMP_GUEST_PERM: { value: 0x1025, header: 'asm/prctl.h' },
-  ARCH_XCOMP_TILECFG: { value: 17, header: 'asm/prctl.h' },
-  ARCH_XCOMP_TILEDATA: { value: 18, header: 'asm/prctl.h' },
-} as const;
+} as const satisfies Record<string, { value: number; header: string; models?: readonly DataModelName[] }>;
+// ARCH_REQ_XCOMP_PERM takes an xfeature number (18, XTILE_DATA, for AMX); the uapi headers name
+// no constant for it, so the number comes from the component table in layouts/xfeatures.ts.
 
 type Constants = typeof abiConstants;
 /** The values alone, e.g. `K.FP_XSTATE_MAGIC1`. */

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { SigframeError } from '../schema/errors.js';
 import { nativeDir } from '../io/paths.js';
+import { SigframeError } from '../schema/errors.js';
 
 /** The host cannot do what was asked (no compiler, not x86 Linux, helper failed). */
 export class HostError extends SigframeError {}

@@ -1,5 +1,5 @@
-import { Cpuid } from '../cpuid/records.js';
 import { recordsFromJson } from '../cpuid/parse.js';
+import { Cpuid } from '../cpuid/records.js';
 import { InputError } from '../schema/errors.js';
 import { j } from '../schema/json.js';
 import { assertX86Linux, HostError, nativeHelper, runHelper } from './native.js';

@@ -1,6 +1,6 @@
 import type { HostProbe } from '../host/probe.js';
 import type { KernelChoice } from '../kernel/eras.js';
-import { kernelXfeatures, type KernelConfig } from '../kernel/xstate.js';
+import { type KernelConfig, kernelXfeatures } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { InputError } from '../schema/errors.js';
 import { architecturalSize, has, xfeature } from '../xsave/catalog.js';

@@ -1,5 +1,5 @@
-import type { XfeatureSpec } from '../../layouts/xfeatures.js';
 import { LEAF_D_N_ECX_DEFINED } from '../../layouts/cpuid.js';
+import type { XfeatureSpec } from '../../layouts/xfeatures.js';
 import type { Cpuid } from '../cpuid/records.js';
 import {
   architecturalSize,

@@ -1,0 +1,16 @@
+/** sigframe's library entry point: the model, without the CLI. */
+
+export { abis, dataModels } from '../layouts/abi.js';
+export * from './abi/constants.js';
+export * from './abi/index.js';
+export * from './abi/uapi.js';
+export * from './cpuid/parse.js';
+export * from './cpuid/records.js';
+export * from './kernel/eras.js';
+export * from './kernel/xstate.js';
+export * from './profile/checks.js';
+export * from './profile/profile.js';
+export * from './schema/index.js';
+export * from './xsave/catalog.js';
+export * from './xsave/enumeration.js';
+export * from './xsave/layout.js';

@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { cli, cliWithEnv, fixture, hostSkipReason } from './helpers.js';
+
+const json = (r: { stdout: string }) => JSON.parse(r.stdout);
+const noTrace = (r: { stderr: string }) => assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+
+describe('sigframe layout --struct', () => {
+  test('JSON: name, size, align and fields with offset and size', () => {
+    const r = cli('layout', '--struct', 'sigcontext_64', '--abi', 'x86_64', '--json');
+    assert.equal(r.code, 0);
+    const s = json(r);
+    assert.deepEqual([s.name, s.size, s.align, s.abi, s.model], ['sigcontext_64', 256, 8, 'x86_64', 'lp64']);
+    assert.deepEqual(
+      s.fields.find((f: { name: string }) => f.name === 'fpstate'),
+      { name: 'fpstate', offset: 184, size: 8, type: '__u64' },
+    );
+  });
+
+  test('per ABI: user structs follow the program, kernel-internal ones the kernel', () => {
+    assert.deepEqual(
+      [json(cli('layout', '--struct', '_fpstate_32', '--abi', 'ia32', '--json'))].map((s) => [
+        s.size,
+        s.align,
+        s.model,
+      ]),
+      [[624, 4, 'ilp32']],
+    );
+    const uc = json(cli('layout', '--struct', 'ucontext_ia32', '--abi', 'ia32', '--json'));
+    assert.deepEqual([uc.size, uc.model], [116, 'lp64']);
+    const nested = json(cli('layout', '--struct', 'ucontext', '--json'));
+    assert.equal(nested.fields.find((f: { name: string }) => f.name === 'uc_mcontext').fields.length, 28);
+  });
+
+  test('a struct outside the ABI, or unknown, is bad input (exit 2)', () => {
+    const r = cli('layout', '--struct', 'ucontext', '--abi', 'ia32');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /struct ucontext is not part of ia32 signal frames/);
+    const u = cli('layout', '--struct', 'nope');
+    assert.equal(u.code, 2);
+    assert.match(u.stderr, /unknown struct 'nope'; known: _fpx_sw_bytes, _fpstate_64/);
+    noTrace(u);
+  });
+
+  test('--c-asserts prints checks a C compiler can run', () => {
+    const r = cli('layout', '--struct', 'sigcontext_32', '--abi', 'ia32', '--c-asserts');
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /_Static_assert\(offsetof\(struct sigcontext_32, fpstate\) == 76,/);
+  });
+});
+
+describe('sigframe layout (XSAVE)', () => {
+  test('standard and compacted, with the Linux XCR0 of the profile', () => {
+    const std = json(cli('layout', '--profile', 'intel-sapphire-rapids', '--json'));
+    assert.deepEqual([std.format, std.mask, std.size], ['standard', '0x602e7', 11008]);
+    assert.deepEqual(std.regions.at(-1), {
+      nr: 18,
+      name: 'XTILE_DATA',
+      offset: 2816,
+      end: 11008,
+      size: 8192,
+    });
+    const cmp = json(cli('layout', '--profile', 'intel-sapphire-rapids', '--format', 'compacted', '--json'));
+    assert.equal(cmp.size, 10752);
+    const old = json(cli('layout', '--profile', 'intel-sapphire-rapids', '--kernel', '5.15', '--json'));
+    assert.deepEqual([old.mask, old.size], ['0x2e7', 2696]);
+  });
+
+  test('a mask, a raw dump as profile, and their errors', () => {
+    assert.equal(json(cli('layout', '--profile', 'amd-zen4-genoa', '--mask', '0x7', '--json')).size, 832);
+    const bad = cli('layout', '--profile', 'amd-zen4-genoa', '--mask', '0xzz');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--mask: '0xzz' is not a feature mask/);
+    const dump = fixture('cpuid', 'AuthenticAMD0A10F11_K19_Genoa_02_CPUID.txt');
+    assert.equal(json(cli('layout', '--profile', dump, '--json')).size, 2440);
+    const incomplete = cli('layout', '--profile', fixture('cpuid', 'GenuineIntel00506C9_Goldmont_CPUID.txt'));
+    assert.equal(incomplete.code, 2);
+    assert.match(
+      incomplete.stderr,
+      /cannot lay out 3 \(BNDREGS\), 4 \(BNDCSR\): the CPUID input has no subleaf for it/,
+    );
+    noTrace(incomplete);
+  });
+});
+
+describe('sigframe cpuid', () => {
+  test('a dump: components, findings, and what Linux enables', () => {
+    const r = cli(
+      'cpuid',
+      '--input',
+      fixture('cpuid', 'GenuineIntel00806F8_SapphireRapids_06_CPUID.txt'),
+      '--json',
+    );
+    assert.equal(r.code, 0);
+    const c = json(r);
+    assert.equal(c.xcr0_supported, '0x602e7');
+    assert.equal(c.linux.xcr0, '0x602e7');
+    assert.equal(c.components.find((x: { nr: number }) => x.nr === 18).dmesg, 'AMX Tile data');
+    assert.equal(c.components.length, 15);
+  });
+
+  test('an incomplete dump is shown with a warning; an inconsistent one is bad input', () => {
+    const goldmont = cli('cpuid', '--input', fixture('cpuid', 'GenuineIntel00506C9_Goldmont_CPUID.txt'));
+    assert.equal(goldmont.code, 0);
+    assert.match(
+      goldmont.stdout,
+      /warning: incomplete dump: components 3 \(BNDREGS\), 4 \(BNDCSR\), 8 \(PT\)/,
+    );
+    assert.match(goldmont.stdout, /sizes unknown: cannot lay out 3 \(BNDREGS\)/);
+    const cascade = cli('cpuid', '--input', fixture('cpuid', 'GenuineIntel0050656_CascadeLakeSP_CPUID.txt'));
+    assert.equal(cascade.code, 2);
+    assert.match(
+      cascade.stderr,
+      /inconsistent CPUID input:\n {2}CPUID\.\(0xD,9\) PKRU: supported but its size \(EAX\) is 0/,
+    );
+  });
+
+  test('malformed and missing input files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-'));
+    writeFileSync(join(dir, 'bad.txt'), 'CPUID 00000000: 00000010-68747541\n');
+    const bad = cli('cpuid', '--input', join(dir, 'bad.txt'));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /bad\.txt:1: expected "CPUID LLLLLLLL: EAX-EBX-ECX-EDX \[SL nn\]"/);
+    const missing = cli('cpuid', '--input', join(dir, 'absent.txt'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /unknown profile '.*absent\.txt': not a shipped profile/);
+    noTrace(bad);
+  });
+
+  test('the host: the model matches the kernel (exit 0)', { skip: hostSkipReason() }, () => {
+    const r = cli('cpuid', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(json(r).host.model_matches, true);
+  });
+});
+
+describe('sigframe profiles', () => {
+  test('lists every shipped profile with its Linux XCR0 and sizes', () => {
+    const r = cli('profiles', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const rows = json(r).profiles as { name: string; linux: { xcr0: string; max_size: number } }[];
+    assert.ok(rows.length >= 9);
+    assert.deepEqual(
+      rows.filter((p) => p.name === 'intel-cascade-lake').map((p) => [p.linux.xcr0, p.linux.max_size]),
+      [['0x2ff', 2696]],
+    );
+  });
+
+  test('--from-dump writes a profile that loads back', () => {
+    const r = cli(
+      'profiles',
+      '--from-dump',
+      fixture('cpuid', 'host-kvm-intel-xeon-amx.cpuid-r.txt'),
+      '--name',
+      'my-box',
+    );
+    assert.equal(r.code, 0);
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-'));
+    const file = join(dir, 'my-box.json');
+    writeFileSync(file, r.stdout);
+    const layout = json(cli('layout', '--profile', file, '--json'));
+    assert.deepEqual([layout.profile, layout.size], ['my-box', 11008]);
+  });
+});
+
+describe('a host without a C compiler', () => {
+  test('the probe cannot be built: a clear message and exit 2, not a crash', () => {
+    const cache = mkdtempSync(join(tmpdir(), 'sigframe-cache-'));
+    const r = cliWithEnv({ PATH: '/nonexistent', CC: '', SIGFRAME_CACHE: cache }, 'cpuid');
+    if (process.platform !== 'linux' || process.arch !== 'x64') {
+      assert.match(r.stderr, /needs an x86-64 Linux host/);
+    } else {
+      assert.match(
+        r.stderr,
+        /no C compiler found \(tried cc, gcc, clang\): sigframe compiles a small helper \(native\/probe\.c\)/,
+      );
+    }
+    assert.equal(r.code, 2);
+    noTrace(r);
+  });
+});
+
+describe('usage', () => {
+  test('no command, unknown options: exit 2 with a hint', () => {
+    for (const args of [[], ['frobnicate'], ['layout', '--bogus']]) {
+      const r = cli(...args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, /Run 'sigframe --help' for usage/);
+    }
+  });
+});

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { dataModels } from '../layouts/abi.js';
+import { allStructs } from '../src/abi/index.js';
+import { fpstate_32, sigcontext_64, ucontext } from '../src/abi/uapi.js';
+import {
+  array,
+  DecodeError,
+  decode,
+  encode,
+  encodeInto,
+  offsetOf,
+  pad,
+  SchemaError,
+  sizeOf,
+  struct,
+  u8,
+  u32,
+  u64,
+} from '../src/schema/index.js';
+import { layoutOf } from '../src/schema/layout.js';
+import { arbitraryOf } from '../src/testing/arbitraries.js';
+
+const models = Object.values(dataModels);
+
+describe('C layout rules per data model', () => {
+  test('a struct holding a __u64 is 8-aligned on LP64 and x32, 4-aligned on ILP32', () => {
+    // This alignment is why the kernel's sigframe_ia32 (which embeds _fpstate_32) is 736 bytes
+    // on x86-64 kernels and 732 on i386 ones.
+    assert.equal(layoutOf(fpstate_32, dataModels.lp64).align, 8);
+    assert.equal(layoutOf(fpstate_32, dataModels.x32).align, 8);
+    assert.equal(layoutOf(fpstate_32, dataModels.ilp32).align, 4);
+    const frame = struct('frame_like_sigframe_ia32', {
+      head: array(u32, 24),
+      fp: fpstate_32,
+      tail: array(u32, 3),
+    });
+    assert.equal(sizeOf(frame, dataModels.lp64), 736);
+    assert.equal(sizeOf(frame, dataModels.ilp32), 732);
+  });
+
+  test('members are placed at their alignment and the tail is padded', () => {
+    const s = struct('t', { a: u8, b: u64, c: u8 });
+    assert.deepEqual(
+      layoutOf(s, dataModels.lp64).fields.map((f) => [f.name, f.offset]),
+      [
+        ['a', 0],
+        ['b', 8],
+        ['c', 16],
+      ],
+    );
+    assert.equal(sizeOf(s, dataModels.lp64), 24);
+    assert.equal(sizeOf(s, dataModels.ilp32), 16);
+  });
+
+  test('offsetOf walks member paths and array indices', () => {
+    assert.equal(offsetOf(ucontext, dataModels.lp64, 'uc_mcontext.fpstate'), 224);
+    assert.equal(offsetOf(ucontext, dataModels.lp64, 'uc_sigmask'), 296);
+    assert.equal(offsetOf(sigcontext_64, dataModels.lp64, 'reserved1[3]'), 192 + 24);
+    assert.throws(
+      () => offsetOf(ucontext, dataModels.lp64, 'uc_nope'),
+      /struct ucontext has no member 'uc_nope'/,
+    );
+    assert.throws(
+      () => offsetOf(sigcontext_64, dataModels.lp64, 'reserved1[8]'),
+      /index 8 out of range 0\.\.7/,
+    );
+  });
+});
+
+describe('decode and encode from one schema', () => {
+  for (const s of allStructs) {
+    for (const m of models) {
+      test(`decode(encode(x)) = x for ${s.name} (${m.name})`, () => {
+        fc.assert(
+          fc.property(arbitraryOf(s, m), (value) => {
+            const bytes = encode(s, m, value);
+            assert.equal(bytes.length, sizeOf(s, m));
+            assert.deepStrictEqual(decode(s, m, bytes), value);
+          }),
+          { numRuns: 25 },
+        );
+      });
+    }
+  }
+
+  test('encode(decode(bytes)) reproduces every byte the schema owns', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 256, maxLength: 256 }), (raw) => {
+        assert.deepStrictEqual(
+          encode(sigcontext_64, dataModels.lp64, decode(sigcontext_64, dataModels.lp64, raw)),
+          raw,
+        );
+      }),
+    );
+  });
+
+  test('padding is left alone and the written mask covers exactly the members', () => {
+    const s = struct('padded', { a: u8, gap: pad(3), b: u32 });
+    const target = new Uint8Array(8).fill(0xee);
+    const mask = new Uint8Array(8);
+    encodeInto(s, dataModels.lp64, { a: 1, b: 0x04030201 }, target, 0, mask);
+    assert.deepEqual([...target], [1, 0xee, 0xee, 0xee, 1, 2, 3, 4]);
+    assert.deepEqual([...mask], [1, 0, 0, 0, 1, 1, 1, 1]);
+  });
+
+  test('decode at an offset inside a larger buffer', () => {
+    const inner = encode(sigcontext_64, dataModels.lp64, {
+      ...decode(sigcontext_64, dataModels.lp64, new Uint8Array(256)),
+      ip: 0x401000n,
+    });
+    const buf = new Uint8Array(300);
+    buf.set(inner, 40);
+    assert.equal(decode(sigcontext_64, dataModels.lp64, buf, 40).ip, 0x401000n);
+  });
+});
+
+describe('errors name the member and the byte offset', () => {
+  test('truncated input', () => {
+    const err = (() => {
+      try {
+        decode(ucontext, dataModels.lp64, new Uint8Array(100));
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(err instanceof DecodeError);
+    assert.equal(err.where.offset, 100);
+    assert.equal(err.where.path, 'ucontext.uc_mcontext.r15');
+    assert.match(err.message, /input ends at byte 100, but ucontext needs 304 bytes/);
+  });
+
+  test('truncation inside an array of registers names the element', () => {
+    assert.throws(
+      () => decode(fpstate_32, dataModels.ilp32, new Uint8Array(300)),
+      (e: unknown) =>
+        e instanceof DecodeError && e.where.path === '_fpstate_32._xmm[1]' && e.where.offset === 300,
+    );
+  });
+
+  test('values of the wrong type or range', () => {
+    const base = decode(sigcontext_64, dataModels.lp64, new Uint8Array(256));
+    assert.throws(
+      () => encode(sigcontext_64, dataModels.lp64, { ...base, cs: 70000 }),
+      (e: unknown) =>
+        e instanceof SchemaError &&
+        /sigcontext_64\.cs: expected __u16 as integer in 0\.\.65535, got 70000/.test(e.message),
+    );
+    assert.throws(
+      () =>
+        encode(sigcontext_64, dataModels.lp64, { ...base, reserved1: [...base.reserved1.slice(0, 7), -1n] }),
+      /sigcontext_64\.reserved1\[7\]: expected __u64 as bigint/,
+    );
+    const { ip: _ip, ...missing } = base;
+    assert.throws(
+      () => encode(sigcontext_64, dataModels.lp64, missing as typeof base),
+      /sigcontext_64\.ip: missing member/,
+    );
+  });
+});
