@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import * as cpuid from './commands/cpuid.js';
 import * as layout from './commands/layout.js';
 import * as profiles from './commands/profiles.js';
+import * as size from './commands/size.js';
 import { EXIT_BAD_INPUT } from './run.js';
 
 // The command modules only declare options; each handler imports the library when it runs, so
@@ -13,6 +14,7 @@ await yargs(hideBin(process.argv))
   .usage(
     '$0 <command> [options]\n\nThe x86 Linux signal ABI, exact: XSAVE layouts, signal frames and sigaltstack sizes.',
   )
+  .command(size)
   .command(cpuid)
   .command(layout)
   .command(profiles)

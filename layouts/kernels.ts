@@ -14,8 +14,23 @@ export interface KernelEra {
   readonly userDynamic: readonly number[];
   /** fpu__init_system_xstate disables XSAVE when CPUID enumerates APX together with MPX. */
   readonly apxMpxConflict: boolean;
+  /** The aux vector carries AT_MINSIGSTKSZ (= max_frame_size, arch/x86/kernel/signal.c). */
+  readonly atMinsigstksz: boolean;
+  /**
+   * When get_sigframe() refuses a frame that would leave the alt stack: only when the interrupted
+   * code already ran on it ('nested'), or also when the signal switches onto it ('entering').
+   * `compat` is the ia32 frame path of a 64-bit kernel (arch/x86/ia32/ia32_signal.c before 6.2,
+   * which had no check at all; the shared get_sigframe() since).
+   */
+  readonly overflowCheck: { readonly native: OverflowCheck; readonly compat: OverflowCheck };
+  /** sigaltstack() checks sizes against the frame (sigaltstack_size_valid, CONFIG_DYNAMIC_SIGFRAME). */
+  readonly sigaltstackValidation: boolean;
+  /** XFEATURE_MAX: ARCH_REQ_XCOMP_PERM returns EINVAL at or above it; null before the permission API. */
+  readonly xfeatureMax: number | null;
   readonly changes: readonly string[];
 }
+
+export type OverflowCheck = 'none' | 'nested' | 'entering';
 
 const LEGACY_USER = [0, 1, 2, 3, 4, 5, 6, 7, 9];
 const WITH_AMX = [...LEGACY_USER, 17, 18];
@@ -29,6 +44,10 @@ export const kernelEras = [
     userSupported: LEGACY_USER,
     userDynamic: [],
     apxMpxConflict: false,
+    atMinsigstksz: false,
+    overflowCheck: { native: 'nested', compat: 'none' },
+    sigaltstackValidation: false,
+    xfeatureMax: null,
     changes: ['PKRU (component 9) in XFEATURE_MASK_USER_SUPPORTED; no AT_MINSIGSTKSZ on x86'],
   },
   {
@@ -38,6 +57,10 @@ export const kernelEras = [
     userSupported: LEGACY_USER,
     userDynamic: [],
     apxMpxConflict: false,
+    atMinsigstksz: true,
+    overflowCheck: { native: 'entering', compat: 'none' },
+    sigaltstackValidation: false,
+    xfeatureMax: null,
     changes: [
       'AT_MINSIGSTKSZ in the aux vector; sigaltstack overflow check on entering the alt stack (1c33bb050750)',
     ],
@@ -49,6 +72,10 @@ export const kernelEras = [
     userSupported: WITH_AMX,
     userDynamic: [18],
     apxMpxConflict: false,
+    atMinsigstksz: true,
+    overflowCheck: { native: 'entering', compat: 'none' },
+    sigaltstackValidation: true,
+    xfeatureMax: 19,
     changes: [
       'AMX XTILE_CFG/XTILE_DATA; XFD; ARCH_REQ_XCOMP_PERM; sigaltstack size validation; INIT skip of AMX in frames',
     ],
@@ -60,6 +87,10 @@ export const kernelEras = [
     userSupported: WITH_AMX,
     userDynamic: [18],
     apxMpxConflict: false,
+    atMinsigstksz: true,
+    overflowCheck: { native: 'entering', compat: 'entering' },
+    sigaltstackValidation: true,
+    xfeatureMax: 19,
     changes: [
       'signal code split into signal_64.c/signal_32.c; one get_sigframe() for native and compat frames',
     ],
@@ -71,6 +102,10 @@ export const kernelEras = [
     userSupported: WITH_AMX,
     userDynamic: [18],
     apxMpxConflict: false,
+    atMinsigstksz: true,
+    overflowCheck: { native: 'entering', compat: 'entering' },
+    sigaltstackValidation: true,
+    xfeatureMax: 19,
     changes: [
       'PKRU set to 0 while the frame is written; the saved PKRU stored into the frame (84ee6e8d195e)',
     ],
@@ -82,6 +117,10 @@ export const kernelEras = [
     userSupported: WITH_AMX,
     userDynamic: [18],
     apxMpxConflict: false,
+    atMinsigstksz: true,
+    overflowCheck: { native: 'entering', compat: 'entering' },
+    sigaltstackValidation: true,
+    xfeatureMax: 19,
     changes: ['XSTATE_BV[PKRU] forced to 1 in every frame (ae6012d72fa6)'],
   },
   {
@@ -91,6 +130,10 @@ export const kernelEras = [
     userSupported: WITH_APX,
     userDynamic: [18],
     apxMpxConflict: true,
+    atMinsigstksz: true,
+    overflowCheck: { native: 'entering', compat: 'entering' },
+    sigaltstackValidation: true,
+    xfeatureMax: 20,
     changes: ['APX (component 19, standard offset out of index order); APX with MPX disables XSAVE'],
   },
 ] as const satisfies readonly KernelEra[];

@@ -17,7 +17,11 @@ export function cCheckProgram(model: DataModelName): string {
     headers.add(u.header);
     lines.push(
       `/* ${s.name} as ${u.ctype} (${u.header}) */`,
-      ...cAsserts(s, dataModels[model], { ctype: u.ctype, except: u.except ?? [] }),
+      ...cAsserts(s, dataModels[model], {
+        ctype: u.ctype,
+        except: u.except ?? [],
+        sameSize: u.sameSize ?? false,
+      }),
     );
   }
   for (const [name, c] of Object.entries(abiConstants)) {
@@ -44,6 +48,10 @@ export function cStructAsserts(name: string, abi: AbiName): string[] {
   return [
     `#include <stddef.h>`,
     `#include <${u.header}>`,
-    ...cAsserts(s, dataModels[model], { ctype: u.ctype, except: u.except ?? [] }),
+    ...cAsserts(s, dataModels[model], {
+      ctype: u.ctype,
+      except: u.except ?? [],
+      sameSize: u.sameSize ?? false,
+    }),
   ];
 }

@@ -3,12 +3,14 @@ import { xfeatures } from '../../layouts/xfeatures.js';
 import { InputError } from '../schema/errors.js';
 import type { DataModel } from '../schema/layout.js';
 import type { StructNode } from '../schema/node.js';
+import { frameStructs } from './frames.js';
 import { uapiStructs } from './uapi.js';
 
 /** Every struct sigframe describes, by C name: what `sigframe layout --struct` can show. */
 export const allStructs: readonly StructNode[] = [
   ...new Set<StructNode>([
     ...uapiStructs,
+    ...frameStructs,
     ...xfeatures.flatMap((x) => ('registers' in x ? [x.registers] : [])),
   ]),
 ];

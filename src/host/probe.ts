@@ -18,23 +18,16 @@ export interface HostProbe {
 const probeSchema = j.object({
   format: j.literal('sigframe-probe/1'),
   cpuid: j.array(j.array(j.u32())),
-  xcr0: j.optional(nullable(j.u64())),
-  xinuse: j.optional(nullable(j.u64())),
-  at_minsigstksz: j.optional(nullable(j.int())),
-  xcomp_supp: j.optional(nullable(j.u64())),
+  xcr0: j.optional(j.nullable(j.u64())),
+  xinuse: j.optional(j.nullable(j.u64())),
+  at_minsigstksz: j.optional(j.nullable(j.int())),
+  xcomp_supp: j.optional(j.nullable(j.u64())),
   xcomp_supp_errno: j.optional(j.int()),
-  xcomp_perm: j.optional(nullable(j.u64())),
+  xcomp_perm: j.optional(j.nullable(j.u64())),
   xcomp_perm_errno: j.optional(j.int()),
   release: j.string(),
   machine: j.string(),
 });
-
-function nullable<T>(s: { describe: string; parse(v: unknown, p: string): T }) {
-  return {
-    describe: `${s.describe} or null`,
-    parse: (v: unknown, p: string) => (v === null ? undefined : s.parse(v, p)),
-  };
-}
 
 export function parseProbeOutput(text: string): HostProbe {
   let raw: unknown;

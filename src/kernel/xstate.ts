@@ -1,13 +1,25 @@
+import { dataModels } from '../../layouts/abi.js';
 import { type CpuidFieldId, cpuidDeps } from '../../layouts/cpuid.js';
 import type { KernelEra } from '../../layouts/kernels.js';
+import { fregs_state } from '../abi/frames.js';
 import type { Cpuid } from '../cpuid/records.js';
-import { bit, bitsOf, has, xfeature } from '../xsave/catalog.js';
+import { sizeOf } from '../schema/layout.js';
+import { bit, bitsOf, FXSAVE_SIZE, has, xfeature } from '../xsave/catalog.js';
 import type { XsaveEnumeration } from '../xsave/enumeration.js';
 import { xstateSize } from '../xsave/layout.js';
 
 /** The kernel build: 64-bit (with or without IA32 emulation) or an i386 kernel. */
 export interface KernelConfig {
   readonly bits: 64 | 32;
+  /** CONFIG_IA32_EMULATION (64-bit kernels; default on, as in every distribution kernel). */
+  readonly ia32Emulation?: boolean;
+  /** CONFIG_STRICT_SIGALTSTACK_SIZE or the `strict_sas_size=1` boot option (default off). */
+  readonly strictSasSize?: boolean;
+}
+
+/** Whether the kernel can run 32-bit (ia32) processes: an i386 kernel or IA32_EMULATION. */
+export function hasIa32(config: KernelConfig): boolean {
+  return config.bits === 32 || config.ia32Emulation !== false;
 }
 
 export interface DroppedFeature {
@@ -23,6 +35,8 @@ export interface DroppedFeature {
 export interface KernelXfeatures {
   /** XSAVE in use at all; when false the kernel falls back to FXSAVE/FSAVE and XCR0 stays 0. */
   readonly xsave: boolean;
+  /** FXSAVE/FXRSTOR in use (use_fxsr()): 32-bit frames then carry an FSAVE header before the image. */
+  readonly fxsr: boolean;
   readonly xsaveDisabledBecause?: string;
   /** fpu_user_cfg.max_features — the value written to XCR0. */
   readonly xcr0: bigint;
@@ -30,7 +44,10 @@ export interface KernelXfeatures {
   readonly userDefault: bigint;
   /** Supported XCR0 components the kernel leaves out, with why. */
   readonly dropped: readonly DroppedFeature[];
-  /** fpu_user_cfg.max_size: CPUID.(0xD,0).EBX once XCR0 is set — the standard size of `xcr0`. */
+  /**
+   * fpu_user_cfg.max_size: CPUID.(0xD,0).EBX once XCR0 is set — the standard size of `xcr0`.
+   * Without XSAVE, the legacy image: 512 (FXSAVE) or 112 (FNSAVE, struct fregs_state).
+   */
   readonly maxSize: number;
   /** fpu_user_cfg.default_size: standard size of `userDefault`. */
   readonly defaultSize: number;
@@ -66,14 +83,18 @@ export function kernelXfeatures(
   opts: { sizes: boolean } = { sizes: true },
 ): KernelXfeatures {
   const flag = effectiveFlags(cpuid);
+  const fxsr = flag('fxsr');
+  // fpu__init_system_xstate() failing leaves the sizes fpu__init_system_xstate_size_legacy() set.
+  const legacySize = fxsr ? FXSAVE_SIZE : sizeOf(fregs_state, dataModels.lp64);
   const disabled = (why: string): KernelXfeatures => ({
     xsave: false,
+    fxsr,
     xsaveDisabledBecause: why,
     xcr0: 0n,
     userDefault: 0n,
     dropped: [],
-    maxSize: 0,
-    defaultSize: 0,
+    maxSize: legacySize,
+    defaultSize: legacySize,
   });
   if (!flag('fpu')) return disabled('no FPU');
   if (!flag('xsave')) return disabled('CPUID.1:ECX.XSAVE is clear: the kernel uses FXSAVE/FSAVE');
@@ -107,6 +128,7 @@ export function kernelXfeatures(
   for (const nr of era.userDynamic) userDefault &= ~bit(nr);
   return {
     xsave: true,
+    fxsr,
     xcr0,
     userDefault,
     dropped,

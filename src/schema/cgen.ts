@@ -11,6 +11,8 @@ export interface CheckOptions {
   readonly ctype: string;
   /** Member names whose size (and thus the struct size) differs from the uapi on purpose. */
   readonly except?: readonly string[];
+  /** Check sizeof/alignof of the whole struct even with `except` members (default: only without). */
+  readonly sameSize?: boolean;
 }
 
 export function cAsserts(node: StructNode, model: DataModel, opts: CheckOptions): string[] {
@@ -18,7 +20,7 @@ export function cAsserts(node: StructNode, model: DataModel, opts: CheckOptions)
   const except = new Set(opts.except ?? []);
   const tag = (what: string) => JSON.stringify(`${node.name}/${model.name}: ${what}`);
   const layout = layoutOf(node, model);
-  if (except.size === 0) {
+  if (except.size === 0 || opts.sameSize) {
     out.push(`_Static_assert(sizeof(${opts.ctype}) == ${layout.size}, ${tag(`sizeof == ${layout.size}`)});`);
     out.push(
       `_Static_assert(_Alignof(${opts.ctype}) == ${layout.align}, ${tag(`alignof == ${layout.align}`)});`,

@@ -59,6 +59,13 @@ export const j = {
     const d = JSON.stringify(value);
     return { describe: d, parse: (v, p) => (v === value ? (v as L) : fail(p, d, v)) };
   },
+  /** JSON null becomes undefined, as for a value the source could not provide. */
+  nullable<T>(inner: JsonSchema<T>): JsonSchema<T | undefined> {
+    return {
+      describe: `${inner.describe} or null`,
+      parse: (v, p) => (v === null ? undefined : inner.parse(v, p)),
+    };
+  },
   oneOf<const L extends string>(values: readonly L[]): JsonSchema<L> {
     const d = `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`;
     return { describe: d, parse: (v, p) => (values.includes(v as L) ? (v as L) : fail(p, d, v)) };

@@ -73,6 +73,8 @@ export interface UapiSpelling {
   /** Members whose size differs from the uapi declaration on purpose (offsets still match). */
   readonly except?: readonly string[];
   readonly why?: string;
+  /** The C struct keeps sizeof and alignment although an `except` member's size differs. */
+  readonly sameSize?: boolean;
 }
 
 export type Node = IntNode | BytesNode | ArrayNode<Node> | PadNode | StructNode<Fields>;

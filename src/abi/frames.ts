@@ -1,0 +1,184 @@
+import { array, bytes, i32, pad, ptr, struct, u32, u64 } from '../schema/node.js';
+import { fpstate_32, sigcontext_32, ucontext, ucontext_ia32, ucontext_x32 } from './uapi.js';
+
+/**
+ * The structs the kernel pushes for a signal (arch/x86/include/asm/sigframe.h, asm/fpu/types.h,
+ * include/uapi/asm-generic/siginfo.h; Linux 7.3.4). Frame structs are laid out by the kernel's
+ * compiler, so `sigframe_ia32` — which embeds the 8-aligned `_fpstate_32` — is 736 bytes on x86-64
+ * kernels and 732 on i386 kernels. The FP/XSAVE state is not part of any of them: it is placed
+ * above the struct ("fp state follows here").
+ */
+const sigframeH = 'arch/x86/include/asm/sigframe.h (Linux 7.3.4)';
+
+/**
+ * The 64-bit siginfo (128 bytes). `_sifields` is a union whose alternatives (kill, fault, timer,
+ * …) are read by the frame decoder; here it stays bytes.
+ */
+export const siginfo = struct(
+  'siginfo',
+  { si_signo: i32, si_errno: i32, si_code: i32, __pad0: pad(4), _sifields: bytes(112, 8) },
+  {
+    source: 'include/uapi/asm-generic/siginfo.h (Linux 7.3.4)',
+    uapi: {
+      header: 'asm/siginfo.h',
+      ctype: 'siginfo_t',
+      models: ['lp64'],
+      except: ['_sifields'],
+      sameSize: true,
+      why: 'in C _sifields is the union of the per-signal layouts (32 bytes); _si_pad fills the 128',
+    },
+    abis: ['x86_64'],
+  },
+);
+
+/**
+ * compat_siginfo_t (include/linux/compat.h): what ia32 and x32 frames carry. compat_s64 is 4-aligned
+ * on x86 (COMPAT_FOR_U64_ALIGNMENT), so the union starts at 12.
+ */
+export const compat_siginfo = struct(
+  'compat_siginfo',
+  { si_signo: i32, si_errno: i32, si_code: i32, _sifields: bytes(116, 4) },
+  {
+    source: 'include/linux/compat.h (Linux 7.3.4)',
+    uapi: {
+      header: 'asm/siginfo.h',
+      ctype: 'siginfo_t',
+      models: ['ilp32'],
+      except: ['_sifields'],
+      sameSize: true,
+      why: 'in C _sifields is the union of the per-signal layouts; _si_pad fills the 128',
+    },
+    note: "x32's uapi siginfo_t is aligned(8) (__ARCH_SI_ATTRIBUTES) but has these offsets; in rt_sigframe_x32 it sits at 296 either way",
+    abis: ['ia32', 'x32'],
+    kernelInternal: true,
+  },
+);
+
+/** struct rt_sigframe: x86-64 frames. */
+export const rt_sigframe = struct(
+  'rt_sigframe',
+  { pretcode: ptr, uc: ucontext, info: siginfo },
+  { source: sigframeH, abis: ['x86_64'], kernelInternal: true },
+);
+
+/** struct rt_sigframe_x32: 64-bit restorer pointer, 32-bit ucontext pointers. */
+export const rt_sigframe_x32 = struct(
+  'rt_sigframe_x32',
+  { pretcode: u64, uc: ucontext_x32, info: compat_siginfo },
+  { source: sigframeH, abis: ['x32'], kernelInternal: true },
+);
+
+/** struct sigframe_ia32: legacy (non-SA_SIGINFO) ia32 frames. fpstate_unused is never written. */
+export const sigframe_ia32 = struct(
+  'sigframe_ia32',
+  {
+    pretcode: u32,
+    sig: i32,
+    sc: sigcontext_32,
+    fpstate_unused: fpstate_32,
+    extramask: array(u32, 1),
+    retcode: bytes(8),
+  },
+  { source: sigframeH, abis: ['ia32'], kernelInternal: true },
+);
+
+/** struct rt_sigframe_ia32: SA_SIGINFO ia32 frames. */
+export const rt_sigframe_ia32 = struct(
+  'rt_sigframe_ia32',
+  {
+    pretcode: u32,
+    sig: i32,
+    pinfo: u32,
+    puc: u32,
+    info: compat_siginfo,
+    uc: ucontext_ia32,
+    retcode: bytes(8),
+  },
+  { source: sigframeH, abis: ['ia32'], kernelInternal: true },
+);
+
+/**
+ * struct fregs_state (arch/x86/include/asm/fpu/types.h): the FSAVE-format header the kernel puts
+ * in front of the FXSAVE/XSAVE image in 32-bit frames; the first 112 bytes of `_fpstate_32`.
+ */
+export const fregs_state = struct(
+  'fregs_state',
+  {
+    cwd: u32,
+    swd: u32,
+    twd: u32,
+    fip: u32,
+    fcs: u32,
+    foo: u32,
+    fos: u32,
+    st_space: array(bytes(10, 4), 8),
+    status: u32,
+  },
+  {
+    source: 'arch/x86/include/asm/fpu/types.h (Linux 7.3.4)',
+    abis: ['ia32'],
+    kernelInternal: true,
+    note: 'st_space is u32[20] in C: eight 10-byte x87 registers',
+  },
+);
+
+export const frameStructs = [
+  siginfo,
+  compat_siginfo,
+  rt_sigframe,
+  rt_sigframe_x32,
+  sigframe_ia32,
+  rt_sigframe_ia32,
+  fregs_state,
+] as const;
+
+/**
+ * The four frame shapes a handler can get, as data: which struct the kernel pushes, for which
+ * ABI, and the two placement rules that differ (arch/x86/kernel/signal.c get_sigframe(), Linux
+ * 7.3.4). 64-bit and x32 code may use 128 bytes below %rsp (the psABI red zone), so frames on the
+ * normal stack start below it; ia32 frames carry the 112-byte FSAVE header in front of the
+ * FXSAVE/XSAVE image when the CPU has FXSR. The entry alignment is the psABI's — (sp + 8) % 16 == 0
+ * on x86-64/x32, (sp + 4) % 16 == 0 on i386 — reached as sp = round_down(sp + add, 16) − sub:
+ * the 64-bit rule always moves at least 8 bytes down, the i386 rule as little as it can.
+ */
+export const frameKinds = {
+  x86_64: {
+    name: 'x86_64',
+    abi: 'x86_64',
+    struct: rt_sigframe,
+    redZone: 128,
+    fsaveHeader: false,
+    entryAlign: { add: 0, sub: 8 },
+    describe: 'x86-64 rt frame (every 64-bit handler)',
+  },
+  x32: {
+    name: 'x32',
+    abi: 'x32',
+    struct: rt_sigframe_x32,
+    redZone: 128,
+    fsaveHeader: false,
+    entryAlign: { add: 0, sub: 8 },
+    describe: 'x32 rt frame',
+  },
+  ia32: {
+    name: 'ia32',
+    abi: 'ia32',
+    struct: sigframe_ia32,
+    redZone: 0,
+    fsaveHeader: true,
+    entryAlign: { add: 4, sub: 4 },
+    describe: 'ia32 legacy frame (handler installed without SA_SIGINFO)',
+  },
+  'ia32-rt': {
+    name: 'ia32-rt',
+    abi: 'ia32',
+    struct: rt_sigframe_ia32,
+    redZone: 0,
+    fsaveHeader: true,
+    entryAlign: { add: 4, sub: 4 },
+    describe: 'ia32 rt frame (SA_SIGINFO)',
+  },
+} as const;
+
+export type FrameKindName = keyof typeof frameKinds;
+export type FrameKind = (typeof frameKinds)[FrameKindName];

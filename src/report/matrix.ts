@@ -1,0 +1,64 @@
+import { kernelEras } from '../../layouts/kernels.js';
+import { chooseKernel } from '../kernel/eras.js';
+import { builtinProfileNames, loadBuiltinProfile } from '../profile/store.js';
+import { SigframeError } from '../schema/errors.js';
+import { type SizeTarget, sizeReport } from './size.js';
+
+/** One line of `sigframe size --all`. */
+export interface MatrixRow {
+  readonly profile: string;
+  readonly era: string;
+  readonly amx: string;
+  readonly max_size: number | null;
+  readonly at_minsigstksz: number | null;
+  readonly user_size: number | null;
+  readonly min_altstack: number | null;
+  readonly min_altstack_worst: number | null;
+  readonly sigaltstack_min_accepted: number | null;
+  readonly glibc_sc_sigstksz: number | null;
+  readonly error?: string;
+}
+
+/** Every shipped profile × kernel era × possible AMX state, for one ABI and kernel configuration. */
+export function sizeMatrix(target: SizeTarget): MatrixRow[] {
+  const rows: MatrixRow[] = [];
+  for (const name of builtinProfileNames()) {
+    const profile = loadBuiltinProfile(name);
+    for (const era of kernelEras) {
+      const kernel = { ...chooseKernel(era.since), label: `Linux ${era.label}` };
+      try {
+        const r = sizeReport(profile, kernel, target);
+        for (const s of r.states) {
+          rows.push({
+            profile: name,
+            era: era.label,
+            amx: s.amx,
+            max_size: r.max_size,
+            at_minsigstksz: r.at_minsigstksz,
+            user_size: s.user_size,
+            min_altstack: s.frame.min_altstack,
+            min_altstack_worst: s.frame.min_altstack_worst,
+            sigaltstack_min_accepted: s.sigaltstack.min_accepted,
+            glibc_sc_sigstksz: r.glibc.sc_sigstksz,
+          });
+        }
+      } catch (e) {
+        if (!(e instanceof SigframeError)) throw e;
+        rows.push({
+          profile: name,
+          era: era.label,
+          amx: '—',
+          max_size: null,
+          at_minsigstksz: null,
+          user_size: null,
+          min_altstack: null,
+          min_altstack_worst: null,
+          sigaltstack_min_accepted: null,
+          glibc_sc_sigstksz: null,
+          error: e.message,
+        });
+      }
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,131 @@
+import { type FrameKindName, frameKinds } from '../abi/frames.js';
+import type { AltstackExperiment } from '../host/altstack.js';
+import type { KernelChoice } from '../kernel/eras.js';
+import { FREGS_STATE_SIZE, xstateSigframeSize } from '../kernel/fpu_signal.js';
+import { atMinsigstksz, bytesBelowTop, requestXcompPerm, sigaltstackMinAccepted } from '../kernel/signal.js';
+import {
+  type AmxState,
+  possibleAmxStates,
+  type TaskFpu,
+  taskFpu,
+  XFEATURE_XTILE_DATA,
+} from '../kernel/task.js';
+import type { KernelConfig, KernelXfeatures } from '../kernel/xstate.js';
+import { glibcSigstksz } from '../libc/sysconf.js';
+import { bit } from '../xsave/catalog.js';
+
+/** One number the model predicts and the live kernel reported. */
+export interface KernelCheck {
+  readonly what: string;
+  readonly model: number | string;
+  readonly kernel: number | string;
+  readonly ok: boolean;
+}
+
+const ERRNO: Record<number, string> = { 22: 'EINVAL', 28: 'ENOSPC', 95: 'EOPNOTSUPP', 12: 'ENOMEM' };
+
+/**
+ * Compares native/altstack.c's measurements with the model: AT_MINSIGSTKSZ, glibc's sysconf,
+ * sigaltstack() admission, the smallest alt stack each frame kind is delivered on for each top
+ * residue, where the frame starts, what sw_reserved says, and the AMX permission outcomes.
+ */
+export function compareWithKernel(
+  exp: AltstackExperiment,
+  k: KernelXfeatures,
+  kernel: KernelChoice,
+  config: KernelConfig,
+): KernelCheck[] {
+  const era = kernel.era;
+  const abi = exp.abi;
+  const out: KernelCheck[] = [];
+  const check = (what: string, model: number | string, measured: number | string) =>
+    out.push({ what, model, kernel: measured, ok: model === measured });
+  const at = atMinsigstksz(k, era, config);
+  check(`${abi}: getauxval(AT_MINSIGSTKSZ)`, at ?? 'absent', exp.at_minsigstksz ?? 'absent');
+  if (exp.glibc) {
+    const g = glibcSigstksz(at, k, abi);
+    check(`${abi}: sysconf(_SC_MINSIGSTKSZ)`, g.sc_minsigstksz, exp.glibc.sc_minsigstksz);
+    check(`${abi}: sysconf(_SC_SIGSTKSZ)`, g.sc_sigstksz, exp.glibc.sc_sigstksz);
+  }
+  const none = taskFpu(k, era, config, abi, 'none');
+  check(
+    `${abi}: smallest ss_size sigaltstack() accepts`,
+    sigaltstackMinAccepted(k, era, config, none).minAccepted,
+    exp.sigaltstack.min_accepted,
+  );
+
+  const top = (residue: number) => (1n << 32n) + BigInt(residue);
+  const frameChecks = (
+    label: string,
+    kindName: FrameKindName,
+    task: TaskFpu,
+    row:
+      | AltstackExperiment['delivery'][number]
+      | NonNullable<NonNullable<AltstackExperiment['amx']>['frames']>[number],
+  ) => {
+    const kind = frameKinds[kindName];
+    check(
+      `${label}: bytes below the top`,
+      bytesBelowTop(kind, top(row.top_residue), task, k, config),
+      row.frame_below_top,
+    );
+    if (!row.has_fp) return;
+    const ext = xstateSigframeSize(task.userSize, k) + (kind.fsaveHeader && k.fxsr ? FREGS_STATE_SIZE : 0);
+    check(`${label}: sw_reserved.xstate_size`, task.userSize, row.xstate_size);
+    check(`${label}: sw_reserved.extended_size`, ext, row.extended_size);
+    check(
+      `${label}: sw_reserved.xfeatures`,
+      `0x${task.userXfeatures.toString(16)}`,
+      `0x${row.xfeatures.toString(16)}`,
+    );
+  };
+  for (const row of exp.delivery) {
+    const label = `${row.kind} frame, top ≡ ${row.top_residue} (mod 64)`;
+    check(
+      `${label}: smallest ss_size delivered`,
+      bytesBelowTop(frameKinds[row.kind], top(row.top_residue), none, k, config) + 1,
+      row.error === 0 ? row.min_ss_size : `helper error ${row.error}`,
+    );
+    frameChecks(label, row.kind, none, row);
+  }
+
+  const amx = exp.amx;
+  if (amx) {
+    const req = requestXcompPerm(k, era, config, XFEATURE_XTILE_DATA);
+    check(
+      'ARCH_REQ_XCOMP_PERM(18)',
+      req.result === 0 ? 0 : req.result,
+      amx.req_perm === 0 ? 0 : (ERRNO[amx.req_errno] ?? `errno ${amx.req_errno}`),
+    );
+    const states = possibleAmxStates(k, era, config, 'x86_64');
+    if (amx.sigaltstack_min_accepted !== undefined && states.includes('permitted')) {
+      const permitted = taskFpu(k, era, config, 'x86_64', 'permitted');
+      check(
+        'smallest ss_size sigaltstack() accepts with AMX permission',
+        sigaltstackMinAccepted(k, era, config, permitted).minAccepted,
+        amx.sigaltstack_min_accepted,
+      );
+    }
+    if (amx.req_ok_min_ss_size !== undefined && req.enospcBelow !== undefined) {
+      check(
+        'smallest existing alt stack ARCH_REQ_XCOMP_PERM accepts',
+        req.enospcBelow,
+        amx.req_ok_min_ss_size,
+      );
+    }
+    const tiles = bit(17) | bit(XFEATURE_XTILE_DATA);
+    for (const row of amx.frames ?? []) {
+      const state: AmxState = row.amx === 'used_released' ? 'used' : row.amx;
+      if (!states.includes(state)) continue;
+      const label = `x86_64 frame, AMX ${row.amx}, top ≡ ${row.top_residue} (mod 64)`;
+      check(`${label}: delivered`, 1, row.delivered);
+      frameChecks(label, 'x86_64', taskFpu(k, era, config, 'x86_64', state), row);
+      // Tiles in INIT are skipped (XSTATE_BV bits clear); a loaded TILECFG is written.
+      if (row.amx === 'used_released')
+        check(`${label}: XSTATE_BV tile bits`, '0x0', `0x${(row.xstate_bv & tiles).toString(16)}`);
+      if (row.amx === 'used')
+        check(`${label}: XSTATE_BV has TILECFG`, 1, Number((row.xstate_bv >> 17n) & 1n));
+    }
+  }
+  return out;
+}
