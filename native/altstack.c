@@ -25,6 +25,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -213,7 +214,10 @@ int main(void)
 	static const unsigned residues[] = { 0, 4, 8, 12, 16, 24, 32, 40, 48, 56, 60 };
 	const int nres = sizeof residues / sizeof residues[0];
 
+	struct utsname u;
 	printf("{\n  \"format\": \"sigframe-altstack/1\",\n");
+	if (uname(&u) == 0)
+		printf("  \"release\": \"%s\",\n", u.release);
 #ifdef __x86_64__
 	printf("  \"abi\": \"x86_64\",\n");
 #else

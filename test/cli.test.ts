@@ -192,3 +192,122 @@ describe('usage', () => {
     }
   });
 });
+
+describe('sigframe size', () => {
+  test('the host by default: the model beside the kernel’s AT_MINSIGSTKSZ, exit 0', {
+    skip: hostSkipReason(),
+  }, () => {
+    const r = cli('size', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = json(r);
+    assert.equal(j.profile, 'host');
+    assert.equal(j.host.matches, true);
+    assert.equal(j.host.at_minsigstksz, j.at_minsigstksz);
+    for (const key of ['max_size', 'default_size', 'user_size']) assert.equal(typeof j[key], 'number', key);
+    for (const key of ['bytes_below_top', 'min_altstack', 'min_altstack_worst'])
+      assert.equal(typeof j.frame[key], 'number', `frame.${key}`);
+    assert.equal(typeof j.glibc.sc_minsigstksz, 'number');
+    assert.equal(j.glibc.sc_sigstksz, Math.max(4 * Math.max(j.glibc.sc_minsigstksz, 2048), 8192));
+    assert.equal(j.sigaltstack.min_accepted, 2048);
+    const text = cli('size');
+    assert.match(text.stdout, /AT_MINSIGSTKSZ \d+ {3}round_up\(736 \+ 15 \+ \d+ \+ 63, 16\)/);
+    assert.match(text.stdout, /— matches/);
+  });
+
+  test('--measure: every measurement of the running kernel agrees (exit 0)', {
+    skip: hostSkipReason(),
+  }, () => {
+    const r = cli('size', '--measure', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const checks = json(r).measured as { ok: boolean }[];
+    assert.ok(checks.length > 50);
+    assert.ok(checks.every((c) => c.ok));
+  });
+
+  test('a profile with AMX: each state, what to allocate, and the hazards', () => {
+    const r = cli('size', '--profile', 'intel-sapphire-rapids', '--amx', 'used', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = json(r);
+    assert.deepEqual(
+      j.states.map((s: { amx: string; frame: { min_altstack: number }; allocate: { minimum: number } }) => [
+        s.amx,
+        s.frame.min_altstack,
+        s.allocate.minimum,
+      ]),
+      [
+        ['none', 3337, 3340],
+        ['permitted', 3337, 11837],
+        ['used', 11529, 11837],
+      ],
+    );
+    assert.deepEqual([j.amx, j.user_size, j.user_xfeatures], ['used', 11008, '0x602e7']);
+    const text = cli('size', '--profile', 'intel-sapphire-rapids', '--amx', 'permitted').stdout;
+    assert.match(text, /Allocate at least 11837 bytes \(AMX permitted\)/);
+    assert.match(text, /SIGSTKSZ \(8192\) is 3645 bytes short of the 11837 this thread needs/);
+    assert.match(
+      text,
+      /with AMX permission sigaltstack\(\) rejects anything under 11837 bytes \(ENOMEM\), SIGSTKSZ included/,
+    );
+    assert.match(
+      text,
+      /ARCH_REQ_XCOMP_PERM fails with ENOSPC while any thread has an alt stack under 11952 bytes/,
+    );
+  });
+
+  test('--cpuid-dump, --kernel, --ia32-emulation and --abi', () => {
+    const dump = fixture('cpuid', 'GenuineIntel00806F8_SapphireRapids_06_CPUID.txt');
+    const at = (...a: string[]) => json(cli('size', '--cpuid-dump', dump, '--json', ...a)).at_minsigstksz;
+    assert.equal(at(), 11952);
+    assert.equal(at('--ia32-emulation', 'off'), 11536);
+    assert.equal(at('--kernel', '5.10'), null);
+    // This AIDA64 dump reports PKRU with size 0: refused, not sized.
+    const bad = cli('size', '--cpuid-dump', fixture('cpuid', 'GenuineIntel0050656_CascadeLakeSP_CPUID.txt'));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /inconsistent CPUID input.*PKRU: supported but its size \(EAX\) is 0/);
+    const ia32 = json(cli('size', '--profile', 'amd-epyc-zen4-kvm', '--abi', 'ia32', '--json'));
+    assert.deepEqual([ia32.frame.struct, ia32.frame.bytes_below_top], ['sigframe_ia32', 3348]);
+  });
+
+  test('--all: every profile × era × AMX state, quickly', () => {
+    const r = cli('size', '--all', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const rows = json(r) as { profile: string; era: string; amx: string; at_minsigstksz: number | null }[];
+    assert.ok(rows.length >= 70);
+    const spr = rows.filter((x) => x.profile === 'intel-sapphire-rapids' && x.era === '6.16 and later');
+    assert.deepEqual(
+      spr.map((x) => [x.amx, x.at_minsigstksz]),
+      [
+        ['none', 11952],
+        ['permitted', 11952],
+        ['used', 11952],
+      ],
+    );
+  });
+
+  test('impossible targets are bad input: exit 2 with the reason', () => {
+    const cases: [string[], RegExp][] = [
+      [['--profile', 'amd-zen4-genoa', '--amx', 'used'], /no dynamic feature.*EOPNOTSUPP/],
+      [['--profile', 'intel-sapphire-rapids', '--abi', 'ia32', '--amx', 'used'], /only in 64-bit mode/],
+      [['--profile', 'intel-sapphire-rapids', '--kernel-bits', '32'], /i386 kernel runs only ia32/],
+      [
+        ['--profile', 'intel-sapphire-rapids', '--kernel-bits', '32', '--abi', 'ia32', '--amx', 'permitted'],
+        /i386 kernels never enable AMX/,
+      ],
+      [
+        ['--profile', 'intel-sapphire-rapids', '--abi', 'ia32-rt', '--ia32-emulation', 'off'],
+        /need IA32_EMULATION/,
+      ],
+      [['--profile', 'intel-sapphire-rapids', '--top-align', '48'], /power of two/],
+      [['--profile', 'no-such-cpu'], /unknown profile 'no-such-cpu'/],
+      [['--profile', 'intel-sapphire-rapids', '--kernel', '3.10'], /older than the oldest modelled era/],
+      [['--profile', 'intel-sapphire-rapids', '--abi', 'arm64'], /Invalid values/],
+      [['--profile', 'intel-sapphire-rapids', '--measure'], /--measure runs experiments on this machine/],
+    ];
+    for (const [args, re] of cases) {
+      const r = cli('size', ...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      noTrace(r);
+    }
+  });
+});

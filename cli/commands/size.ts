@@ -192,7 +192,10 @@ function render(r: SizeReport, measured?: readonly KernelCheck[]): string {
   out.push(
     `plus what the handler itself uses. ${r.at_minsigstksz === null ? `glibc's estimate ${r.glibc.sc_minsigstksz}` : `AT_MINSIGSTKSZ (${r.at_minsigstksz})`} covers every ABI and AMX state on this kernel.`,
   );
-  const hazards = [...chosen.hazards, ...r.hazards];
+  const others = r.states
+    .filter((s) => s !== chosen)
+    .flatMap((s) => s.hazards.map((h) => `AMX ${s.amx}: ${h}`));
+  const hazards = [...chosen.hazards, ...r.hazards, ...others];
   if (hazards.length > 0) out.push('', 'Hazards:', ...hazards.map((h) => `  - ${h}`));
   out.push(
     '',

@@ -18,6 +18,7 @@ const swFields = {
 
 const altstackSchema = j.object({
   format: j.literal('sigframe-altstack/1'),
+  release: j.optional(j.string()),
   abi: j.oneOf(['x86_64', 'ia32']),
   at_minsigstksz: j.nullable(j.int()),
   glibc: j.optional(j.object({ sc_minsigstksz: j.int(), sc_sigstksz: j.int() })),

@@ -150,6 +150,13 @@ export function sizeReport(
 ): SizeReport {
   const { config } = target;
   const era = kernel.era;
+  const errors = profile.xsave.findings.filter((f) => f.level === 'error');
+  if (errors.length > 0) {
+    throw new InputError(
+      `${profile.name}: inconsistent CPUID input, no frame can be sized from it: ${errors.map((f) => f.message).join('; ')}`,
+      { path: 'profile' },
+    );
+  }
   const k = kernelXfeatures(profile.cpuid, profile.xsave, era, config);
   checkTarget(k, target);
   const abi = frameKinds[target.abi].abi;
