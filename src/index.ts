@@ -2,14 +2,21 @@
 
 export { abis, dataModels } from '../layouts/abi.js';
 export * from './abi/constants.js';
+export * from './abi/frames.js';
 export * from './abi/index.js';
 export * from './abi/uapi.js';
 export * from './cpuid/parse.js';
 export * from './cpuid/records.js';
 export * from './kernel/eras.js';
+export * from './kernel/fpu_signal.js';
+export * from './kernel/signal.js';
+export * from './kernel/task.js';
 export * from './kernel/xstate.js';
+export * from './libc/sysconf.js';
 export * from './profile/checks.js';
 export * from './profile/profile.js';
+export { builtinProfileNames, loadBuiltinProfile, loadProfile, profileFromDump } from './profile/store.js';
+export { type SizeReport, type SizeTarget, sizeReport } from './report/size.js';
 export * from './schema/index.js';
 export * from './xsave/catalog.js';
 export * from './xsave/enumeration.js';

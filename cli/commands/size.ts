@@ -148,7 +148,7 @@ async function measure(
 function render(r: SizeReport, measured?: readonly KernelCheck[]): string {
   const out: string[] = [];
   out.push(
-    `${r.title} (${r.profile}) — ${r.kernel} (${r.era}), ${r.kernel_bits}-bit kernel${r.kernel_bits === 64 ? `, IA32 emulation ${r.ia32_emulation ? 'on' : 'off'}` : ''}${r.strict_sas_size ? ', strict_sas_size' : ''}`,
+    `${r.title} (${r.profile}) — ${r.kernel}${r.kernel.endsWith(r.era) ? '' : ` (${r.era})`}, ${r.kernel_bits}-bit kernel${r.kernel_bits === 64 ? `, IA32 emulation ${r.ia32_emulation ? 'on' : 'off'}` : ''}${r.strict_sas_size ? ', strict_sas_size' : ''}`,
   );
   out.push(
     r.xsave
