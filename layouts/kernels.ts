@@ -27,6 +27,12 @@ export interface KernelEra {
   readonly sigaltstackValidation: boolean;
   /** XFEATURE_MAX: ARCH_REQ_XCOMP_PERM returns EINVAL at or above it; null before the permission API. */
   readonly xfeatureMax: number | null;
+  /**
+   * XSTATE_BV[PKRU] in a frame: as XSAVE found it ('xinuse', the task's PKRU then still live);
+   * 'clear' in 6.12, where the kernel had already set PKRU to 0 (its init value) before XSAVE and
+   * then stored the saved value without marking it; forced to 1 since 6.13 (update_pkru_in_sigframe).
+   */
+  readonly pkruXstateBv: 'xinuse' | 'clear' | 'set';
   readonly changes: readonly string[];
 }
 
@@ -48,6 +54,7 @@ export const kernelEras = [
     overflowCheck: { native: 'nested', compat: 'none' },
     sigaltstackValidation: false,
     xfeatureMax: null,
+    pkruXstateBv: 'xinuse',
     changes: ['PKRU (component 9) in XFEATURE_MASK_USER_SUPPORTED; no AT_MINSIGSTKSZ on x86'],
   },
   {
@@ -61,6 +68,7 @@ export const kernelEras = [
     overflowCheck: { native: 'entering', compat: 'none' },
     sigaltstackValidation: false,
     xfeatureMax: null,
+    pkruXstateBv: 'xinuse',
     changes: [
       'AT_MINSIGSTKSZ in the aux vector; sigaltstack overflow check on entering the alt stack (1c33bb050750)',
     ],
@@ -76,6 +84,7 @@ export const kernelEras = [
     overflowCheck: { native: 'entering', compat: 'none' },
     sigaltstackValidation: true,
     xfeatureMax: 19,
+    pkruXstateBv: 'xinuse',
     changes: [
       'AMX XTILE_CFG/XTILE_DATA; XFD; ARCH_REQ_XCOMP_PERM; sigaltstack size validation; INIT skip of AMX in frames',
     ],
@@ -91,6 +100,7 @@ export const kernelEras = [
     overflowCheck: { native: 'entering', compat: 'entering' },
     sigaltstackValidation: true,
     xfeatureMax: 19,
+    pkruXstateBv: 'xinuse',
     changes: [
       'signal code split into signal_64.c/signal_32.c; one get_sigframe() for native and compat frames',
     ],
@@ -106,6 +116,7 @@ export const kernelEras = [
     overflowCheck: { native: 'entering', compat: 'entering' },
     sigaltstackValidation: true,
     xfeatureMax: 19,
+    pkruXstateBv: 'clear',
     changes: [
       'PKRU set to 0 while the frame is written; the saved PKRU stored into the frame (84ee6e8d195e)',
     ],
@@ -121,6 +132,7 @@ export const kernelEras = [
     overflowCheck: { native: 'entering', compat: 'entering' },
     sigaltstackValidation: true,
     xfeatureMax: 19,
+    pkruXstateBv: 'set',
     changes: ['XSTATE_BV[PKRU] forced to 1 in every frame (ae6012d72fa6)'],
   },
   {
@@ -134,6 +146,7 @@ export const kernelEras = [
     overflowCheck: { native: 'entering', compat: 'entering' },
     sigaltstackValidation: true,
     xfeatureMax: 20,
+    pkruXstateBv: 'set',
     changes: ['APX (component 19, standard offset out of index order); APX with MPX disables XSAVE'],
   },
 ] as const satisfies readonly KernelEra[];

@@ -1,4 +1,4 @@
-import { array, bytes, i32, pad, ptr, struct, u32, u64 } from '../schema/node.js';
+import { array, bytes, i32, pad, ptr, struct, u16, u32, u64 } from '../schema/node.js';
 import { fpstate_32, sigcontext_32, ucontext, ucontext_ia32, ucontext_x32 } from './uapi.js';
 
 /**
@@ -98,8 +98,10 @@ export const rt_sigframe_ia32 = struct(
 );
 
 /**
- * struct fregs_state (arch/x86/include/asm/fpu/types.h): the FSAVE-format header the kernel puts
- * in front of the FXSAVE/XSAVE image in 32-bit frames; the first 112 bytes of `_fpstate_32`.
+ * The FSAVE-format header 32-bit frames carry in front of the FXSAVE/XSAVE image: the first 112
+ * bytes of `_fpstate_32`, written by save_fsave_header() (arch/x86/kernel/fpu/signal.c) from
+ * convert_from_fxsr(). The kernel's struct fregs_state (asm/fpu/types.h) ends in a u32 `status`;
+ * frames store the FXSAVE status word in its low half and X86_FXSR_MAGIC in the high half.
  */
 export const fregs_state = struct(
   'fregs_state',
@@ -111,14 +113,15 @@ export const fregs_state = struct(
     fcs: u32,
     foo: u32,
     fos: u32,
-    st_space: array(bytes(10, 4), 8),
-    status: u32,
+    st_space: array(bytes(10, 1), 8),
+    status: u16,
+    magic: u16,
   },
   {
-    source: 'arch/x86/include/asm/fpu/types.h (Linux 7.3.4)',
+    source: 'arch/x86/include/asm/fpu/types.h, arch/x86/kernel/fpu/signal.c (Linux 7.3.4)',
     abis: ['ia32'],
     kernelInternal: true,
-    note: 'st_space is u32[20] in C: eight 10-byte x87 registers',
+    note: 'st_space is u32[20] in C: eight 10-byte x87 registers in ST(i) order',
   },
 );
 
@@ -140,6 +143,13 @@ export const frameStructs = [
  * FXSAVE/XSAVE image when the CPU has FXSR. The entry alignment is the psABI's — (sp + 8) % 16 == 0
  * on x86-64/x32, (sp + 4) % 16 == 0 on i386 — reached as sp = round_down(sp + add, 16) − sub:
  * the 64-bit rule always moves at least 8 bytes down, the i386 rule as little as it can.
+ *
+ * What the kernel writes differs too (signal_64.c, signal_32.c): the uc_flags it always sets
+ * (UC_FP_XSTATE is added with XSAVE; x32 runs in 64-bit mode, so it gets UC_STRICT_RESTORE_SS;
+ * null: no ucontext), the members it never writes (kernelSkips: sigcontext's reserved words, the
+ * legacy frame's fpstate_unused), the members copied whole from a kernel buffer, padding and all
+ * (siginfo: copy_siginfo_to_user), and the gdb-marker `retcode` of 32-bit frames
+ * (popl %eax; movl $__NR_sigreturn, %eax; int $0x80 — and movl $__NR_rt_sigreturn for rt).
  */
 export const frameKinds = {
   x86_64: {
@@ -149,6 +159,10 @@ export const frameKinds = {
     redZone: 128,
     fsaveHeader: false,
     entryAlign: { add: 0, sub: 8 },
+    ucFlags: ['UC_SIGCONTEXT_SS', 'UC_STRICT_RESTORE_SS'],
+    kernelSkips: ['uc.uc_mcontext.reserved1'],
+    copiedWhole: ['info'],
+    retcode: null,
     describe: 'x86-64 rt frame (every 64-bit handler)',
   },
   x32: {
@@ -158,6 +172,10 @@ export const frameKinds = {
     redZone: 128,
     fsaveHeader: false,
     entryAlign: { add: 0, sub: 8 },
+    ucFlags: ['UC_SIGCONTEXT_SS', 'UC_STRICT_RESTORE_SS'],
+    kernelSkips: ['uc.uc_mcontext.reserved1'],
+    copiedWhole: ['info'],
+    retcode: null,
     describe: 'x32 rt frame',
   },
   ia32: {
@@ -167,6 +185,10 @@ export const frameKinds = {
     redZone: 0,
     fsaveHeader: true,
     entryAlign: { add: 4, sub: 4 },
+    ucFlags: null,
+    kernelSkips: ['fpstate_unused'],
+    copiedWhole: [],
+    retcode: [0x58, 0xb8, 0x77, 0x00, 0x00, 0x00, 0xcd, 0x80],
     describe: 'ia32 legacy frame (handler installed without SA_SIGINFO)',
   },
   'ia32-rt': {
@@ -176,6 +198,10 @@ export const frameKinds = {
     redZone: 0,
     fsaveHeader: true,
     entryAlign: { add: 4, sub: 4 },
+    ucFlags: [],
+    kernelSkips: [],
+    copiedWhole: ['info'],
+    retcode: [0xb8, 0xad, 0x00, 0x00, 0x00, 0xcd, 0x80, 0x00],
     describe: 'ia32 rt frame (SA_SIGINFO)',
   },
 } as const;

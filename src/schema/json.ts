@@ -1,4 +1,6 @@
 import { InputError } from './errors.js';
+import { type DataModel, intSize } from './layout.js';
+import type { Infer, Node } from './node.js';
 
 /**
  * A small validator for JSON input files (profiles, states), in the style of zod: a schema object
@@ -81,6 +83,28 @@ export const j = {
       },
     };
   },
+  /** Bytes as a hex string of exactly `length` bytes (what `--json` prints for byte blobs). */
+  hex(length?: number): JsonSchema<Uint8Array> {
+    const d = length === undefined ? 'a hex string' : `a hex string of ${length} bytes`;
+    return {
+      describe: d,
+      parse: (v, p) => {
+        if (typeof v !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(v)) return fail(p, d, v);
+        if (length !== undefined && v.length !== 2 * length) return fail(p, d, `${v.length / 2} bytes`);
+        return Uint8Array.from(Buffer.from(v, 'hex'));
+      },
+    };
+  },
+  /**
+   * A value of a struct schema in its JSON form — the inverse of `--json` output: integers wider
+   * than 32 bits as "0x…" strings, byte blobs as hex, arrays of exact length, every member present.
+   */
+  struct<N extends Node>(node: N, model: DataModel): JsonSchema<Infer<N>> {
+    return {
+      describe: `a ${nodeLabel(node)} value`,
+      parse: (v, p) => fromJson(node, model, v, p) as Infer<N>,
+    };
+  },
   optional<T>(inner: JsonSchema<T>): JsonSchema<T | undefined> & { readonly optional: true } {
     return {
       optional: true,
@@ -115,3 +139,48 @@ type OptionalKeys<S> = { [K in keyof S]: S[K] extends { optional: true } ? K : n
 type ObjectOf<S extends Record<string, JsonSchema<unknown>>> = {
   [K in Exclude<keyof S, OptionalKeys<S>>]: JsonInfer<S[K]>;
 } & { [K in OptionalKeys<S>]?: Exclude<JsonInfer<S[K]>, undefined> };
+
+function nodeLabel(node: Node): string {
+  return node.kind === 'struct' ? `struct ${node.name}` : node.kind;
+}
+
+function fromJson(node: Node, model: DataModel, v: unknown, p: string): unknown {
+  switch (node.kind) {
+    case 'int': {
+      const size = intSize(node.width, model);
+      const wide = typeof node.width === 'string' || size === 8;
+      const max = (1n << BigInt(8 * size)) - 1n;
+      let big: bigint | undefined;
+      if (typeof v === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(v)) big = BigInt(v);
+      else if (typeof v === 'number' && Number.isSafeInteger(v)) big = BigInt(v);
+      const lo = node.signed ? -(max + 1n) / 2n : 0n;
+      if (big === undefined || big < lo || big > max)
+        return fail(p, `a ${8 * size}-bit ${node.signed ? 'signed ' : ''}value (number or "0x…" string)`, v);
+      if (node.signed && big > max / 2n) big -= max + 1n;
+      return wide ? big : Number(big);
+    }
+    case 'bytes':
+      return j.hex(node.length).parse(v, p);
+    case 'array': {
+      if (!Array.isArray(v) || v.length !== node.count)
+        return fail(p, `an array of ${node.count} entries`, v);
+      return v.map((x, i) => fromJson(node.element, model, x, `${p}[${i}]`));
+    }
+    case 'pad':
+      return undefined;
+    case 'struct': {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `struct ${node.name}`, v);
+      const o = v as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const [k, member] of Object.entries(node.fields)) {
+        if (member.kind === 'pad') continue;
+        out[k] = fromJson(member, model, o[k], `${p}.${k}`);
+      }
+      for (const k of Object.keys(o)) {
+        if (!(k in node.fields) || node.fields[k]!.kind === 'pad')
+          throw new InputError(`${p}.${k}: struct ${node.name} has no member ${k}`, { path: `${p}.${k}` });
+      }
+      return out;
+    }
+  }
+}

@@ -1,0 +1,372 @@
+/*
+ * sigframe capture: real signal frames from the running kernel, byte for byte.
+ *
+ * For each scenario a child process sets known register patterns (GPRs, vector registers, mask
+ * registers) in an assembly trampoline, raises a signal and, in the handler, copies the bytes from
+ * the frame start (the handler's entry stack pointer) up to the stack top. It does this twice,
+ * with the stack pre-filled with 0xa5 and then with 0x5a: a byte the kernel wrote is the same in
+ * both runs, a byte it left alone shows the fill. Output, per scenario, in the directory given:
+ * NAME.bin (the first run's bytes) and NAME.json (addresses, top, patterns, unwritten ranges).
+ *
+ * Scenarios: SIGUSR1 with live vector state (AVX-512 where the CPU has it); SIGUSR1 after XRSTOR
+ * put the AVX/AVX-512 components into INIT; SIGSEGV on a load from a fixed address; SIGUSR1 on
+ * the normal stack (red zone); and, in a 32-bit build, ia32 rt and legacy frames.
+ * Usage: capture OUTDIR
+ */
+#define _GNU_SOURCE
+#include <cpuid.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define REGION (64 * 1024)
+#define FAULT_ADDR 0x10
+
+/* The trampoline's input. Offsets are fixed: the assembly below reads them. */
+#ifdef __x86_64__
+struct trig {
+	uint64_t sp;        /* 0: switch to this stack first (0: stay) */
+	uint64_t mode;      /* 8: 0 kill(pid, sig), 1 load from fault */
+	uint64_t pid;       /* 16 */
+	uint64_t sig;       /* 24 */
+	uint64_t fault;     /* 32 */
+	uint64_t gpr[8];    /* 40: rbx rbp r8 r9 r12 r13 r14 r15 */
+	uint64_t vec_mode;  /* 104: 0 none, 1 xmm0-15, 2 ymm0-15, 3 zmm0-31 + k0-7 */
+	uint64_t init_mask; /* 112: XRSTOR these components from INIT before the signal */
+	uint64_t init_area; /* 120: 64-aligned XSAVE area with a zero header */
+	uint8_t vec[32][64]; /* 128 */
+	uint64_t k[8];      /* 2176 */
+};
+static const char *gpr_names[8] = { "bx", "bp", "r8", "r9", "r12", "r13", "r14", "r15" };
+#define NGPR 8
+#define NVEC 32
+__asm__(".text\n.globl sf_trigger\nsf_trigger:\n"
+	"\tmov 104(%rdi), %rax\n"
+	"\tcmp $3, %rax\n\tjne 1f\n"
+	"vmovdqu64 128(%rdi), %zmm0\n"
+	"vmovdqu64 192(%rdi), %zmm1\n"
+	"vmovdqu64 256(%rdi), %zmm2\n"
+	"vmovdqu64 320(%rdi), %zmm3\n"
+	"vmovdqu64 384(%rdi), %zmm4\n"
+	"vmovdqu64 448(%rdi), %zmm5\n"
+	"vmovdqu64 512(%rdi), %zmm6\n"
+	"vmovdqu64 576(%rdi), %zmm7\n"
+	"vmovdqu64 640(%rdi), %zmm8\n"
+	"vmovdqu64 704(%rdi), %zmm9\n"
+	"vmovdqu64 768(%rdi), %zmm10\n"
+	"vmovdqu64 832(%rdi), %zmm11\n"
+	"vmovdqu64 896(%rdi), %zmm12\n"
+	"vmovdqu64 960(%rdi), %zmm13\n"
+	"vmovdqu64 1024(%rdi), %zmm14\n"
+	"vmovdqu64 1088(%rdi), %zmm15\n"
+	"vmovdqu64 1152(%rdi), %zmm16\n"
+	"vmovdqu64 1216(%rdi), %zmm17\n"
+	"vmovdqu64 1280(%rdi), %zmm18\n"
+	"vmovdqu64 1344(%rdi), %zmm19\n"
+	"vmovdqu64 1408(%rdi), %zmm20\n"
+	"vmovdqu64 1472(%rdi), %zmm21\n"
+	"vmovdqu64 1536(%rdi), %zmm22\n"
+	"vmovdqu64 1600(%rdi), %zmm23\n"
+	"vmovdqu64 1664(%rdi), %zmm24\n"
+	"vmovdqu64 1728(%rdi), %zmm25\n"
+	"vmovdqu64 1792(%rdi), %zmm26\n"
+	"vmovdqu64 1856(%rdi), %zmm27\n"
+	"vmovdqu64 1920(%rdi), %zmm28\n"
+	"vmovdqu64 1984(%rdi), %zmm29\n"
+	"vmovdqu64 2048(%rdi), %zmm30\n"
+	"vmovdqu64 2112(%rdi), %zmm31\n"
+	"kmovq 2176(%rdi), %k0\n"
+	"kmovq 2184(%rdi), %k1\n"
+	"kmovq 2192(%rdi), %k2\n"
+	"kmovq 2200(%rdi), %k3\n"
+	"kmovq 2208(%rdi), %k4\n"
+	"kmovq 2216(%rdi), %k5\n"
+	"kmovq 2224(%rdi), %k6\n"
+	"kmovq 2232(%rdi), %k7\n"
+	"\tjmp 3f\n"
+	"1:\tcmp $2, %rax\n\tjne 2f\n"
+	"vmovdqu 128(%rdi), %ymm0\n"
+	"vmovdqu 192(%rdi), %ymm1\n"
+	"vmovdqu 256(%rdi), %ymm2\n"
+	"vmovdqu 320(%rdi), %ymm3\n"
+	"vmovdqu 384(%rdi), %ymm4\n"
+	"vmovdqu 448(%rdi), %ymm5\n"
+	"vmovdqu 512(%rdi), %ymm6\n"
+	"vmovdqu 576(%rdi), %ymm7\n"
+	"vmovdqu 640(%rdi), %ymm8\n"
+	"vmovdqu 704(%rdi), %ymm9\n"
+	"vmovdqu 768(%rdi), %ymm10\n"
+	"vmovdqu 832(%rdi), %ymm11\n"
+	"vmovdqu 896(%rdi), %ymm12\n"
+	"vmovdqu 960(%rdi), %ymm13\n"
+	"vmovdqu 1024(%rdi), %ymm14\n"
+	"vmovdqu 1088(%rdi), %ymm15\n"
+	"\tjmp 3f\n"
+	"2:\tcmp $1, %rax\n\tjne 3f\n"
+	"movdqu 128(%rdi), %xmm0\n"
+	"movdqu 192(%rdi), %xmm1\n"
+	"movdqu 256(%rdi), %xmm2\n"
+	"movdqu 320(%rdi), %xmm3\n"
+	"movdqu 384(%rdi), %xmm4\n"
+	"movdqu 448(%rdi), %xmm5\n"
+	"movdqu 512(%rdi), %xmm6\n"
+	"movdqu 576(%rdi), %xmm7\n"
+	"movdqu 640(%rdi), %xmm8\n"
+	"movdqu 704(%rdi), %xmm9\n"
+	"movdqu 768(%rdi), %xmm10\n"
+	"movdqu 832(%rdi), %xmm11\n"
+	"movdqu 896(%rdi), %xmm12\n"
+	"movdqu 960(%rdi), %xmm13\n"
+	"movdqu 1024(%rdi), %xmm14\n"
+	"movdqu 1088(%rdi), %xmm15\n"
+	"3:\tmov 112(%rdi), %rax\n\ttest %rax, %rax\n\tjz 4f\n"
+	"\tmov 120(%rdi), %rcx\n\txor %edx, %edx\n\txrstor (%rcx)\n"
+	"4:\tmov 0(%rdi), %rax\n\ttest %rax, %rax\n\tjz 5f\n\tmov %rax, %rsp\n"
+	"5:\tmov 40(%rdi), %rbx\n\tmov 48(%rdi), %rbp\n\tmov 56(%rdi), %r8\n\tmov 64(%rdi), %r9\n"
+	"\tmov 72(%rdi), %r12\n\tmov 80(%rdi), %r13\n\tmov 88(%rdi), %r14\n\tmov 96(%rdi), %r15\n"
+	"\tcmpq $0, 8(%rdi)\n\tjne 6f\n"
+	"\tmov 24(%rdi), %rsi\n\tmov 16(%rdi), %rdi\n\tmov $62, %eax\n\tsyscall\n\tud2\n"
+	"6:\tmov 32(%rdi), %rax\n\tmov (%rax), %rax\n\tud2\n");
+__asm__(".text\n.globl sf_entry\nsf_entry:\n\tmovq %rsp, entry_sp(%rip)\n\tjmp handler_c\n");
+#else
+struct trig {
+	uint32_t sp;       /* 0 */
+	uint32_t mode;     /* 4 */
+	uint32_t pid;      /* 8 */
+	uint32_t sig;      /* 12 */
+	uint32_t fault;    /* 16 */
+	uint32_t gpr[4];   /* 20: ebp esi edi edx */
+	uint32_t vec_mode; /* 36: 0 none, 1 xmm0-7 */
+	uint32_t init_mask; /* 40: unused */
+	uint32_t init_area; /* 44 */
+	uint32_t pad[4];   /* 48 */
+	uint8_t vec[8][16]; /* 64 */
+	uint64_t k[8];
+};
+static const char *gpr_names[4] = { "bp", "si", "di", "dx" };
+#define NGPR 4
+#define NVEC 8
+__asm__(".text\n.globl sf_trigger\nsf_trigger:\n"
+	"\tmov 4(%esp), %eax\n"
+	"\tcmpl $0, 36(%eax)\n\tje 1f\n"
+	"movdqu 64(%eax), %xmm0\n"
+	"movdqu 80(%eax), %xmm1\n"
+	"movdqu 96(%eax), %xmm2\n"
+	"movdqu 112(%eax), %xmm3\n"
+	"movdqu 128(%eax), %xmm4\n"
+	"movdqu 144(%eax), %xmm5\n"
+	"movdqu 160(%eax), %xmm6\n"
+	"movdqu 176(%eax), %xmm7\n"
+	"1:\tmov 0(%eax), %ecx\n\ttest %ecx, %ecx\n\tjz 2f\n\tmov %ecx, %esp\n"
+	"2:\tmov 20(%eax), %ebp\n\tmov 24(%eax), %esi\n\tmov 28(%eax), %edi\n\tmov 32(%eax), %edx\n"
+	"\tcmpl $0, 4(%eax)\n\tjne 3f\n"
+	"\tmov 8(%eax), %ebx\n\tmov 12(%eax), %ecx\n\tmov $37, %eax\n\tint $0x80\n\tud2\n"
+	"3:\tmov 16(%eax), %eax\n\tmov (%eax), %eax\n\tud2\n");
+__asm__(".text\n.globl sf_entry\nsf_entry:\n\tmovl %esp, entry_sp\n\tjmp handler_c\n");
+#endif
+
+void sf_trigger(struct trig *t);
+void sf_entry(int, siginfo_t *, void *);
+uintptr_t entry_sp;
+void handler_c(int sig, siginfo_t *si, void *uc);
+
+static unsigned char region[REGION] __attribute__((aligned(4096)));
+static unsigned char copies[2][REGION];
+static uintptr_t frames[2];
+static uintptr_t top;
+static int run;
+static sigjmp_buf jb;
+
+void handler_c(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	uintptr_t f = entry_sp;
+	frames[run] = f;
+	if (f < top && top - f <= REGION)
+		memcpy(copies[run], (void *)f, top - f);
+	siglongjmp(jb, 1);
+}
+
+struct scenario {
+	const char *name;
+	const char *kind;
+	int sig;
+	int siginfo;
+	int altstack;
+	int mode;
+	int vec_mode;
+	uint64_t init_mask;
+	unsigned top_residue;
+};
+
+static uint64_t pattern64(unsigned i)
+{
+	return 0x1111111111111111ull * ((i % 15) + 1) ^ ((uint64_t)i << 56) ^ 0x0123456789abcdefull;
+}
+
+static void hex(FILE *f, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", p[i]);
+}
+
+static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
+{
+	static struct trig t __attribute__((aligned(64)));
+	static unsigned char xarea[4096] __attribute__((aligned(64)));
+	memset(&t, 0, sizeof t);
+	memset(xarea, 0, sizeof xarea);
+	for (unsigned i = 0; i < NGPR; i++)
+		t.gpr[i] = (uintptr_t)pattern64(i);
+	for (unsigned i = 0; i < NVEC; i++)
+		for (unsigned j = 0; j < sizeof t.vec[0]; j++)
+			t.vec[i][j] = (unsigned char)(i * 16 + j * 3 + 0x21);
+	for (unsigned i = 0; i < 8; i++)
+		t.k[i] = pattern64(i + 8);
+	t.vec_mode = s->vec_mode;
+	t.init_mask = s->init_mask & xcr0;
+	t.init_area = (uintptr_t)xarea;
+	t.pid = getpid();
+	t.sig = s->sig;
+	t.mode = s->mode;
+	t.fault = FAULT_ADDR;
+	top = (uintptr_t)region + REGION - 4096 + s->top_residue;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_flags = (s->siginfo ? SA_SIGINFO : 0) | (s->altstack ? SA_ONSTACK : 0) | SA_NODEFER;
+	sa.sa_sigaction = sf_entry;
+	if (sigaction(s->sig, &sa, NULL) != 0)
+		return -1;
+	stack_t ss = { .ss_sp = region, .ss_size = top - (uintptr_t)region, .ss_flags = 0 };
+	stack_t off = { .ss_flags = SS_DISABLE };
+	if (sigaltstack(s->altstack ? &ss : &off, NULL) != 0)
+		return -1;
+	/* The trampoline switches to `top` itself when there is no alt stack. */
+	t.sp = s->altstack ? 0 : top;
+
+	for (run = 0; run < 2; run++) {
+		memset(region, run ? 0x5a : 0xa5, sizeof region - 4096 + s->top_residue);
+		if (sigsetjmp(jb, 1) == 0)
+			sf_trigger(&t);
+	}
+	if (frames[0] != frames[1] || frames[0] >= top)
+		return -2;
+	size_t n = top - frames[0];
+
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s.bin", dir, s->name);
+	FILE *b = fopen(path, "wb");
+	if (!b || fwrite(copies[0], 1, n, b) != n || fclose(b) != 0)
+		return -3;
+	snprintf(path, sizeof path, "%s/%s.json", dir, s->name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -3;
+	struct utsname u;
+	uname(&u);
+	fprintf(f, "{\n  \"format\": \"sigframe-capture/1\",\n  \"scenario\": \"%s\",\n  \"kind\": \"%s\",\n", s->name, s->kind);
+	fprintf(f, "  \"release\": \"%s\",\n  \"bin\": \"%s.bin\",\n", u.release, s->name);
+	fprintf(f, "  \"address\": \"0x%llx\",\n  \"top\": \"0x%llx\",\n", (unsigned long long)frames[0], (unsigned long long)top);
+	if (s->altstack)
+		fprintf(f, "  \"altstack\": {\"sp\": \"0x%llx\", \"size\": %zu, \"flags\": 0},\n", (unsigned long long)(uintptr_t)region, (size_t)(top - (uintptr_t)region));
+	else
+		fprintf(f, "  \"altstack\": null,\n  \"sp\": \"0x%llx\",\n", (unsigned long long)top);
+	fprintf(f, "  \"signal\": %d,\n  \"siginfo\": %s,\n", s->sig, s->siginfo ? "true" : "false");
+	if (s->mode == 1)
+		fprintf(f, "  \"fault_address\": \"0x%x\",\n", FAULT_ADDR);
+	fprintf(f, "  \"xcr0\": \"0x%llx\",\n  \"init_mask\": \"0x%llx\",\n", (unsigned long long)xcr0, (unsigned long long)t.init_mask);
+	fprintf(f, "  \"patterns\": {\n    \"gpr\": {");
+	for (unsigned i = 0; i < NGPR; i++)
+		fprintf(f, "%s\"%s\": \"0x%llx\"", i ? ", " : "", gpr_names[i], (unsigned long long)t.gpr[i]);
+	fprintf(f, "},\n    \"vector_width\": %d,\n    \"vectors\": [", s->vec_mode == 3 ? 64 : s->vec_mode == 2 ? 32 : s->vec_mode == 1 ? 16 : 0);
+	unsigned nv = s->vec_mode == 3 ? 32 : s->vec_mode ? NVEC < 16 ? NVEC : 16 : 0;
+	unsigned w = s->vec_mode == 3 ? 64 : s->vec_mode == 2 ? 32 : 16;
+	for (unsigned i = 0; i < nv; i++) {
+		fprintf(f, "%s\n      \"", i ? "," : "");
+		hex(f, t.vec[i], w);
+		fprintf(f, "\"");
+	}
+	fprintf(f, "],\n    \"k\": [");
+	for (unsigned i = 0; s->vec_mode == 3 && i < 8; i++)
+		fprintf(f, "%s\"0x%llx\"", i ? ", " : "", (unsigned long long)t.k[i]);
+	fprintf(f, "]\n  },\n  \"unwritten\": [");
+	int first = 1;
+	for (size_t i = 0; i < n;) {
+		if (copies[0][i] == copies[1][i]) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < n && copies[0][j] != copies[1][j])
+			j++;
+		fprintf(f, "%s[%zu, %zu]", first ? "" : ", ", i, j);
+		first = 0;
+		i = j;
+	}
+	fprintf(f, "]\n}\n");
+	return fclose(f) == 0 ? 0 : -3;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: capture OUTDIR\n");
+		return 2;
+	}
+	unsigned a, b, c, d;
+	int avx = 0, avx512 = 0;
+	uint64_t xcr0 = 0;
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c >> 27) & 1) {
+		uint32_t lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		xcr0 = ((uint64_t)hi << 32) | lo;
+		avx = (c >> 28) & 1 && (xcr0 & 6) == 6;
+	}
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		avx512 = (b >> 16) & 1 && (b >> 30) & 1 && (xcr0 & 0xe6) == 0xe6; /* AVX512F, AVX512BW */
+	int vec = avx512 ? 3 : avx ? 2 : 1;
+	const uint64_t avx_state = (1ull << 2) | (7ull << 5);
+#ifdef __x86_64__
+	struct scenario list[] = {
+		{ "x86_64-sigusr1-vectors", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0 },
+		{ "x86_64-sigusr1-avx-init", "x86_64", SIGUSR1, 1, 1, 0, 1, avx_state, 0 },
+		{ "x86_64-sigsegv-fault", "x86_64", SIGSEGV, 1, 1, 1, vec, 0, 40 },
+		{ "x86_64-normal-stack", "x86_64", SIGUSR1, 1, 0, 0, vec, 0, 24 },
+	};
+#else
+	(void)vec;
+	(void)avx_state;
+	struct scenario list[] = {
+		{ "ia32-rt-sigusr1", "ia32-rt", SIGUSR1, 1, 1, 0, 1, 0, 0 },
+		{ "ia32-legacy-sigusr1", "ia32", SIGUSR1, 0, 1, 0, 1, 0, 12 },
+		{ "ia32-rt-sigsegv-fault", "ia32-rt", SIGSEGV, 1, 1, 1, 1, 0, 0 },
+	};
+#endif
+	int status = 0;
+	for (unsigned i = 0; i < sizeof list / sizeof list[0]; i++) {
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(capture(argv[1], &list[i], xcr0) == 0 ? 0 : 1);
+		int st;
+		waitpid(pid, &st, 0);
+		int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		printf("%s%s", i ? " " : "", list[i].name);
+		if (!ok) {
+			printf("(failed)");
+			status = 1;
+		}
+	}
+	printf("\n");
+	return status;
+}

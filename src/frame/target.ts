@@ -1,0 +1,48 @@
+import { xfeatures } from '../../layouts/xfeatures.js';
+import { type FrameKindName, frameKinds } from '../abi/frames.js';
+import { structModel } from '../abi/index.js';
+import type { KernelChoice } from '../kernel/eras.js';
+import { type AmxState, type TaskFpu, taskFpu } from '../kernel/task.js';
+import { type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
+import type { Profile } from '../profile/profile.js';
+import type { DataModel } from '../schema/layout.js';
+import { maskOf } from '../xsave/catalog.js';
+
+/** The CPU, kernel and task a frame belongs to, resolved once for the builder and the decoder. */
+export interface FrameTarget {
+  readonly kind: FrameKindName;
+  readonly profile: Profile;
+  readonly kernel: KernelChoice;
+  readonly config: KernelConfig;
+  readonly k: KernelXfeatures;
+  readonly amx: AmxState;
+  readonly task: TaskFpu;
+  /** How the kernel lays out the frame struct (its own compiler's data model). */
+  readonly model: DataModel;
+}
+
+export function frameTarget(
+  kind: FrameKindName,
+  profile: Profile,
+  kernel: KernelChoice,
+  config: KernelConfig,
+  amx: AmxState,
+): FrameTarget {
+  const fk = frameKinds[kind];
+  const k = kernelXfeatures(profile.cpuid, profile.xsave, kernel.era, config);
+  return {
+    kind,
+    profile,
+    kernel,
+    config,
+    k,
+    amx,
+    task: taskFpu(k, kernel.era, config, fk.abi, amx),
+    model: structModel(fk.struct, fk.abi, config.bits),
+  };
+}
+
+/** XFEATURE_MASK_SIGFRAME_INITOPT: components a frame skips while they are in INIT. */
+export const SIGFRAME_INITOPT = maskOf(
+  xfeatures.filter((x) => 'sigframeInitOpt' in x && x.sigframeInitOpt).map((x) => x.nr),
+);
