@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import * as build from './commands/build.js';
+import * as capture from './commands/capture.js';
 import * as cpuid from './commands/cpuid.js';
+import * as decode from './commands/decode.js';
+import * as diff from './commands/diff.js';
 import * as layout from './commands/layout.js';
 import * as profiles from './commands/profiles.js';
 import * as size from './commands/size.js';
@@ -15,6 +19,10 @@ await yargs(hideBin(process.argv))
     '$0 <command> [options]\n\nThe x86 Linux signal ABI, exact: XSAVE layouts, signal frames and sigaltstack sizes.',
   )
   .command(size)
+  .command(capture)
+  .command(decode)
+  .command(build)
+  .command(diff)
   .command(cpuid)
   .command(layout)
   .command(profiles)

@@ -225,6 +225,9 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 	static unsigned char xarea[4096] __attribute__((aligned(64)));
 	memset(&t, 0, sizeof t);
 	memset(xarea, 0, sizeof xarea);
+	/* MXCSR is loaded whenever YMM is in the XRSTOR mask: keep its power-on value 0x1f80. */
+	xarea[24] = 0x80;
+	xarea[25] = 0x1f;
 	for (unsigned i = 0; i < NGPR; i++)
 		t.gpr[i] = (uintptr_t)pattern64(i);
 	for (unsigned i = 0; i < NVEC; i++)

@@ -32,3 +32,20 @@ export async function selectTarget(profileSpec: string, kernelArg: string | unde
   const hostKernel = profile.name === 'host' ? profile.file.observed?.kernel : undefined;
   return { profile, kernel: chooseKernel(kernelArg, hostKernel) };
 }
+
+/** An address argument: "0x…" or decimal, as bigint. */
+export async function parseAddress(text: string | undefined, name: string): Promise<bigint | undefined> {
+  if (text === undefined) return undefined;
+  const { InputError } = await import('../../src/schema/errors.js');
+  if (!/^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(text.trim())) {
+    throw new InputError(`--${name} ${text}: expected an address, e.g. 0x7ffd1234a000`, { path: name });
+  }
+  const v = BigInt(text.trim());
+  if (v >= 1n << 64n) throw new InputError(`--${name} ${text}: more than 64 bits`, { path: name });
+  return v;
+}
+
+export const frameKindOption = {
+  choices: ['x86_64', 'x32', 'ia32', 'ia32-rt'] as const,
+  describe: 'the frame: x86_64, x32, ia32 (legacy, no SA_SIGINFO) or ia32-rt (SA_SIGINFO)',
+} as const satisfies Options;

@@ -9,7 +9,7 @@ import { type AmxState, possibleAmxStates } from '../kernel/task.js';
 import { type KernelConfig, kernelXfeatures } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError } from '../schema/errors.js';
-import { locate } from '../schema/layout.js';
+import { locate, sizeOf } from '../schema/layout.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 import { bitsOf, has, xfeatureName } from '../xsave/catalog.js';
@@ -31,6 +31,8 @@ export interface DecodeRequest {
   /** The task's AMX state; by default inferred from sw_reserved.xstate_size. */
   readonly amx?: AmxState;
   readonly locate?: FrameLocation;
+  /** How a state should name the profile (a file path or shipped name); default: its name. */
+  readonly profileRef?: string;
   /** How the signal was delivered, when known (a capture records it); else read from uc_stack. */
   readonly delivery?: SignalState['delivery'];
 }
@@ -96,7 +98,15 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     frame = frameGeometry(kind, loc.top, t.task, t.k, t.config).frame;
   }
   const off = at(mem, frame, 'the frame');
-  const value = decode(kind.struct, t.model, mem.bytes, off) as FrameValue;
+  decode(kind.struct, t.model, mem.bytes, off); // bounds: a DecodeError names the member cut off
+  // The state holds what the kernel writes: members it never writes read as zero, not stale stack.
+  const size = sizeOf(kind.struct, t.model);
+  const own = mem.bytes.slice(off, off + size);
+  for (const path of kind.kernelSkips) {
+    const m = locate(kind.struct, t.model, path);
+    own.fill(0, m.offset, m.offset + m.size);
+  }
+  const value = decode(kind.struct, t.model, own) as FrameValue;
   const fpstate = fpstateOf(value);
   const notes: string[] = [];
 
@@ -106,7 +116,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     addr >= mem.address && addr + BigInt(len) <= mem.address + BigInt(mem.bytes.length);
   const legacy =
     bufFx !== null && inside(bufFx, 512)
-      ? decode(fpstate_64, dataModels.lp64, mem.bytes, Number(bufFx - mem.address))
+      ? decodeLegacy(mem, bufFx)
       : null;
   if (req.amx === undefined && legacy) {
     t = frameTarget(
@@ -153,7 +163,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const state: SignalState = {
     format: 'sigframe-state/1',
     kind: req.kind,
-    profile: req.profile.name,
+    profile: req.profileRef ?? req.profile.name,
     kernel: req.kernel.version ? req.kernel.version.join('.') : req.kernel.era.since,
     ...(req.config.bits === 32 ? { kernel_bits: '32' as const } : {}),
     ...(req.config.ia32Emulation === false ? { ia32_emulation: false } : {}),
@@ -177,6 +187,12 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     verdict,
     notes: [...notes, ...(has(xstateBv, 18) ? [] : [])],
   };
+}
+
+/** The FXSAVE image, with its hardware-reserved bytes 416..463 (never written by XSAVE) as zero. */
+function decodeLegacy(mem: Memory, bufFx: bigint): Infer<typeof fpstate_64> {
+  const v = decode(fpstate_64, dataModels.lp64, mem.bytes, Number(bufFx - mem.address));
+  return { ...v, reserved2: new Uint8Array(v.reserved2.length) };
 }
 
 /** Delivery as the frame itself records it: the interrupted sp and the alt stack in uc_stack. */

@@ -1,0 +1,62 @@
+import { writeFileSync } from 'node:fs';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { hex, print, toJson } from '../output.js';
+import { EXIT_OK, run } from '../run.js';
+import type { GlobalArgs } from './common.js';
+
+export const command = 'build <state>';
+export const describe = 'the exact bytes the kernel writes for a signal state, and which bytes it leaves alone';
+
+export const builder = (y: Argv) =>
+  y
+    .positional('state', { type: 'string', demandOption: true, describe: 'STATE.json (a state, or `decode --json` output)' })
+    .option('out', { type: 'string', describe: 'write the raw bytes (frame start .. stack top) here' })
+    .example('$0 decode frame.json --json > s.json && $0 build s.json --out frame.bin', 'rebuild a captured frame');
+
+type Args = ArgumentsCamelCase<GlobalArgs & { state: string; out?: string }>;
+
+/** Runs of 0 in the written mask, as [start, end) offsets. */
+function unwrittenRanges(mask: Uint8Array): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < mask.length; ) {
+    if (mask[i]) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < mask.length && !mask[j]) j++;
+    out.push([i, j]);
+    i = j;
+  }
+  return out;
+}
+
+export const handler = (argv: Args) =>
+  run(async () => {
+    const { loadState, stateTarget } = await import('../../src/io/frames.js');
+    const { buildFrame } = await import('../../src/frame/build.js');
+    const state = loadState(argv.state);
+    const b = buildFrame(state, stateTarget(state));
+    if (argv.out) writeFileSync(argv.out, b.bytes);
+    const result = {
+      address: b.address,
+      top: b.top,
+      size: b.bytes.length,
+      fpstate: b.placement.fpstate,
+      buf_fx: b.placement.bufFx,
+      xstate_bv: b.xstateBv,
+      rfbm: b.rfbm,
+      unwritten: unwrittenRanges(b.written),
+      ...(argv.out ? { out: argv.out } : { bytes: b.bytes }),
+    };
+    if (argv.json) print(toJson(result));
+    else {
+      print(
+        `${state.kind} frame ${hex(b.address)}..${hex(b.top)} (${b.bytes.length} bytes)${argv.out ? ` written to ${argv.out}` : ''}`,
+      );
+      print(`fpstate ${hex(b.placement.fpstate)}  XSAVE image ${hex(b.placement.bufFx)}  XSTATE_BV ${hex(b.xstateBv)}  RFBM ${hex(b.rfbm)}`);
+      print(`left unwritten by the kernel: ${result.unwritten.map(([a, c]) => `${a}..${c}`).join(', ') || 'nothing'}`);
+      if (!argv.out) print('(use --out FILE for the bytes, or --json)');
+    }
+    return EXIT_OK;
+  });
