@@ -5,13 +5,21 @@ import { EXIT_OK, run } from '../run.js';
 import type { GlobalArgs } from './common.js';
 
 export const command = 'build <state>';
-export const describe = 'the exact bytes the kernel writes for a signal state, and which bytes it leaves alone';
+export const describe =
+  'the exact bytes the kernel writes for a signal state, and which bytes it leaves alone';
 
 export const builder = (y: Argv) =>
   y
-    .positional('state', { type: 'string', demandOption: true, describe: 'STATE.json (a state, or `decode --json` output)' })
+    .positional('state', {
+      type: 'string',
+      demandOption: true,
+      describe: 'STATE.json (a state, or `decode --json` output)',
+    })
     .option('out', { type: 'string', describe: 'write the raw bytes (frame start .. stack top) here' })
-    .example('$0 decode frame.json --json > s.json && $0 build s.json --out frame.bin', 'rebuild a captured frame');
+    .example(
+      '$0 decode frame.json --json > s.json && $0 build s.json --out frame.bin',
+      'rebuild a captured frame',
+    );
 
 type Args = ArgumentsCamelCase<GlobalArgs & { state: string; out?: string }>;
 
@@ -54,8 +62,12 @@ export const handler = (argv: Args) =>
       print(
         `${state.kind} frame ${hex(b.address)}..${hex(b.top)} (${b.bytes.length} bytes)${argv.out ? ` written to ${argv.out}` : ''}`,
       );
-      print(`fpstate ${hex(b.placement.fpstate)}  XSAVE image ${hex(b.placement.bufFx)}  XSTATE_BV ${hex(b.xstateBv)}  RFBM ${hex(b.rfbm)}`);
-      print(`left unwritten by the kernel: ${result.unwritten.map(([a, c]) => `${a}..${c}`).join(', ') || 'nothing'}`);
+      print(
+        `fpstate ${hex(b.placement.fpstate)}  XSAVE image ${hex(b.placement.bufFx)}  XSTATE_BV ${hex(b.xstateBv)}  RFBM ${hex(b.rfbm)}`,
+      );
+      print(
+        `left unwritten by the kernel: ${result.unwritten.map(([a, c]) => `${a}..${c}`).join(', ') || 'nothing'}`,
+      );
       if (!argv.out) print('(use --out FILE for the bytes, or --json)');
     }
     return EXIT_OK;

@@ -4,12 +4,20 @@ import { EXIT_OK, run } from '../run.js';
 import type { GlobalArgs } from './common.js';
 
 export const command = 'capture';
-export const describe = 'capture real signal frames from the running kernel (NAME.bin + NAME.json per scenario)';
+export const describe =
+  'capture real signal frames from the running kernel (NAME.bin + NAME.json per scenario)';
 
 export const builder = (y: Argv) =>
   y
-    .option('out', { type: 'string', default: 'sigframe-capture', describe: 'directory to write the frames into' })
-    .example('$0 capture --out frames && $0 decode frames/x86_64-sigusr1-vectors.json', 'capture, then read one back');
+    .option('out', {
+      type: 'string',
+      default: 'sigframe-capture',
+      describe: 'directory to write the frames into',
+    })
+    .example(
+      '$0 capture --out frames && $0 decode frames/x86_64-sigusr1-vectors.json',
+      'capture, then read one back',
+    );
 
 type Args = ArgumentsCamelCase<GlobalArgs & { out: string }>;
 

@@ -5,7 +5,8 @@ import { EXIT_OK, run } from '../run.js';
 import { frameKindOption, type GlobalArgs, kernelBitsOption, kernelOption, parseAddress } from './common.js';
 
 export const command = 'decode <file>';
-export const describe = 'read a signal frame: registers, what XSTATE_BV says was written, and the sigreturn verdict';
+export const describe =
+  'read a signal frame: registers, what XSTATE_BV says was written, and the sigreturn verdict';
 
 export const builder = (y: Argv) =>
   y
@@ -17,14 +18,23 @@ export const builder = (y: Argv) =>
     .option('address', { type: 'string', describe: 'raw bytes: the address of the first byte' })
     .option('frame', { type: 'string', describe: 'the frame starts here (default: the first byte)' })
     .option('ucontext', { type: 'string', describe: 'locate the frame by its ucontext address' })
-    .option('top', { type: 'string', describe: 'locate the frame below this alt stack top (placement rules)' })
+    .option('top', {
+      type: 'string',
+      describe: 'locate the frame below this alt stack top (placement rules)',
+    })
     .conflicts('frame', ['ucontext', 'top'])
     .conflicts('ucontext', 'top')
     .option('abi', frameKindOption)
-    .option('profile', { type: 'string', describe: 'CPU profile (default: the one the capture names, else host)' })
+    .option('profile', {
+      type: 'string',
+      describe: 'CPU profile (default: the one the capture names, else host)',
+    })
     .option('kernel', kernelOption)
     .option('kernel-bits', kernelBitsOption)
-    .option('amx', { choices: ['none', 'permitted', 'used'] as const, describe: 'the task’s AMX state (default: inferred)' })
+    .option('amx', {
+      choices: ['none', 'permitted', 'used'] as const,
+      describe: 'the task’s AMX state (default: inferred)',
+    })
     .example('$0 decode test/fixtures/frames/x86_64-sigusr1-vectors.json', 'a committed capture');
 
 type Args = ArgumentsCamelCase<
@@ -49,7 +59,14 @@ export const handler = (argv: Args) =>
     const uc = await parseAddress(argv.ucontext, 'ucontext');
     const top = await parseAddress(argv.top, 'top');
     const address = await parseAddress(argv.address, 'address');
-    const locate = frame !== undefined ? { frame } : uc !== undefined ? { ucontext: uc } : top !== undefined ? { top } : undefined;
+    const locate =
+      frame !== undefined
+        ? { frame }
+        : uc !== undefined
+          ? { ucontext: uc }
+          : top !== undefined
+            ? { top }
+            : undefined;
     const { decoded } = loadFrame(argv.file, {
       ...(address !== undefined ? { address } : {}),
       ...(locate ? { locate } : {}),
@@ -77,11 +94,17 @@ export function render(d: DecodedFrame): string {
     rows.push([k, typeof v === 'bigint' || typeof v === 'number' ? hex(v) : String(v)]);
   }
   if ('uc' in f) {
-    out.push(`uc_flags ${hex(f.uc.uc_flags)}   uc_stack sp ${hex(f.uc.uc_stack.ss_sp)} size ${f.uc.uc_stack.ss_size} flags ${f.uc.uc_stack.ss_flags}`);
+    out.push(
+      `uc_flags ${hex(f.uc.uc_flags)}   uc_stack sp ${hex(f.uc.uc_stack.ss_sp)} size ${f.uc.uc_stack.ss_size} flags ${f.uc.uc_stack.ss_flags}`,
+    );
   }
-  if ('info' in f) out.push(`siginfo signo ${f.info.si_signo} code ${f.info.si_code} errno ${f.info.si_errno}`);
+  if ('info' in f)
+    out.push(`siginfo signo ${f.info.si_signo} code ${f.info.si_code} errno ${f.info.si_errno}`);
   out.push('', table(['sigcontext', 'value'], rows, ['l', 'r']));
-  out.push('', `fpstate ${hex(d.fpstate)}${d.buf_fx !== null && d.buf_fx !== d.fpstate ? ` (FSAVE header; XSAVE image at ${hex(d.buf_fx)})` : ''}`);
+  out.push(
+    '',
+    `fpstate ${hex(d.fpstate)}${d.buf_fx !== null && d.buf_fx !== d.fpstate ? ` (FSAVE header; XSAVE image at ${hex(d.buf_fx)})` : ''}`,
+  );
   if (d.sw_reserved) {
     const w = d.sw_reserved;
     out.push(
@@ -94,14 +117,15 @@ export function render(d: DecodedFrame): string {
     const vec = r.zmm ?? r.ymm ?? r.xmm ?? [];
     const name = r.zmm ? 'zmm' : r.ymm ? 'ymm' : 'xmm';
     out.push('', `mxcsr ${hex(r.mxcsr ?? 0)}${r.pkru !== undefined ? `   pkru ${hex(r.pkru)}` : ''}`);
-    vec.slice(0, 4).forEach((v, i) => out.push(`${name}${i} ${bytesHex(v)}`));
+    for (const [i, v] of vec.slice(0, 4).entries()) out.push(`${name}${i} ${bytesHex(v)}`);
     if (vec.length > 4) out.push(`… ${vec.length - 4} more (--json for all)`);
     if (r.k) out.push(`k0..k7 ${r.k.map((x) => hex(x)).join(' ')}`);
     if (r.tmm) out.push(`tmm0..7: ${r.tmm.length} tiles written`);
   }
   const v = d.verdict;
   out.push('', `rt_sigreturn: ${v.verdict.toUpperCase()} — ${v.reason}`);
-  if (v.verdict === 'full' || v.verdict === 'fx-only') out.push(`  restored ${hex(v.restored)}   set to INIT ${hex(v.init)}`);
+  if (v.verdict === 'full' || v.verdict === 'fx-only')
+    out.push(`  restored ${hex(v.restored)}   set to INIT ${hex(v.init)}`);
   for (const n of [...v.notes, ...d.notes]) out.push(`  note: ${n}`);
   return out.join('\n');
 }

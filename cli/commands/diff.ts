@@ -19,9 +19,18 @@ export const handler = (argv: Args) =>
     const { diffValues } = await import('../../src/frame/diff.js');
     const a = loadFrame(argv.a).decoded;
     const b = loadFrame(argv.b).decoded;
-    const diffs = diffValues({ state: a.state, verdict: a.verdict.verdict }, { state: b.state, verdict: b.verdict.verdict });
+    const diffs = diffValues(
+      { state: a.state, verdict: a.verdict.verdict },
+      { state: b.state, verdict: b.verdict.verdict },
+    );
     if (argv.json) print(toJson({ same: diffs.length === 0, differences: diffs }));
     else if (diffs.length === 0) print('no differences');
-    else print(table(['field', argv.a, argv.b], diffs.map((d) => [d.path, d.a, d.b])));
+    else
+      print(
+        table(
+          ['field', argv.a, argv.b],
+          diffs.map((d) => [d.path, d.a, d.b]),
+        ),
+      );
     return diffs.length === 0 ? EXIT_OK : EXIT_CHECK_FAILED;
   });

@@ -229,10 +229,10 @@ function writeXsaveImage(
     const inUse = has(xstateBv, region.nr) || (region.nr === PKRU && v !== undefined);
     if (inUse && v === undefined) {
       throw new InputError(
-        `fpu.components.${spec.name}: XSTATE_BV marks it in use, but the state has no values for it`,
-        {
-          path: `fpu.components.${spec.name}`,
-        },
+        region.nr === PKRU
+          ? 'fpu.pkru: this kernel stores the interrupted PKRU in every frame, and the state gives none'
+          : `fpu.components.${spec.name}: XSTATE_BV marks it in use, but the state has no values for it`,
+        { path: region.nr === PKRU ? 'fpu.pkru' : `fpu.components.${spec.name}` },
       );
     }
     const regionEnd = buf + region.offset + region.size;

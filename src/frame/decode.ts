@@ -114,10 +114,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const bufFx = fpstate === 0n ? null : fpstate + BigInt(ia32Fx ? FREGS_STATE_SIZE : 0);
   const inside = (addr: bigint, len: number) =>
     addr >= mem.address && addr + BigInt(len) <= mem.address + BigInt(mem.bytes.length);
-  const legacy =
-    bufFx !== null && inside(bufFx, 512)
-      ? decodeLegacy(mem, bufFx)
-      : null;
+  const legacy = bufFx !== null && inside(bufFx, 512) ? decodeLegacy(mem, bufFx) : null;
   if (req.amx === undefined && legacy) {
     t = frameTarget(
       req.kind,

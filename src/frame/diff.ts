@@ -17,7 +17,7 @@ function leaves(v: unknown, path: string, out: Map<string, unknown>): void {
     out.set(path, v);
     return;
   }
-  if (Array.isArray(v)) v.forEach((x, i) => leaves(x, `${path}[${i}]`, out));
+  if (Array.isArray(v)) for (const [i, x] of v.entries()) leaves(x, `${path}[${i}]`, out);
   else for (const [k, x] of Object.entries(v)) leaves(x, path ? `${path}.${k}` : k, out);
 }
 

@@ -1,16 +1,15 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { FrameKindName } from '../abi/frames.js';
+import { buildFrame } from '../frame/build.js';
 import { type Capture, loadCapture } from '../frame/capture.js';
 import { type DecodedFrame, decodeFrame, type FrameLocation } from '../frame/decode.js';
 import { parseState, type SignalState } from '../frame/state.js';
 import { frameTarget } from '../frame/target.js';
-import { buildFrame } from '../frame/build.js';
 import { chooseKernel } from '../kernel/eras.js';
 import type { AmxState } from '../kernel/task.js';
 import type { KernelConfig } from '../kernel/xstate.js';
-import { builtinProfileNames } from '../profile/store.js';
-import { loadProfile } from '../profile/store.js';
+import { builtinProfileNames, loadProfile } from '../profile/store.js';
 import { InputError } from '../schema/errors.js';
 
 /** Frame files are small; anything bigger is not a frame and is refused before it is read. */
@@ -30,9 +29,12 @@ function readBounded(path: string): Buffer {
   if (!existsSync(path)) throw new InputError(`${path}: no such file`, { path });
   const size = statSync(path).size;
   if (size > MAX_FRAME_FILE) {
-    throw new InputError(`${path}: ${size} bytes — larger than any signal frame region (limit ${MAX_FRAME_FILE})`, {
-      path,
-    });
+    throw new InputError(
+      `${path}: ${size} bytes — larger than any signal frame region (limit ${MAX_FRAME_FILE})`,
+      {
+        path,
+      },
+    );
   }
   return readFileSync(path);
 }
@@ -86,13 +88,19 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
       return { decoded, capture };
     }
     const stateJson = value.format === 'sigframe-state/1' ? value : value.state;
-    if (stateJson && typeof stateJson === 'object') return { decoded: decodeState(parseState(stateJson, '$'), config) };
-    throw new InputError(`${path}: JSON, but neither a capture (sigframe-capture/1) nor a state (sigframe-state/1)`, {
-      path,
-    });
+    if (stateJson && typeof stateJson === 'object')
+      return { decoded: decodeState(parseState(stateJson, '$'), config) };
+    throw new InputError(
+      `${path}: JSON, but neither a capture (sigframe-capture/1) nor a state (sigframe-state/1)`,
+      {
+        path,
+      },
+    );
   }
   if (o.address === undefined) {
-    throw new InputError(`${path}: raw frame bytes need --address (the address of the first byte)`, { path: 'address' });
+    throw new InputError(`${path}: raw frame bytes need --address (the address of the first byte)`, {
+      path: 'address',
+    });
   }
   const profileRef = o.profile ?? 'host';
   const profile = loadProfile(profileRef);
@@ -140,6 +148,7 @@ export function decodeState(state: SignalState, config?: KernelConfig): DecodedF
 export function loadState(path: string): SignalState {
   const value = parseJson(path, readBounded(path).toString('utf8')) as Record<string, unknown>;
   const stateJson = value.format === 'sigframe-state/1' ? value : value.state;
-  if (!stateJson) throw new InputError(`${path}: no "state" in it (expected format sigframe-state/1)`, { path });
+  if (!stateJson)
+    throw new InputError(`${path}: no "state" in it (expected format sigframe-state/1)`, { path });
   return parseState(stateJson, path);
 }

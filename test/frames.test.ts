@@ -1,0 +1,345 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { frameKinds } from '../src/abi/frames.js';
+import { buildFrame } from '../src/frame/build.js';
+import { type CaptureInfo, loadCapture, writtenMask } from '../src/frame/capture.js';
+import { type DecodedFrame, decodeFrame } from '../src/frame/decode.js';
+import { frameTarget } from '../src/frame/target.js';
+import { captureHostFrames } from '../src/host/capture.js';
+import { loadFrame, stateTarget } from '../src/io/frames.js';
+import { chooseKernel } from '../src/kernel/eras.js';
+import { loadBuiltinProfile } from '../src/profile/store.js';
+import { SigframeError } from '../src/schema/errors.js';
+import { bit } from '../src/xsave/catalog.js';
+import { fixture, hostSkipReason } from './helpers.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function scenarios(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'host-profile.json')
+    .map((f) => join(dir, f));
+}
+
+/** Everything a capture says the helper set must come back out of the decoded frame. */
+function checkPatterns(d: DecodedFrame, info: CaptureInfo) {
+  const f = d.state.frame;
+  const sc = ('sc' in f ? f.sc : f.uc.uc_mcontext) as unknown as Record<string, number | bigint>;
+  for (const [reg, value] of Object.entries(info.patterns.gpr)) {
+    const want = info.kind === 'x86_64' ? value : value & 0xffffffffn;
+    assert.equal(BigInt(sc[reg]!), want, `${info.scenario}: ${reg}`);
+  }
+  const r = d.registers!;
+  const width = info.patterns.vector_width;
+  const regs = width === 64 ? r.zmm : width === 32 ? r.ymm : r.xmm;
+  for (const [i, v] of info.patterns.vectors.entries())
+    assert.equal(hex(regs![i]!), hex(v), `${info.scenario}: vector ${i}`);
+  if (info.patterns.k.length > 0) assert.deepEqual(r.k, info.patterns.k);
+  if ('info' in f) assert.equal(f.info.si_signo, info.signal);
+  if (info.fault_address !== undefined) {
+    assert.equal(BigInt(sc.cr2!), info.fault_address);
+    assert.equal(Number(sc.trapno), 14, 'page fault');
+    if ('info' in f) {
+      const addr =
+        info.kind === 'x86_64'
+          ? Buffer.from(f.info._sifields).readBigUInt64LE(0)
+          : BigInt(Buffer.from(f.info._sifields).readUInt32LE(0));
+      assert.equal(addr, info.fault_address, 'si_addr');
+    }
+  }
+  // XSTATE_BV: FP and SSE always; what XRSTOR put into INIT is not marked in use.
+  const bv = d.state.fpu!.xstate_bv;
+  assert.equal(bv & 3n, 3n);
+  assert.equal(bv & info.init_mask, 0n);
+  assert.equal(d.verdict.verdict, 'full', d.verdict.reason);
+  assert.equal(d.sw_reserved?.magic1, 0x46505853);
+}
+
+/** build(decode(frame)) writes exactly the bytes the kernel wrote, and nothing it left alone. */
+function checkRebuild(d: DecodedFrame, info: CaptureInfo, bin: Uint8Array) {
+  const t = stateTarget(d.state);
+  const b = buildFrame(d.state, t);
+  assert.equal(b.address, info.address, 'frame address');
+  assert.equal(b.top, info.top, 'top');
+  assert.equal(b.bytes.length, bin.length);
+  const kernel = writtenMask(info, bin.length);
+  let firstMask = -1;
+  let firstByte = -1;
+  for (let i = 0; i < bin.length; i++) {
+    if (firstMask < 0 && kernel[i] !== b.written[i]) firstMask = i;
+    if (firstByte < 0 && kernel[i] && bin[i] !== b.bytes[i]) firstByte = i;
+  }
+  assert.equal(
+    firstMask,
+    -1,
+    `${info.scenario}: written mask differs from the kernel's first at offset ${firstMask}`,
+  );
+  assert.equal(
+    firstByte,
+    -1,
+    `${info.scenario}: byte ${firstByte} differs (kernel ${bin[firstByte]}, built ${b.bytes[firstByte]})`,
+  );
+  assert.ok(
+    kernel.some((x) => x === 0),
+    'the kernel leaves some bytes alone in every frame',
+  );
+}
+
+function checkDir(dir: string) {
+  const files = scenarios(dir);
+  assert.ok(files.length >= 4, `captures in ${dir}`);
+  for (const file of files) {
+    const { decoded, capture } = loadFrame(file);
+    checkPatterns(decoded, capture!.info);
+    checkRebuild(decoded, capture!.info, capture!.memory.bytes);
+  }
+  return files.length;
+}
+
+describe('frames captured from a real kernel (test/fixtures/frames)', () => {
+  const dir = fixture('frames');
+  test('decode recovers the patterns the helper set; build reproduces every written byte', () => {
+    assert.equal(checkDir(dir), 7);
+  });
+
+  test('the kernel-internal layout: uc_flags, frame alignment, the FSAVE header of ia32 frames', () => {
+    const rt = loadFrame(join(dir, 'x86_64-sigusr1-vectors.json')).decoded;
+    const f = rt.state.frame;
+    assert.ok('uc' in f && !('pinfo' in f));
+    assert.equal(BigInt(f.uc.uc_flags), 7n, 'UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS');
+    assert.equal((rt.frame + 8n) % 16n, 0n);
+    assert.equal(rt.fpstate - rt.frame, 456n);
+    const legacy = loadFrame(join(dir, 'ia32-legacy-sigusr1.json')).decoded;
+    assert.equal(legacy.fpstate - legacy.frame, 740n);
+    assert.equal(legacy.buf_fx! - legacy.frame, 852n);
+    assert.equal(legacy.fsave_header?.magic, 0, 'X86_FXSR_MAGIC');
+    assert.equal(legacy.fsave_header?.status, legacy.state.fpu!.legacy.swd);
+    const ia32rt = loadFrame(join(dir, 'ia32-rt-sigusr1.json')).decoded;
+    const g = ia32rt.state.frame;
+    assert.ok('pinfo' in g);
+    assert.equal(BigInt(g.pinfo) - ia32rt.frame, 16n);
+    assert.equal(BigInt(g.puc) - ia32rt.frame, 144n);
+    assert.equal(g.uc.uc_flags, 1, 'UC_FP_XSTATE only');
+    assert.equal(ia32rt.sw_reserved?.extended_size, 2432 + 4 + 112);
+  });
+
+  test('the red zone: on the normal stack the frame ends 128 bytes below the interrupted sp', () => {
+    const { capture } = loadFrame(join(dir, 'x86_64-normal-stack.json'));
+    const [from, to] = capture!.info.unwritten.at(-1) as [number, number];
+    assert.equal(to, capture!.memory.bytes.length);
+    assert.ok(to - from >= 128, 'the red zone and the slack are never written');
+  });
+});
+
+describe('frames captured live on this machine', { skip: hostSkipReason() }, () => {
+  test('capture, decode, rebuild', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-capture-'));
+    const run = captureHostFrames(dir);
+    assert.ok(run.scenarios.length >= 4, run.skipped.join('; '));
+    assert.equal(checkDir(dir), run.scenarios.length);
+  });
+});
+
+// The verdicts rt_sigreturn reaches, on a real frame edited the way the reference's sigret.c
+// experiment edited live frames (../shared/reference/kernel-signal-abi.md §3.3, measured M6.18).
+describe('sigreturn verdicts', () => {
+  const file = fixture('frames', 'x86_64-sigusr1-vectors.json');
+  const base = loadFrame(file);
+  const info = base.capture!.info;
+  const profile = loadBuiltinProfile('amd-epyc-zen4-kvm');
+  const kernel = chooseKernel('6.18');
+  const verdictOf = (edit: (b: Buffer, fp: number) => void) => {
+    const bytes = Buffer.from(base.capture!.memory.bytes);
+    edit(bytes, Number(base.decoded.fpstate - info.address));
+    return decodeFrame({
+      memory: { address: info.address, bytes },
+      kind: 'x86_64',
+      profile,
+      kernel,
+      config: { bits: 64 },
+    }).verdict;
+  };
+  const sc = 48;
+  test('intact: full restore', () => assert.equal(verdictOf(() => {}).verdict, 'full'));
+  test('magic1, xstate_size or MAGIC2 wrong: fx-only', () => {
+    assert.equal(verdictOf((b, fp) => b.writeUInt32LE(0, fp + 464)).verdict, 'fx-only');
+    assert.equal(verdictOf((b, fp) => b.writeUInt32LE(0x7fffffff, fp + 480)).verdict, 'fx-only');
+    assert.equal(verdictOf((b, fp) => b.writeUInt32LE(0, fp + 2432)).verdict, 'fx-only');
+    assert.match(verdictOf((b, fp) => b.writeUInt32LE(0, fp + 2432)).reason, /MAGIC2/);
+  });
+  test('XSTATE_BV bit outside XCR0, non-zero header, MXCSR reserved bit: SIGSEGV', () => {
+    assert.match(verdictOf((b, fp) => b.writeBigUInt64LE(0xe7n | bit(9), fp + 512)).reason, /outside XCR0/);
+    assert.equal(verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + 520)).verdict, 'sigsegv');
+    assert.equal(verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + 560)).verdict, 'sigsegv');
+    assert.match(verdictOf((b, fp) => b.writeUInt32LE(0x80001f80, fp + 24)).reason, /MXCSR/);
+  });
+  test('components cleared from XSTATE_BV go to INIT; fpstate NULL resets the FPU', () => {
+    const v = verdictOf((b, fp) => b.writeBigUInt64LE(0xe3n, fp + 512));
+    assert.equal(v.verdict, 'full');
+    assert.equal(v.init & bit(2), bit(2), 'YMM to INIT');
+    assert.equal(verdictOf((b) => b.writeBigUInt64LE(0n, sc + 184)).verdict, 'init');
+  });
+  test('a shifted or foreign fpstate pointer: fx-only when the magic no longer matches, SIGSEGV outside', () => {
+    assert.equal(
+      verdictOf((b) => b.writeBigUInt64LE(base.decoded.fpstate + 16n, sc + 184)).verdict,
+      'fx-only',
+    );
+    assert.match(verdictOf((b) => b.writeBigUInt64LE(0x1000n, sc + 184)).reason, /not in the given bytes/);
+    assert.match(
+      verdictOf((b) => b.writeBigUInt64LE(0xffff800000000000n, sc + 184)).reason,
+      /not user memory/,
+    );
+  });
+});
+
+describe('AMX frames (Sapphire Rapids profile, Linux 6.18)', () => {
+  const profile = loadBuiltinProfile('intel-sapphire-rapids');
+  const kernel = chooseKernel('6.18');
+  const base = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json')).decoded.state;
+  const stateFor = (amx: 'none' | 'used', tilesInUse: boolean) => {
+    const tmm = Array.from({ length: 8 }, (_, i) => new Uint8Array(1024).fill(i + 1));
+    const cfg = {
+      palette_id: 1,
+      start_row: 0,
+      reserved: new Uint8Array(14),
+      colsb: Array(16).fill(64),
+      rows: Array(16).fill(16),
+    };
+    const components = {
+      ...base.fpu!.components,
+      ...(tilesInUse ? { XTILE_CFG: cfg, XTILE_DATA: { tmm } } : {}),
+    };
+    return {
+      ...base,
+      profile: 'intel-sapphire-rapids',
+      amx,
+      fpu: {
+        ...base.fpu!,
+        xstate_bv: 0xe7n | (tilesInUse ? bit(17) | bit(18) : 0n),
+        components,
+        pkru: 0x55555554,
+      },
+    };
+  };
+  const build = (amx: 'none' | 'used', tiles: boolean) => {
+    const state = stateFor(amx, tiles);
+    const t = frameTarget('x86_64', profile, kernel, { bits: 64 }, amx);
+    return { state, t, b: buildFrame(state, t) };
+  };
+
+  test('without AMX use the frame has no tile region: 3336 bytes below a page-aligned top', () => {
+    const { b } = build('none', false);
+    assert.equal(b.top % 4096n, 0n);
+    assert.equal(b.top - b.address, 3336n);
+    assert.equal(b.rfbm & bit(18), 0n);
+  });
+
+  test('after AMX use with tiles in INIT: 8 KiB reserved but unwritten, XSTATE_BV bits clear', () => {
+    const { b } = build('used', false);
+    const buf = Number(b.placement.bufFx - b.address);
+    assert.equal(b.xstateBv & (bit(17) | bit(18)), 0n);
+    assert.ok(
+      b.written.subarray(buf + 2816, buf + 2816 + 8192).every((x) => x === 0),
+      'TILEDATA unwritten',
+    );
+    assert.ok(
+      b.written.subarray(buf + 2752, buf + 2816).every((x) => x === 0),
+      'TILECFG unwritten',
+    );
+    assert.equal(
+      new DataView(b.bytes.buffer).getUint32(buf + 11008, true),
+      0x46505845,
+      'MAGIC2 after the tiles',
+    );
+  });
+
+  test('tiles in use: written and read back', () => {
+    const { state, t, b } = build('used', true);
+    assert.equal(b.xstateBv & (bit(17) | bit(18)), bit(17) | bit(18));
+    const d = decodeFrame({
+      memory: { address: b.address, bytes: b.bytes },
+      kind: 'x86_64',
+      profile,
+      kernel: t.kernel,
+      config: t.config,
+      amx: 'used',
+      delivery: state.delivery,
+    });
+    assert.equal(d.registers?.tmm?.[3]?.[0], 4);
+    assert.equal(d.registers?.tilecfg?.palette_id, 1);
+    assert.equal(d.verdict.verdict, 'full');
+    // The same frame given back to a task without AMX use is too big for it: fx-only.
+    const none = decodeFrame({
+      memory: { address: b.address, bytes: b.bytes },
+      kind: 'x86_64',
+      profile,
+      kernel: t.kernel,
+      config: t.config,
+      amx: 'none',
+    });
+    assert.equal(none.verdict.verdict, 'fx-only');
+    assert.match(none.verdict.reason, /xstate_size 11008 > the task's user_size 2816/);
+  });
+});
+
+describe('bad input never crashes the decoder', () => {
+  const file = fixture('frames', 'x86_64-sigusr1-vectors.json');
+  const base = loadFrame(file).capture!;
+  const profile = loadBuiltinProfile('amd-epyc-zen4-kvm');
+  const kernel = chooseKernel('6.18');
+  const decodeBytes = (bytes: Uint8Array, kind: keyof typeof frameKinds = 'x86_64') =>
+    decodeFrame({
+      memory: { address: base.info.address, bytes },
+      kind,
+      profile,
+      kernel,
+      config: { bits: 64 },
+    });
+
+  test('a truncated frame: a DecodeError naming the member and byte offset', () => {
+    assert.throws(
+      () => decodeBytes(base.memory.bytes.subarray(0, 100)),
+      (e: unknown) =>
+        e instanceof SigframeError &&
+        /uc\.uc_mcontext\.\w+: input ends at byte 100/.test(e.message) &&
+        e.where.offset === 100,
+    );
+  });
+
+  test('random truncations, bit flips and garbage: typed errors or a verdict, never anything else', () => {
+    const kinds = Object.keys(frameKinds) as (keyof typeof frameKinds)[];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: base.memory.bytes.length }),
+        fc.array(fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }), { maxLength: 16 }),
+        fc.constantFrom(...kinds),
+        (len, flips, kind) => {
+          const bytes = Uint8Array.from(base.memory.bytes.subarray(0, len));
+          for (const f of flips) if (bytes.length > 0) bytes[f.at % bytes.length] = f.value;
+          try {
+            const d = decodeBytes(bytes, kind);
+            assert.ok(['full', 'fx-only', 'init', 'sigsegv'].includes(d.verdict.verdict));
+          } catch (e) {
+            assert.ok(e instanceof SigframeError, `unexpected ${String(e)}`);
+          }
+        },
+      ),
+    );
+  });
+
+  test('a capture whose .bin does not match its description is bad input', () => {
+    const info = JSON.parse(readFileSync(file, 'utf8'));
+    assert.throws(
+      () => loadCapture({ ...info, top: '0x1' }, base.memory.bytes, 'x.json'),
+      /holds 2952 bytes, but address\.\.top spans/,
+    );
+    assert.throws(
+      () => loadCapture({ ...info, unwritten: [[10, 5]] }, base.memory.bytes, 'x.json'),
+      /unwritten\[0\] is not a range/,
+    );
+  });
+});
