@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -309,5 +309,104 @@ describe('sigframe size', () => {
       assert.match(r.stderr, re);
       noTrace(r);
     }
+  });
+});
+
+describe('sigframe decode / build / diff / capture', () => {
+  const cap = fixture('frames', 'x86_64-sigsegv-fault.json');
+
+  test('decode a capture: registers as "0x…", XSTATE_BV, the verdict', () => {
+    const r = cli('decode', cap, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = json(r);
+    assert.equal(j.verdict.verdict, 'full');
+    assert.deepEqual(j.written, ['FP', 'SSE', 'YMM', 'OPMASK', 'ZMM_Hi256', 'Hi16_ZMM']);
+    assert.match(j.registers.zmm[31], /^0x[0-9a-f]+$/);
+    assert.equal(j.state.frame.uc.uc_mcontext.cr2, '0x10');
+    assert.equal(j.state.format, 'sigframe-state/1');
+    const text = cli('decode', cap).stdout;
+    assert.match(text, /rt_sigreturn: FULL/);
+    assert.match(text, /cr2\s+0x10/);
+  });
+
+  test('decode → build reproduces the capture byte for byte where the kernel wrote; diff finds nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-'));
+    const stateFile = join(dir, 'state.json');
+    writeFileSync(stateFile, cli('decode', cap, '--json').stdout);
+    const out = join(dir, 'frame.bin');
+    const b = cli('build', stateFile, '--out', out, '--json');
+    assert.equal(b.code, 0, b.stderr);
+    const built = readFileSync(out);
+    const original = readFileSync(fixture('frames', 'x86_64-sigsegv-fault.bin'));
+    const info = JSON.parse(readFileSync(cap, 'utf8'));
+    assert.deepEqual(json(b).unwritten, info.unwritten, 'the same bytes left alone');
+    const skip = new Set<number>();
+    for (const [a, c] of info.unwritten as [number, number][]) for (let i = a; i < c; i++) skip.add(i);
+    for (let i = 0; i < original.length; i++)
+      if (!skip.has(i)) assert.equal(built[i], original[i], `byte ${i}`);
+    const d = cli('diff', stateFile, cap);
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    assert.match(d.stdout, /no differences/);
+  });
+
+  test('diff of two different frames lists the fields and exits 1', () => {
+    const r = cli(
+      'diff',
+      fixture('frames', 'x86_64-sigusr1-vectors.json'),
+      fixture('frames', 'x86_64-sigusr1-avx-init.json'),
+      '--json',
+    );
+    assert.equal(r.code, 1);
+    const paths = (json(r).differences as { path: string }[]).map((x) => x.path);
+    assert.ok(paths.includes('state.fpu.xstate_bv'));
+    assert.ok(paths.some((p) => p.startsWith('state.fpu.components.ZMM_Hi256')));
+  });
+
+  test('raw bytes with --address and --ucontext/--top; bad input is exit 2 with the offset', () => {
+    const bin = fixture('frames', 'x86_64-sigusr1-vectors.bin');
+    const info = JSON.parse(readFileSync(fixture('frames', 'x86_64-sigusr1-vectors.json'), 'utf8'));
+    const prof = fixture('frames', 'host-profile.json');
+    const base = ['--address', info.address, '--profile', prof, '--kernel', '6.18', '--json'];
+    const byUc = json(
+      cli('decode', bin, ...base, '--ucontext', `0x${(BigInt(info.address) + 8n).toString(16)}`),
+    );
+    const byTop = json(cli('decode', bin, ...base, '--top', info.top));
+    assert.equal(byUc.frame, info.address);
+    assert.equal(byTop.frame, info.address);
+    const noAddr = cli('decode', bin);
+    assert.equal(noAddr.code, 2);
+    assert.match(noAddr.stderr, /need --address/);
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-'));
+    const cut = join(dir, 'cut.bin');
+    writeFileSync(cut, readFileSync(bin).subarray(0, 200));
+    const short = cli('decode', cut, '--address', info.address, '--profile', prof, '--kernel', '6.18');
+    assert.equal(short.code, 2);
+    assert.match(short.stderr, /uc\.uc_mcontext\.\w+: input ends at byte 200/);
+    const bad = cli('decode', bin, '--address', 'zz', '--profile', prof);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--address zz: expected an address/);
+    for (const r of [noAddr, short, bad]) noTrace(r);
+  });
+
+  test('build refuses a state whose frame would not fit the alt stack', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-'));
+    const state = json(cli('decode', cap, '--json')).state;
+    state.delivery.altstack.size = '0x800';
+    state.delivery.altstack.sp = `0x${(BigInt(json(cli('decode', cap, '--json')).state.delivery.altstack.sp) + 0xf000n - 0x800n).toString(16)}`;
+    const f = join(dir, 's.json');
+    writeFileSync(f, JSON.stringify({ state }));
+    const r = cli('build', f);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /would not deliver this signal.*SIGSEGV/);
+  });
+
+  test('capture on this host writes frames that decode', { skip: hostSkipReason() }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-cap-'));
+    const r = cli('capture', '--out', dir, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const names = json(r).scenarios as string[];
+    assert.ok(names.includes('x86_64-sigusr1-vectors'));
+    const d = cli('decode', join(dir, 'x86_64-sigusr1-vectors.json'), '--json');
+    assert.equal(json(d).verdict.verdict, 'full');
   });
 });

@@ -80,8 +80,6 @@ export const handler = (argv: Args) =>
     return EXIT_OK;
   });
 
-const bytesHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 export function render(d: DecodedFrame): string {
   const s = d.state;
   const out: string[] = [];
@@ -117,7 +115,7 @@ export function render(d: DecodedFrame): string {
     const vec = r.zmm ?? r.ymm ?? r.xmm ?? [];
     const name = r.zmm ? 'zmm' : r.ymm ? 'ymm' : 'xmm';
     out.push('', `mxcsr ${hex(r.mxcsr ?? 0)}${r.pkru !== undefined ? `   pkru ${hex(r.pkru)}` : ''}`);
-    for (const [i, v] of vec.slice(0, 4).entries()) out.push(`${name}${i} ${bytesHex(v)}`);
+    for (const [i, v] of vec.slice(0, 4).entries()) out.push(`${name}${i} ${hex(v)}`);
     if (vec.length > 4) out.push(`… ${vec.length - 4} more (--json for all)`);
     if (r.k) out.push(`k0..k7 ${r.k.map((x) => hex(x)).join(' ')}`);
     if (r.tmm) out.push(`tmm0..7: ${r.tmm.length} tiles written`);

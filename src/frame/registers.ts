@@ -5,21 +5,29 @@ import type { ComponentValues } from './state.js';
 /**
  * The architectural registers a frame holds, assembled from the pieces XSAVE scatters them over:
  * xmm from the legacy region, ymm = xmm + YMM's upper halves, zmm0–15 = ymm + ZMM_Hi256,
- * zmm16–31 from Hi16_ZMM, and so on. Vector and x87 registers are bytes in memory order; only
- * registers whose components the frame carries appear.
+ * zmm16–31 from Hi16_ZMM, and so on. Vector, x87 and tile registers are numbers (bigint, read
+ * little-endian as the CPU holds them — what gdb prints as $xmm0.uint128), so JSON shows them as
+ * "0x…"; only registers whose components the frame carries appear.
  */
 export interface Registers {
-  readonly st?: Uint8Array[];
+  readonly st?: bigint[];
   readonly mxcsr?: number;
-  readonly xmm?: Uint8Array[];
-  readonly ymm?: Uint8Array[];
-  readonly zmm?: Uint8Array[];
+  readonly xmm?: bigint[];
+  readonly ymm?: bigint[];
+  readonly zmm?: bigint[];
   readonly k?: bigint[];
   readonly bnd?: { lower_bound: bigint; upper_bound: bigint }[];
   readonly pkru?: number;
   readonly tilecfg?: ComponentValues['XTILE_CFG'];
-  readonly tmm?: Uint8Array[];
+  readonly tmm?: bigint[];
   readonly egpr?: bigint[];
+}
+
+/** A little-endian byte string as the number a register holds. */
+export function leValue(b: Uint8Array): bigint {
+  let v = 0n;
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  return v;
 }
 
 function cat(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -38,17 +46,18 @@ export function assembleRegisters(
   const ymm = c.YMM ? xmm.map((x, i) => cat(x, c.YMM!.ymmh_space[i]!)) : undefined;
   const zmmLow = ymm && c.ZMM_Hi256 ? ymm.map((y, i) => cat(y, c.ZMM_Hi256!.zmm_upper[i]!)) : undefined;
   const zmm = zmmLow && c.Hi16_ZMM && xmmCount === 16 ? [...zmmLow, ...c.Hi16_ZMM.hi16_zmm] : zmmLow;
+  const n = (list: Uint8Array[]) => list.map(leValue);
   return {
-    st: legacy.st_space.map((r) => r.slice(0, 10)),
+    st: legacy.st_space.map((r) => leValue(r.subarray(0, 10))),
     mxcsr: legacy.mxcsr,
-    xmm,
-    ...(ymm ? { ymm } : {}),
-    ...(zmm ? { zmm } : {}),
+    xmm: n(xmm),
+    ...(ymm ? { ymm: n(ymm) } : {}),
+    ...(zmm ? { zmm: n(zmm) } : {}),
     ...(c.OPMASK ? { k: c.OPMASK.opmask_reg } : {}),
     ...(c.BNDREGS ? { bnd: c.BNDREGS.bndreg } : {}),
     ...(c.PKRU ? { pkru: c.PKRU.pkru } : {}),
     ...(c.XTILE_CFG ? { tilecfg: c.XTILE_CFG } : {}),
-    ...(c.XTILE_DATA ? { tmm: c.XTILE_DATA.tmm } : {}),
+    ...(c.XTILE_DATA ? { tmm: n(c.XTILE_DATA.tmm) } : {}),
     ...(c.APX ? { egpr: c.APX.egpr } : {}),
   };
 }
