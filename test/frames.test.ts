@@ -18,7 +18,6 @@ import { SigframeError } from '../src/schema/errors.js';
 import { bit } from '../src/xsave/catalog.js';
 import { fixture, hostSkipReason } from './helpers.js';
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function scenarios(dir: string): string[] {
   return readdirSync(dir)
