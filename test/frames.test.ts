@@ -18,7 +18,6 @@ import { SigframeError } from '../src/schema/errors.js';
 import { bit } from '../src/xsave/catalog.js';
 import { fixture, hostSkipReason } from './helpers.js';
 
-
 function scenarios(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json') && f !== 'host-profile.json')
