@@ -3,6 +3,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import * as build from './commands/build.js';
 import * as capture from './commands/capture.js';
+import * as compat from './commands/compat.js';
+import * as convert from './commands/convert.js';
 import * as cpuid from './commands/cpuid.js';
 import * as decode from './commands/decode.js';
 import * as diff from './commands/diff.js';
@@ -23,6 +25,8 @@ await yargs(hideBin(process.argv))
   .command(decode)
   .command(build)
   .command(diff)
+  .command(compat)
+  .command(convert)
   .command(cpuid)
   .command(layout)
   .command(profiles)

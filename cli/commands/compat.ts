@@ -1,0 +1,107 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { CompatReport } from '../../src/compat/compat.js';
+import { hex, print, table, toJson } from '../output.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
+import { type GlobalArgs, kernelOption } from './common.js';
+
+export const command = 'compat';
+export const describe =
+  'can state saved on one CPU be restored on another? per component, frame and process (exit 1 if not)';
+
+const WHAT = ['frame', 'xsave-image', 'checkpoint'] as const;
+
+export const builder = (y: Argv) =>
+  y
+    .option('from', { type: 'string', describe: 'source CPU: profile name, profile file or raw CPUID dump' })
+    .option('to', { type: 'string', describe: 'destination CPU, likewise' })
+    .option('kernel', kernelOption)
+    .option('what', { choices: WHAT, default: 'frame' as const, describe: 'what is carried over' })
+    .option('amx', {
+      choices: ['none', 'permitted', 'used'] as const,
+      default: 'none' as const,
+      describe: 'the task’s AMX state (frames)',
+    })
+    .option('matrix', { type: 'boolean', describe: 'every shipped profile against every other' })
+    .check((a) => {
+      if (!a.matrix && (!a.from || !a.to)) throw new Error('give --from and --to, or --matrix');
+      return true;
+    })
+    .example('$0 compat --from intel-cascade-lake --to amd-zen4-genoa', 'Intel vs AMD AVX-512 offsets')
+    .example('$0 compat --matrix --what checkpoint', 'which migrations are safe');
+
+type Args = ArgumentsCamelCase<
+  GlobalArgs & {
+    from?: string;
+    to?: string;
+    kernel?: string;
+    what: (typeof WHAT)[number];
+    amx: 'none' | 'permitted' | 'used';
+    matrix?: boolean;
+  }
+>;
+
+export const handler = (argv: Args) =>
+  run(async () => {
+    const { compat, compatMatrix } = await import('../../src/compat/compat.js');
+    const { loadProfile, builtinProfileNames, loadBuiltinProfile } = await import(
+      '../../src/profile/store.js'
+    );
+    const { chooseKernel } = await import('../../src/kernel/eras.js');
+    const kernel = chooseKernel(argv.kernel);
+    const config = { bits: 64 as const };
+    if (argv.matrix) {
+      const profiles = builtinProfileNames().map(loadBuiltinProfile);
+      const cells = compatMatrix(profiles, kernel, config, argv.what, argv.amx);
+      if (argv.json) print(toJson({ what: argv.what, kernel: kernel.label, cells }));
+      else {
+        const names = profiles.map((p) => p.name);
+        print(
+          `${argv.what} compatibility, ${kernel.label} (rows: saved on, columns: restored on; ✓ or why not)`,
+        );
+        print(
+          table(
+            ['from \\ to', ...names.map((_, i) => `${i + 1}`)],
+            names.map((a, i) => [
+              `${i + 1} ${a}`,
+              ...names.map((b) => {
+                const c = cells.find((x) => x.from === a && x.to === b)!;
+                return c.compatible ? '✓' : c.codes.join(',');
+              }),
+            ]),
+          ),
+        );
+        print(
+          '\nmoved: a component sits at another offset (Intel vs AMD AVX-512/PKRU) — convert first; missing: the destination lacks a component (XRSTOR #GP / SIGILL); fx-only: the frame is bigger than the destination task’s xstate (sigreturn drops AVX and later); glibc: the destination’s XSAVE is bigger than glibc’s cached buffer; altstack: alt stacks sized from the source’s AT_MINSIGSTKSZ are too small; amx: AMX state cannot be carried.',
+        );
+      }
+      return EXIT_OK;
+    }
+    const r = compat(loadProfile(argv.from!), loadProfile(argv.to!), kernel, config, argv.what, argv.amx);
+    print(argv.json ? toJson(r) : render(r));
+    return r.compatible ? EXIT_OK : EXIT_CHECK_FAILED;
+  });
+
+function render(r: CompatReport): string {
+  const out: string[] = [];
+  out.push(
+    `${r.what}: ${r.from} (XCR0 ${hex(r.from_xcr0)}) → ${r.to} (XCR0 ${hex(r.to_xcr0)}), ${r.kernel}${r.what === 'frame' ? `, AMX ${r.amx}` : ''}`,
+  );
+  out.push(
+    table(
+      ['nr', 'component', r.from, r.to, 'restore', 'why'],
+      r.components.map((c) => [
+        c.nr,
+        c.name,
+        c.from ? `${c.from.offset}+${c.from.size}` : '—',
+        c.to ? `${c.to.offset}+${c.to.size}` : '—',
+        c.restore,
+        c.reason,
+      ]),
+      ['r'],
+    ),
+  );
+  const other = r.findings.filter((f) => f.scope !== 'component');
+  if (other.length > 0) out.push('', ...other.map((f) => `${f.level}: ${f.message}`));
+  out.push('', r.compatible ? 'COMPATIBLE' : 'INCOMPATIBLE');
+  return out.join('\n');
+}
