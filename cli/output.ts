@@ -1,17 +1,6 @@
 /** Rendering helpers shared by the commands: JSON with sigframe's conventions, and text tables. */
 
-/** 64-bit values as "0x…" strings, byte blobs as hex; everything else as JSON has it. */
-export function toJson(value: unknown): string {
-  return JSON.stringify(
-    value,
-    (_k, v: unknown) => {
-      if (typeof v === 'bigint') return `0x${v.toString(16)}`;
-      if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
-      return v;
-    },
-    2,
-  );
-}
+export { toJson } from '../src/schema/json.js';
 
 export function hex(v: bigint | number): string {
   return `0x${v.toString(16)}`;

@@ -410,3 +410,114 @@ describe('sigframe decode / build / diff / capture', () => {
     assert.equal(json(d).verdict.verdict, 'full');
   });
 });
+
+describe('sigframe compat / convert', () => {
+  test('Intel AVX-512 frames on AMD: moved components and fx-only, exit 1 with reasons', () => {
+    const r = cli('compat', '--from', 'intel-cascade-lake', '--to', 'amd-zen4-genoa', '--json');
+    assert.equal(r.code, 1);
+    const j = json(r);
+    assert.equal(j.compatible, false);
+    const zmm = j.components.find((c: { name: string }) => c.name === 'ZMM_Hi256');
+    assert.deepEqual([zmm.from.offset, zmm.to.offset, zmm.restore], [1152, 896, 'garbage']);
+    assert.ok(
+      j.findings.some((f: { message: string }) =>
+        /xstate_size 2696 exceeds the destination task's user_size 2440/.test(f.message),
+      ),
+    );
+  });
+
+  test('same CPU family: compatible, exit 0; checkpoints name the glibc and AMX hazards', () => {
+    assert.equal(cli('compat', '--from', 'amd-zen4-genoa', '--to', 'amd-zen4-raphael').code, 0);
+    const r = json(
+      cli(
+        'compat',
+        '--from',
+        'intel-cascade-lake',
+        '--to',
+        'intel-sapphire-rapids',
+        '--what',
+        'checkpoint',
+        '--json',
+      ),
+    );
+    assert.ok(r.findings.some((f: { code: string }) => f.code === 'glibc'));
+    const back = json(
+      cli(
+        'compat',
+        '--from',
+        'intel-sapphire-rapids',
+        '--to',
+        'intel-cascade-lake',
+        '--what',
+        'checkpoint',
+        '--json',
+      ),
+    );
+    assert.ok(
+      back.findings.some((f: { code: string; level: string }) => f.code === 'amx' && f.level === 'hazard'),
+    );
+  });
+
+  test('--matrix over the shipped profiles', () => {
+    const r = cli('compat', '--matrix', '--json');
+    assert.equal(r.code, 0);
+    const cells = json(r).cells as { from: string; to: string; compatible: boolean; codes: string[] }[];
+    assert.ok(
+      cells.filter((c) => c.from === c.to).every((c) => c.compatible),
+      'reflexive',
+    );
+    const ia = cells.find((c) => c.from === 'intel-cascade-lake' && c.to === 'amd-zen4-genoa')!;
+    assert.ok(ia.codes.includes('moved'));
+    assert.match(cli('compat', '--matrix').stdout, /moved: a component sits at another offset/);
+  });
+
+  test('convert a real AMD frame for an Intel CPU and back: the registers survive', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-'));
+    const src = fixture('frames', 'x86_64-sigusr1-vectors.json');
+    const there = cli(
+      'convert',
+      src,
+      '--to',
+      'intel-sapphire-rapids',
+      '--out',
+      join(dir, 'spr.bin'),
+      '--json',
+    );
+    assert.equal(there.code, 0, there.stderr);
+    const onSpr = json(cli('decode', join(dir, 'spr.bin.json'), '--json'));
+    const orig = json(cli('decode', src, '--json'));
+    assert.deepEqual(onSpr.registers.zmm, orig.registers.zmm);
+    assert.deepEqual(onSpr.registers.k, orig.registers.k);
+    assert.equal(onSpr.sw_reserved.xstate_size, 2816);
+    const refused = cli('convert', src, '--to', 'intel-haswell-ep');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /cannot hold OPMASK, ZMM_Hi256, Hi16_ZMM, which the state has in use/);
+  });
+
+  test('convert a raw XSAVE image between layouts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-'));
+    const bin = readFileSync(fixture('frames', 'x86_64-sigusr1-vectors.bin'));
+    const image = join(dir, 'img.bin');
+    writeFileSync(image, bin.subarray(456, 456 + 2432));
+    const out = join(dir, 'intel.bin');
+    const r = cli(
+      'convert',
+      image,
+      '--image',
+      '--from',
+      fixture('frames', 'host-profile.json'),
+      '--to',
+      'intel-cascade-lake',
+      '--out',
+      out,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const moved = readFileSync(out);
+    assert.equal(moved.length, 2696);
+    assert.deepEqual(
+      moved.subarray(1152, 1152 + 512),
+      bin.subarray(456 + 896, 456 + 896 + 512),
+      'ZMM_Hi256 moved from 896 to 1152',
+    );
+  });
+});

@@ -75,7 +75,7 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
 
   const fpu = state.fpu;
   const fpstatePtr = fpu ? placement.fpstate : 0n;
-  const value = deriveFrameMembers(state, t, placement, fpstatePtr);
+  const value = kernelFrameMembers(state, t, placement, fpstatePtr);
   encodeInto(kind.struct, t.model, value as never, bytes, 0, written);
   for (const path of kind.copiedWhole) {
     const m = locate(kind.struct, t.model, path);
@@ -117,17 +117,29 @@ function scOf(v: FrameValue): ScView {
   return v.uc.uc_mcontext;
 }
 
-/** The members the kernel computes rather than copies from the interrupted context. */
-function deriveFrameMembers(state: SignalState, t: FrameTarget, p: Placement, fpstate: bigint): FrameValue {
+/**
+ * The frame struct with the members the kernel computes, rather than copies from the interrupted
+ * context, filled in. sigcontext's sp is regs->sp, the value placement starts from, so
+ * `delivery.sp` is its one source.
+ */
+export function kernelFrameMembers(
+  state: SignalState,
+  t: FrameTarget,
+  p: Placement,
+  fpstate: bigint,
+): FrameValue {
   const kind = frameKinds[t.kind];
   const v = structuredClone(state.frame) as FrameValue;
   const alt = state.delivery.altstack;
   const flags =
     (kind.ucFlags ?? []).reduce((f, name) => f | K[name], 0) | (t.k.xsave && state.fpu ? K.UC_FP_XSTATE : 0);
   const ss = { sp: alt?.sp ?? 0n, size: alt?.size ?? 0n, flags: alt ? alt.flags : K.SS_DISABLE };
+  const sp = state.delivery.sp;
   if ('sc' in v) {
     // Legacy ia32: the mask is split between sigcontext.oldmask and extramask.
     v.sc.fpstate = Number(fpstate);
+    v.sc.sp = Number(sp);
+    v.sc.sp_at_signal = Number(sp);
     v.retcode = Uint8Array.from(kind.retcode ?? []);
     return v;
   }
@@ -140,6 +152,8 @@ function deriveFrameMembers(state: SignalState, t: FrameTarget, p: Placement, fp
     v.uc.uc_link = 0;
     v.uc.uc_stack = { ss_sp: Number(ss.sp), ss_flags: ss.flags, ss_size: Number(ss.size) };
     v.uc.uc_mcontext.fpstate = Number(fpstate);
+    v.uc.uc_mcontext.sp = Number(sp);
+    v.uc.uc_mcontext.sp_at_signal = Number(sp);
     v.uc.uc_mcontext.oldmask = v.uc.uc_sigmask[0]!;
     v.retcode = Uint8Array.from(kind.retcode ?? []);
     return v;
@@ -151,6 +165,7 @@ function deriveFrameMembers(state: SignalState, t: FrameTarget, p: Placement, fp
     v.uc.uc_link = 0;
     v.uc.uc_stack = { ss_sp: Number(ss.sp), ss_flags: ss.flags, ss_size: Number(ss.size) };
     v.uc.uc_mcontext.fpstate = fpstate;
+    v.uc.uc_mcontext.sp = sp;
     v.uc.uc_mcontext.oldmask = BigInt(m[0]!) | (BigInt(m[1]!) << 32n);
     return v;
   }
@@ -159,6 +174,7 @@ function deriveFrameMembers(state: SignalState, t: FrameTarget, p: Placement, fp
   uc.uc_link = 0n;
   uc.uc_stack = { ss_sp: ss.sp, ss_flags: ss.flags, ss_size: ss.size };
   uc.uc_mcontext.fpstate = fpstate;
+  uc.uc_mcontext.sp = sp;
   uc.uc_mcontext.oldmask = uc.uc_sigmask;
   return v;
 }

@@ -19,6 +19,19 @@ function fail(path: string, expected: string, value: unknown): never {
   throw new InputError(`${path}: expected ${expected}, got ${got}`, { path });
 }
 
+/** 64-bit values as "0x…" strings, byte blobs as hex; everything else as JSON has it. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_k, v: unknown) => {
+      if (typeof v === 'bigint') return `0x${v.toString(16)}`;
+      if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+      return v;
+    },
+    2,
+  );
+}
+
 export const j = {
   string(): JsonSchema<string> {
     return { describe: 'a string', parse: (v, p) => (typeof v === 'string' ? v : fail(p, 'a string', v)) };
