@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { decodeFrame } from '../src/frame/decode.js';
+import { loadFrame, stateTarget } from '../src/io/frames.js';
+import { SigframeError } from '../src/schema/errors.js';
+import { fuzz } from './fuzz.js';
+import { fixture } from './helpers.js';
+
+// The fuzzer of `npm run fuzz`, 10^4 inputs per test run (10^6 runs by hand; README has the record).
+test('10^4 mutated and random frames: a result or a typed error for each, quickly, in bounded memory', () => {
+  const crashDir = mkdtempSync(join(tmpdir(), 'sigframe-crash-'));
+  const s = fuzz(10_000, 20261125, 0, crashDir);
+  assert.equal(s.runs, 10_000);
+  assert.deepEqual(s.crashers, [], `crashers written to ${crashDir}`);
+  assert.ok(s.typedErrors > 100 && s.results > 1000, 'both outcomes are exercised');
+  for (const v of ['full', 'fx-only', 'init', 'sigsegv'])
+    assert.ok((s.verdicts[v] ?? 0) > 0, `verdict ${v} reached`);
+  assert.ok(s.slowestMs < 250, `slowest input took ${s.slowestMs} ms`);
+  assert.ok(s.maxHeapMb < 512, `heap reached ${s.maxHeapMb} MB`);
+});
+
+test('regression inputs (edge cases and minimized crashers) end as recorded', () => {
+  const dir = fixture('fuzz');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.bin'));
+  assert.ok(files.length >= 4);
+  const base = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json'));
+  const t = stateTarget(base.decoded.state);
+  for (const f of files) {
+    const meta = JSON.parse(readFileSync(join(dir, `${f}.json`), 'utf8'));
+    const run = () =>
+      decodeFrame({
+        memory: { address: BigInt(meta.address), bytes: readFileSync(join(dir, f)) },
+        kind: meta.kind,
+        profile: t.profile,
+        kernel: t.kernel,
+        config: t.config,
+      });
+    if (meta.expect === 'error') {
+      assert.throws(run, (e: unknown) => e instanceof SigframeError && e.where.offset === meta.offset, f);
+    } else {
+      assert.equal(run().verdict.verdict, meta.verdict, `${f}: ${meta.why}`);
+    }
+  }
+});

@@ -1,0 +1,219 @@
+/**
+ * `npm run fuzz -- --runs N [--seed S] [--cli-every K]`: real captured frames, mutated (bit flips,
+ * truncation, field-aware corruption of sizes, magics, XSTATE_BV, header words and the fpstate
+ * pointer) and random bytes, through decodeFrame(), the zero-copy FrameView and — every K-th
+ * input — `sigframe decode`. Every input must end in a result or a typed error that names an
+ * offset or a member; none may throw anything else, take longer than the per-input bound, or grow
+ * the heap without bound. A crasher is written to test/fixtures/fuzz/ for the regression test.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type FrameKindName, frameKinds } from '../src/abi/frames.js';
+import { decodeFrame } from '../src/frame/decode.js';
+import type { FrameTarget } from '../src/frame/target.js';
+import { FrameView, frameLayout } from '../src/frame/view.js';
+import { loadFrame, stateTarget } from '../src/io/frames.js';
+import { SigframeError } from '../src/schema/errors.js';
+import { fixture, root } from './helpers.js';
+
+export interface FuzzStats {
+  runs: number;
+  results: number;
+  typedErrors: number;
+  verdicts: Record<string, number>;
+  slowestMs: number;
+  maxHeapMb: number;
+  cliRuns: number;
+  crashers: string[];
+}
+
+/** A small, seedable PRNG (mulberry32): the same seed gives the same inputs. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Seed {
+  name: string;
+  bytes: Uint8Array;
+  address: bigint;
+  t: FrameTarget;
+  fp: number;
+}
+
+function seeds(): Seed[] {
+  const dir = fixture('frames');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'host-profile.json')
+    .map((f) => {
+      const { decoded, capture } = loadFrame(join(dir, f));
+      return {
+        name: f,
+        bytes: capture!.memory.bytes,
+        address: capture!.info.address,
+        t: stateTarget(decoded.state),
+        fp: Number((decoded.buf_fx ?? decoded.fpstate) - capture!.info.address),
+      };
+    });
+}
+
+type Mutator = (b: Uint8Array, s: Seed, r: () => number) => Uint8Array;
+const int = (r: () => number, n: number) => Math.floor(r() * n);
+const put32 = (b: Uint8Array, at: number, v: number) => {
+  if (at >= 0 && at + 4 <= b.length) new DataView(b.buffer, b.byteOffset).setUint32(at, v >>> 0, true);
+};
+const put64 = (b: Uint8Array, at: number, v: bigint) => {
+  if (at >= 0 && at + 8 <= b.length)
+    new DataView(b.buffer, b.byteOffset).setBigUint64(at, BigInt.asUintN(64, v), true);
+};
+const interesting = [0, 1, 63, 64, 511, 512, 575, 576, 2047, 2048, 0x7fff_ffff, 0xffff_ffff];
+const any32 = (r: () => number) => (r() < 0.5 ? interesting[int(r, interesting.length)]! : int(r, 2 ** 32));
+
+const mutators: Record<string, Mutator> = {
+  bitflips: (b, _s, r) => {
+    for (let i = 1 + int(r, 8); i > 0; i--) b[int(r, b.length)]! ^= 1 << int(r, 8);
+    return b;
+  },
+  truncate: (b, _s, r) => b.subarray(0, int(r, b.length)),
+  xstate_size: (b, s, r) => (put32(b, s.fp + 480, any32(r)), b),
+  extended_size: (b, s, r) => (put32(b, s.fp + 468, any32(r)), b),
+  magic1: (b, s, r) => (put32(b, s.fp + 464, any32(r)), b),
+  magic2: (b, s, r) => (put32(b, s.fp + (r() < 0.5 ? 2432 : int(r, b.length)), any32(r)), b),
+  xstate_bv: (b, s, r) => (put64(b, s.fp + 512, (BigInt(any32(r)) << 32n) | BigInt(any32(r))), b),
+  header: (b, s, r) => (put64(b, s.fp + 520 + 8 * int(r, 7), BigInt(any32(r))), b),
+  fpstate_pointer: (b, s, r) => {
+    const sc = frameKinds[s.t.kind].struct.fields;
+    const off = 'sc' in sc ? 8 + 76 : 'pinfo' in sc ? 164 + 76 : 48 + 184;
+    const choices = [0n, s.address + BigInt(int(r, b.length + 64)), BigInt(any32(r)), 0xffff_ffff_ffff_f000n];
+    const v = choices[int(r, choices.length)]!;
+    if (off === 232) put64(b, off, v);
+    else put32(b, off, Number(v & 0xffffffffn));
+    return b;
+  },
+  random: (_b, _s, r) => Uint8Array.from({ length: int(r, 16384) }, () => int(r, 256)),
+};
+const names = Object.keys(mutators);
+
+export function fuzz(
+  runs: number,
+  seed = 1,
+  cliEvery = 0,
+  crashDir = join(root, 'test', 'fixtures', 'fuzz'),
+): FuzzStats {
+  const r = rng(seed);
+  const base = seeds();
+  const kinds = Object.keys(frameKinds) as FrameKindName[];
+  const stats: FuzzStats = {
+    runs: 0,
+    results: 0,
+    typedErrors: 0,
+    verdicts: {},
+    slowestMs: 0,
+    maxHeapMb: 0,
+    cliRuns: 0,
+    crashers: [],
+  };
+  const tmp = cliEvery > 0 ? mkdtempSync(join(tmpdir(), 'sigframe-fuzz-')) : '';
+  for (let i = 0; i < runs; i++) {
+    const s = base[int(r, base.length)]!;
+    const how = names[int(r, names.length)]!;
+    const input = mutators[how]!(Uint8Array.from(s.bytes), s, r);
+    // Mostly the frame's own kind; sometimes a wrong one, as a user might pass --abi.
+    const kind = r() < 0.9 ? s.t.kind : kinds[int(r, kinds.length)]!;
+    const t0 = performance.now();
+    try {
+      const d = decodeFrame({
+        memory: { address: s.address, bytes: input },
+        kind,
+        profile: s.t.profile,
+        kernel: s.t.kernel,
+        config: s.t.config,
+      });
+      stats.verdicts[d.verdict.verdict] = (stats.verdicts[d.verdict.verdict] ?? 0) + 1;
+      if (kind === s.t.kind) {
+        const v = new FrameView(input, s.address, frameLayout(s.t));
+        v.sigcontext();
+        if (v.bufFx !== undefined) {
+          v.swReserved();
+          const bv = v.xstateBv;
+          for (const nr of frameLayout(s.t).components.keys()) v.component(nr, bv);
+        }
+      }
+      stats.results++;
+    } catch (e) {
+      if (e instanceof SigframeError && (e.where.offset !== undefined || e.where.path !== undefined))
+        stats.typedErrors++;
+      else {
+        mkdirSync(crashDir, { recursive: true });
+        const file = join(crashDir, `crash-${seed}-${i}.bin`);
+        writeFileSync(file, input);
+        writeFileSync(
+          `${file}.json`,
+          JSON.stringify(
+            { from: s.name, kind, mutator: how, address: `0x${s.address.toString(16)}`, error: String(e) },
+            null,
+            2,
+          ),
+        );
+        stats.crashers.push(file);
+      }
+    }
+    const ms = performance.now() - t0;
+    stats.slowestMs = Math.max(stats.slowestMs, ms);
+    if (cliEvery > 0 && i % cliEvery === 0) {
+      const f = join(tmp, 'in.bin');
+      writeFileSync(f, input);
+      const c = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(root, 'cli', 'main.ts'),
+          'decode',
+          f,
+          '--address',
+          `0x${s.address.toString(16)}`,
+          '--abi',
+          kind,
+          '--profile',
+          fixture('frames', 'host-profile.json'),
+          '--kernel',
+          '6.18',
+          '--json',
+        ],
+        { encoding: 'utf8', cwd: root, timeout: 30_000 },
+      );
+      stats.cliRuns++;
+      if (!(c.status === 0 || c.status === 2) || /internal error|\n\s+at /.test(c.stderr)) {
+        stats.crashers.push(`cli: exit ${c.status} ${c.stderr.slice(0, 200)}`);
+      }
+    }
+    if (i % 1000 === 0) stats.maxHeapMb = Math.max(stats.maxHeapMb, process.memoryUsage().heapUsed / 2 ** 20);
+    stats.runs++;
+  }
+  return stats;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const arg = (name: string, def: number) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(process.argv[i + 1]) : def;
+  };
+  const runs = arg('runs', 100_000);
+  const t0 = performance.now();
+  const stats = fuzz(runs, arg('seed', 1), arg('cli-every', 20_000));
+  const secs = (performance.now() - t0) / 1000;
+  console.log(
+    JSON.stringify({ ...stats, seconds: Math.round(secs), inputs_per_s: Math.round(runs / secs) }, null, 2),
+  );
+  process.exitCode = stats.crashers.length === 0 && stats.slowestMs < 1000 ? 0 : 1;
+}
