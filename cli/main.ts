@@ -9,6 +9,7 @@ import * as cpuid from './commands/cpuid.js';
 import * as decode from './commands/decode.js';
 import * as diff from './commands/diff.js';
 import * as layout from './commands/layout.js';
+import * as map from './commands/map.js';
 import * as profiles from './commands/profiles.js';
 import * as size from './commands/size.js';
 import { EXIT_BAD_INPUT } from './run.js';
@@ -27,6 +28,7 @@ await yargs(hideBin(process.argv))
   .command(diff)
   .command(compat)
   .command(convert)
+  .command(map)
   .command(cpuid)
   .command(layout)
   .command(profiles)

@@ -183,7 +183,13 @@ const result = {
 if (process.argv.includes('--json')) console.log(JSON.stringify(result, null, 2));
 else {
   const fmt = (n: unknown) =>
-    typeof n === 'number' ? (n >= 100 ? Math.round(n).toLocaleString('en') : n.toFixed(4)) : '—';
+    typeof n !== 'number'
+      ? '—'
+      : n >= 100
+        ? Math.round(n).toLocaleString('en')
+        : n >= 1
+          ? n.toFixed(1)
+          : n.toFixed(4);
   console.log(
     'frame                      bytes  view decode/s  full decode/s   build/s  build MB/s  C decode/s     C build/s   decode/C  build/C',
   );

@@ -5,7 +5,7 @@ import { type BuiltFrame, buildFrame } from '../frame/build.js';
 import type { SignalState } from '../frame/state.js';
 import { frameTarget } from '../frame/target.js';
 import type { KernelChoice } from '../kernel/eras.js';
-import { type AmxState, possibleAmxStates } from '../kernel/task.js';
+import { type AmxState, INIT_PKRU_VALUE, possibleAmxStates } from '../kernel/task.js';
 import { type KernelConfig, kernelXfeatures } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { encodeInto } from '../schema/encode.js';
@@ -22,8 +22,6 @@ import {
 import { xstateSize } from '../xsave/layout.js';
 
 const PKRU = 9;
-/** init_pkru_value: access to key 0 only, every other key denied (arch/x86/mm/pkeys.c). */
-export const INIT_PKRU_VALUE = 0x55555554;
 
 /** Why a conversion cannot be done: the destination lacks something the source state uses. */
 export class ConvertRefused extends SigframeError {}

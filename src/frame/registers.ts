@@ -25,9 +25,9 @@ export interface Registers {
 
 /** A little-endian byte string as the number a register holds. */
 export function leValue(b: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-  return v;
+  if (b.length === 0) return 0n;
+  // One hex parse instead of a shift per byte: tiles are 1 KiB.
+  return BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
 }
 
 function cat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -95,3 +95,6 @@ export function possibleAmxStates(
 /** XFEATURE_XTILE_DATA: the feature number ARCH_REQ_XCOMP_PERM takes for AMX. */
 export const XFEATURE_XTILE_DATA = 18;
 export const XTILE_DATA_MASK = bit(XFEATURE_XTILE_DATA);
+
+/** init_pkru_value: the PKRU new tasks get — key 0 accessible, keys 1–15 denied (arch/x86/mm/pkeys.c). */
+export const INIT_PKRU_VALUE = 0x55555554;
