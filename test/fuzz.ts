@@ -84,12 +84,30 @@ const mutators: Record<string, Mutator> = {
     return b;
   },
   truncate: (b, _s, r) => b.subarray(0, int(r, b.length)),
-  xstate_size: (b, s, r) => (put32(b, s.fp + 480, any32(r)), b),
-  extended_size: (b, s, r) => (put32(b, s.fp + 468, any32(r)), b),
-  magic1: (b, s, r) => (put32(b, s.fp + 464, any32(r)), b),
-  magic2: (b, s, r) => (put32(b, s.fp + (r() < 0.5 ? 2432 : int(r, b.length)), any32(r)), b),
-  xstate_bv: (b, s, r) => (put64(b, s.fp + 512, (BigInt(any32(r)) << 32n) | BigInt(any32(r))), b),
-  header: (b, s, r) => (put64(b, s.fp + 520 + 8 * int(r, 7), BigInt(any32(r))), b),
+  xstate_size: (b, s, r) => {
+    put32(b, s.fp + 480, any32(r));
+    return b;
+  },
+  extended_size: (b, s, r) => {
+    put32(b, s.fp + 468, any32(r));
+    return b;
+  },
+  magic1: (b, s, r) => {
+    put32(b, s.fp + 464, any32(r));
+    return b;
+  },
+  magic2: (b, s, r) => {
+    put32(b, s.fp + (r() < 0.5 ? 2432 : int(r, b.length)), any32(r));
+    return b;
+  },
+  xstate_bv: (b, s, r) => {
+    put64(b, s.fp + 512, (BigInt(any32(r)) << 32n) | BigInt(any32(r)));
+    return b;
+  },
+  header: (b, s, r) => {
+    put64(b, s.fp + 520 + 8 * int(r, 7), BigInt(any32(r)));
+    return b;
+  },
   fpstate_pointer: (b, s, r) => {
     const sc = frameKinds[s.t.kind].struct.fields;
     const off = 'sc' in sc ? 8 + 76 : 'pinfo' in sc ? 164 + 76 : 48 + 184;
