@@ -113,9 +113,9 @@ describe('published figures', () => {
     assert.equal(used.user_xfeatures, 0x602e7n);
     assert.equal(used.frame.bytes_below_top, 11528);
     assert.equal(used.frame.min_altstack_worst, 11532);
-    assert.equal(used.arch_req_xcomp_perm.enospcBelow, 11952);
+    assert.equal(used.arch_req_xcomp_perm.enospc_below, 11952);
     // The two admission thresholds are 116 bytes apart (4 for MAGIC2 + 112 for the FSAVE header).
-    assert.equal((used.arch_req_xcomp_perm.enospcBelow ?? 0) - (used.sigaltstack.min_accepted - 1), 116);
+    assert.equal((used.arch_req_xcomp_perm.enospc_below ?? 0) - (used.sigaltstack.min_accepted - 1), 116);
   });
 
   test('ia32 frames below a page-aligned top on the AMD host kind: legacy 3348, rt 2884 (M6.18)', () => {

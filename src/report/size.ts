@@ -91,7 +91,7 @@ export interface SizeReport {
   readonly allocate: StateSizing['allocate'];
   readonly states: readonly StateSizing[];
   readonly impossible_states: readonly { readonly amx: AmxState; readonly why: string }[];
-  readonly arch_req_xcomp_perm: PermRequest;
+  readonly arch_req_xcomp_perm: { readonly result: PermRequest['result']; readonly reason: string; readonly enospc_below?: number };
   readonly glibc: LibcSigstksz;
   readonly musl: LibcSigstksz;
   readonly legacy: { readonly MINSIGSTKSZ: number; readonly SIGSTKSZ: number };
@@ -230,7 +230,11 @@ export function sizeReport(
     impossible_states: amxStates
       .filter((s) => !reachable.includes(s))
       .map((s) => ({ amx: s, why: amxImpossible(k, era, config, abi, s)! })),
-    arch_req_xcomp_perm: perm,
+    arch_req_xcomp_perm: {
+      result: perm.result,
+      reason: perm.reason,
+      ...(perm.enospcBelow === undefined ? {} : { enospc_below: perm.enospcBelow }),
+    },
     glibc,
     musl,
     legacy: { MINSIGSTKSZ: K.MINSIGSTKSZ, SIGSTKSZ: K.SIGSTKSZ },
