@@ -6,13 +6,13 @@ import type { KernelChoice } from '../kernel/eras.js';
 import { FREGS_STATE_SIZE } from '../kernel/fpu_signal.js';
 import { frameGeometry } from '../kernel/signal.js';
 import { type AmxState, possibleAmxStates } from '../kernel/task.js';
-import { type KernelConfig, kernelXfeatures } from '../kernel/xstate.js';
+import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError } from '../schema/errors.js';
 import { locate, sizeOf } from '../schema/layout.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
-import { bitsOf, has, xfeatureName } from '../xsave/catalog.js';
+import { bitsOf, xfeatureName } from '../xsave/catalog.js';
 import { xsaveLayout } from '../xsave/layout.js';
 import { assembleRegisters, type Registers } from './registers.js';
 import { type Memory, sigreturnVerdict, type Verdict } from './sigreturn.js';
@@ -182,7 +182,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
       ? assembleRegisters(legacy, components as ComponentValues, kind.abi === 'ia32' ? 8 : 16)
       : null,
     verdict,
-    notes: [...notes, ...(has(xstateBv, 18) ? [] : [])],
+    notes,
   };
 }
 
@@ -203,5 +203,3 @@ function deliveryOf(v: FrameValue, frame: bigint): SignalState['delivery'] {
   const onstack = altstack !== undefined && frame > ssSp && frame - ssSp <= ssSize;
   return { sp, onstack, ...(altstack ? { altstack } : {}) };
 }
-
-export { kernelXfeatures };

@@ -91,7 +91,11 @@ export interface SizeReport {
   readonly allocate: StateSizing['allocate'];
   readonly states: readonly StateSizing[];
   readonly impossible_states: readonly { readonly amx: AmxState; readonly why: string }[];
-  readonly arch_req_xcomp_perm: { readonly result: PermRequest['result']; readonly reason: string; readonly enospc_below?: number };
+  readonly arch_req_xcomp_perm: {
+    readonly result: PermRequest['result'];
+    readonly reason: string;
+    readonly enospc_below?: number;
+  };
   readonly glibc: LibcSigstksz;
   readonly musl: LibcSigstksz;
   readonly legacy: { readonly MINSIGSTKSZ: number; readonly SIGSTKSZ: number };
