@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dataModels } from '../layouts/abi.js';
+import { sigcontext_64 } from '../src/abi/uapi.js';
 import { buildFrame } from '../src/frame/build.js';
 import { decodeFrame } from '../src/frame/decode.js';
 import type { SignalState } from '../src/frame/state.js';
@@ -18,6 +20,7 @@ import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { loadBuiltinProfile } from '../src/profile/store.js';
 import { sizeMatrix } from '../src/report/matrix.js';
+import { decode } from '../src/schema/parse.js';
 import { bit } from '../src/xsave/catalog.js';
 import { fixture, root } from './helpers.js';
 
@@ -156,6 +159,16 @@ for (const c of cases()) {
   if (sink < 0) console.log(sink);
 }
 
+// The choice FrameView makes: binary-parser's compiled parser or a DataView over precomputed offsets.
+const probe = cases()[0]!;
+const probeLayout = frameLayout(probe.t);
+const scParser = rate(() => {
+  decode(sigcontext_64, dataModels.lp64, probe.bytes, 48);
+});
+const scView = rate(() => {
+  new FrameView(probe.bytes, probe.address, probeLayout).sigcontext();
+});
+
 const t0 = performance.now();
 sizeMatrix({ abi: 'x86_64', topAlign: 4096, config: { bits: 64 } });
 const sizeAllFirst = performance.now() - t0;
@@ -177,6 +190,7 @@ const result = {
   node: process.version,
   seconds_per_measurement: SECONDS,
   frames: rows,
+  sigcontext_per_s: { binary_parser: Math.round(scParser), dataview: Math.round(scView) },
   size_all_in_process_ms: { first: Math.round(sizeAllFirst), warm: Math.round(sizeAllWarm) },
   cold_start: start,
 };
@@ -210,7 +224,7 @@ else {
     );
   }
   console.log(
-    `\nsize --all in process: ${result.size_all_in_process_ms.first} ms first, ${result.size_all_in_process_ms.warm} ms warm`,
+    `\nsigcontext_64 alone: binary-parser ${fmt(scParser)}/s, DataView over schema offsets ${fmt(scView)}/s\nsize --all in process: ${result.size_all_in_process_ms.first} ms first, ${result.size_all_in_process_ms.warm} ms warm`,
   );
   console.log(
     `cold start (median of 9): node -e 0 ${start.node_e_0_ms.toFixed(0)} ms, sigframe --help ${start.help_ms.toFixed(0)} ms (${(start.help_ms / start.node_e_0_ms).toFixed(2)}×), sigframe size ${start.size_ms.toFixed(0)} ms (${(start.size_ms / start.node_e_0_ms).toFixed(2)}×), sigframe size --all ${start.size_all_ms.toFixed(0)} ms`,
