@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { buildFrame } from '../src/frame/build.js';
+import type { SignalState } from '../src/frame/state.js';
+import { frameLayout } from '../src/frame/view.js';
+import { FrameWriter } from '../src/frame/writer.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { fpstateSize, xstateSigframeSize } from '../src/kernel/fpu_signal.js';
 import { maxFrameSize } from '../src/kernel/signal.js';
@@ -9,7 +12,14 @@ import { dynamicXfeatures } from '../src/kernel/task.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
 import { sizeChecks } from '../src/profile/checks.js';
 import { loadBuiltinProfile } from '../src/profile/store.js';
-import { AmxProcess, arbitraryCpuShape, profileOfShape, properties } from '../src/testing/index.js';
+import {
+  AmxProcess,
+  arbitraryCpuShape,
+  arbitraryState,
+  arbitraryTarget,
+  profileOfShape,
+  properties,
+} from '../src/testing/index.js';
 
 // The layout-compatibility properties sigframe exports (src/testing), each run as a named test with
 // the seed from test/setup.ts (FC_SEED, FC_NUM_RUNS to change it).
@@ -226,4 +236,57 @@ describe('the AMX process model (fc.commands)', () => {
       );
     });
   }
+});
+
+describe('FrameWriter', () => {
+  test('writing registers into a template equals building the frame with those registers', () => {
+    const pairs = arbitraryTarget().chain((t) =>
+      fc.tuple(fc.constant(t), arbitraryState(t), arbitraryState(t)),
+    );
+    fc.assert(
+      fc.property(pairs, ([t, s, other]) => {
+        // s2: s with other's registers — same delivery, signal, mask and in-use set.
+        const sc = (f: SignalState['frame']) =>
+          ('sc' in f ? f.sc : f.uc.uc_mcontext) as Record<string, unknown>;
+        const frame2 = structuredClone(s.frame);
+        const regs: Record<string, bigint | number> = {};
+        for (const [k, v] of Object.entries(sc(other.frame))) {
+          if (typeof v === 'bigint' || typeof v === 'number') {
+            if (['fpstate', 'sp', 'sp_at_signal', 'oldmask'].includes(k)) continue;
+            sc(frame2)[k] = v;
+            regs[k] = v;
+          }
+        }
+        const names = Object.keys(s.fpu!.components);
+        const comps = Object.fromEntries(
+          names.map((n) => [
+            n,
+            (other.fpu!.components as Record<string, unknown>)[n] ??
+              (s.fpu!.components as Record<string, unknown>)[n],
+          ]),
+        );
+        const s2: SignalState = {
+          ...s,
+          frame: frame2,
+          fpu: {
+            ...s.fpu!,
+            legacy: { ...other.fpu!.legacy, mxcsr: other.fpu!.legacy.mxcsr },
+            components: comps,
+          },
+        };
+        const want = buildFrame(s2, t);
+        const buf = Number(want.placement.bufFx - want.address);
+        const w = new FrameWriter(s, t);
+        const components = new Map<number, Uint8Array>();
+        for (const [nr, c] of frameLayout(t).components) {
+          if ((want.xstateBv >> BigInt(nr)) & 1n)
+            components.set(nr, want.bytes.subarray(buf + c.offset, buf + c.offset + c.size));
+        }
+        const got = w.write({ sigcontext: regs, legacy: want.bytes.subarray(buf, buf + 416), components });
+        for (let i = 0; i < got.length; i++) {
+          if (want.written[i]) assert.equal(got[i], want.bytes[i], `byte ${i}`);
+        }
+      }),
+    );
+  });
 });
