@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataModels } from '../layouts/abi.js';
 import { sigcontext_64 } from '../src/abi/uapi.js';
-import { buildFrame } from '../src/frame/build.js';
+import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from '../src/frame/build.js';
 import { decodeFrame } from '../src/frame/decode.js';
 import type { SignalState } from '../src/frame/state.js';
 import { frameTarget } from '../src/frame/target.js';
@@ -151,9 +151,7 @@ for (const c of cases()) {
   const fx0 = v0.bufFx!;
   const regs = {
     sigcontext: Object.fromEntries(
-      Object.entries(v0.sigcontext()).filter(
-        ([k]) => !['fpstate', 'sp', 'sp_at_signal', 'oldmask'].includes(k),
-      ),
+      Object.entries(v0.sigcontext()).filter(([k]) => !KERNEL_DERIVED_SIGCONTEXT.includes(k)),
     ),
     legacy: c.bytes.subarray(fx0, fx0 + 416),
     components: new Map(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { buildFrame } from '../src/frame/build.js';
+import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from '../src/frame/build.js';
 import type { SignalState } from '../src/frame/state.js';
 import { frameLayout } from '../src/frame/view.js';
 import { FrameWriter } from '../src/frame/writer.js';
@@ -252,7 +252,7 @@ describe('FrameWriter', () => {
         const regs: Record<string, bigint | number> = {};
         for (const [k, v] of Object.entries(sc(other.frame))) {
           if (typeof v === 'bigint' || typeof v === 'number') {
-            if (['fpstate', 'sp', 'sp_at_signal', 'oldmask'].includes(k)) continue;
+            if (KERNEL_DERIVED_SIGCONTEXT.includes(k)) continue;
             sc(frame2)[k] = v;
             regs[k] = v;
           }

@@ -117,6 +117,9 @@ function scOf(v: FrameValue): ScView {
   return v.uc.uc_mcontext;
 }
 
+/** sigcontext members the kernel derives (from the placement and the signal mask), not the program's registers. */
+export const KERNEL_DERIVED_SIGCONTEXT: readonly string[] = ['fpstate', 'sp', 'sp_at_signal', 'oldmask'];
+
 /**
  * The frame struct with the members the kernel computes, rather than copies from the interrupted
  * context, filled in. sigcontext's sp is regs->sp, the value placement starts from, so

@@ -2,8 +2,9 @@ import { dataModels } from '../../layouts/abi.js';
 import { frameKinds, fregs_state } from '../abi/frames.js';
 import { fpstate_64 } from '../abi/uapi.js';
 import { encodeInto } from '../schema/encode.js';
+import { locate } from '../schema/layout.js';
 import { decode } from '../schema/parse.js';
-import { buildFrame } from './build.js';
+import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from './build.js';
 import { fsaveHeader } from './fsave.js';
 import type { SignalState } from './state.js';
 import type { FrameTarget } from './target.js';
@@ -13,13 +14,15 @@ import { frameLayout } from './view.js';
 export interface FrameRegisters {
   /** sigcontext scalars by member name (r8 … cr2); fpstate and the kernel-derived ones are refused. */
   readonly sigcontext?: Readonly<Record<string, bigint | number>>;
-  /** The 512-byte legacy FXSAVE area's x87/SSE part (bytes 0..415). */
+  /** The legacy FXSAVE area's x87/SSE part (bytes 0..415, before its reserved bytes). */
   readonly legacy?: Uint8Array;
   /** Component bytes by component number, in that component's standard-format size. */
   readonly components?: ReadonlyMap<number, Uint8Array>;
 }
 
-const DERIVED = new Set(['fpstate', 'sp', 'sp_at_signal', 'oldmask']);
+const DERIVED = new Set(KERNEL_DERIVED_SIGCONTEXT);
+/** The x87 and SSE part of the FXSAVE image: everything before its reserved bytes. */
+const LEGACY_REGISTERS = locate(fpstate_64, dataModels.lp64, 'reserved2').offset;
 
 /**
  * Many frames for one delivery: buildFrame() lays out the first (placement, derived members,
@@ -70,8 +73,8 @@ export class FrameWriter {
       else view.setUint16(f.offset, Number(value), true);
     }
     if (regs.legacy) {
-      if (regs.legacy.length !== 416)
-        throw new RangeError('FrameWriter: the legacy x87/SSE part is 416 bytes');
+      if (regs.legacy.length !== LEGACY_REGISTERS)
+        throw new RangeError(`FrameWriter: the legacy x87/SSE part is ${LEGACY_REGISTERS} bytes`);
       out.set(regs.legacy, this.bufFx);
     }
     for (const [nr, bytes] of regs.components ?? []) {
