@@ -458,6 +458,14 @@ describe('sigframe compat / convert', () => {
     );
   });
 
+  test('an inconsistent CPUID dump is bad input for compat as for size (exit 2)', () => {
+    const bad = fixture('cpuid', 'GenuineIntel0050656_CascadeLakeSP_CPUID.txt');
+    const r = cli('compat', '--from', bad, '--to', 'amd-zen4-genoa');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /inconsistent CPUID input.*PKRU: supported but its size \(EAX\) is 0/);
+    noTrace(r);
+  });
+
   test('--matrix over the shipped profiles', () => {
     const r = cli('compat', '--matrix', '--json');
     assert.equal(r.code, 0);

@@ -3,6 +3,7 @@ import type { KernelChoice } from '../kernel/eras.js';
 import { atMinsigstksz, minAltstack } from '../kernel/signal.js';
 import { type AmxState, possibleAmxStates, taskFpu } from '../kernel/task.js';
 import { type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
+import { requireConsistent } from '../profile/checks.js';
 import type { Profile } from '../profile/profile.js';
 import { bitsOf, FIRST_EXTENDED_XFEATURE, has, xfeatureName } from '../xsave/catalog.js';
 
@@ -219,6 +220,8 @@ export function compat(
   what: CompatWhat = 'frame',
   amx: AmxState = 'none',
 ): CompatReport {
+  requireConsistent(from);
+  requireConsistent(to);
   const a: Side = { p: from, k: kernelXfeatures(from.cpuid, from.xsave, kernel.era, config) };
   const b: Side = { p: to, k: kernelXfeatures(to.cpuid, to.xsave, kernel.era, config) };
   const components = componentCompat(a, b, what);

@@ -4,6 +4,7 @@ import { structModel } from '../abi/index.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { type AmxState, type TaskFpu, taskFpu } from '../kernel/task.js';
 import { type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
+import { requireConsistent } from '../profile/checks.js';
 import type { Profile } from '../profile/profile.js';
 import type { DataModel } from '../schema/layout.js';
 import { maskOf } from '../xsave/catalog.js';
@@ -28,6 +29,7 @@ export function frameTarget(
   config: KernelConfig,
   amx: AmxState,
 ): FrameTarget {
+  requireConsistent(profile);
   const fk = frameKinds[kind];
   const k = kernelXfeatures(profile.cpuid, profile.xsave, kernel.era, config);
   return {

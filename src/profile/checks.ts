@@ -51,3 +51,17 @@ export function sizeChecks(p: Profile): SizeCheck[] {
   }
   return out;
 }
+
+/**
+ * Refuses a profile whose CPUID contradicts itself (overlapping components, a supported component
+ * of size 0): nothing can be laid out from it, and every command that needs a layout says why.
+ */
+export function requireConsistent(p: Profile): void {
+  const errors = p.xsave.findings.filter((f) => f.level === 'error');
+  if (errors.length > 0) {
+    throw new InputError(
+      `${p.name}: inconsistent CPUID input, no frame can be laid out from it: ${errors.map((f) => f.message).join('; ')}`,
+      { path: 'profile' },
+    );
+  }
+}

@@ -23,6 +23,7 @@ import {
 } from '../kernel/task.js';
 import { hasIa32, type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
 import { glibcSigstksz, type LibcSigstksz, muslSigstksz } from '../libc/sysconf.js';
+import { requireConsistent } from '../profile/checks.js';
 import type { Profile } from '../profile/profile.js';
 import { InputError } from '../schema/errors.js';
 
@@ -154,13 +155,7 @@ export function sizeReport(
 ): SizeReport {
   const { config } = target;
   const era = kernel.era;
-  const errors = profile.xsave.findings.filter((f) => f.level === 'error');
-  if (errors.length > 0) {
-    throw new InputError(
-      `${profile.name}: inconsistent CPUID input, no frame can be sized from it: ${errors.map((f) => f.message).join('; ')}`,
-      { path: 'profile' },
-    );
-  }
+  requireConsistent(profile);
   const k = kernelXfeatures(profile.cpuid, profile.xsave, era, config);
   checkTarget(k, target);
   const abi = frameKinds[target.abi].abi;
