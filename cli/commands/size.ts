@@ -213,7 +213,8 @@ function render(r: SizeReport, measured?: readonly KernelCheck[]): string {
 }
 
 function renderMatrix(rows: readonly import('../../src/report/matrix.js').MatrixRow[]): string {
-  return table(
+  const errors = rows.filter((r) => r.error).map((r) => `${r.profile}, Linux ${r.era}: ${r.error}`);
+  return `${table(
     [
       'profile',
       'kernel',
@@ -241,5 +242,5 @@ function renderMatrix(rows: readonly import('../../src/report/matrix.js').Matrix
       ].map((v) => v ?? '—'),
     ]),
     ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-  );
+  )}${errors.length > 0 ? `\n\n${errors.join('\n')}` : ''}`;
 }

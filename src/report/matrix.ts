@@ -2,7 +2,7 @@ import { kernelEras } from '../../layouts/kernels.js';
 import { chooseKernel } from '../kernel/eras.js';
 import { builtinProfileNames, loadBuiltinProfile } from '../profile/store.js';
 import { SigframeError } from '../schema/errors.js';
-import { type SizeTarget, sizeReport } from './size.js';
+import { checkTargetConfig, type SizeTarget, sizeReport } from './size.js';
 
 /** One line of `sigframe size --all`. */
 export interface MatrixRow {
@@ -21,6 +21,7 @@ export interface MatrixRow {
 
 /** Every shipped profile × kernel era × possible AMX state, for one ABI and kernel configuration. */
 export function sizeMatrix(target: SizeTarget): MatrixRow[] {
+  checkTargetConfig(target);
   const rows: MatrixRow[] = [];
   for (const name of builtinProfileNames()) {
     const profile = loadBuiltinProfile(name);

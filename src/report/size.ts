@@ -110,8 +110,8 @@ export interface HostComparison {
   readonly matches: boolean;
 }
 
-/** Refuses combinations no kernel can run, with what would have to change. */
-export function checkTarget(k: KernelXfeatures, target: SizeTarget): void {
+/** Refuses ABI, kernel and alignment combinations no kernel can run, with what would have to change. */
+export function checkTargetConfig(target: SizeTarget): void {
   const kind = frameKinds[target.abi];
   const c = target.config;
   if (c.bits === 32 && kind.abi !== 'ia32') {
@@ -127,7 +127,12 @@ export function checkTarget(k: KernelXfeatures, target: SizeTarget): void {
   if (!Number.isInteger(a) || a < 1 || a > 1 << 30 || (a & (a - 1)) !== 0) {
     throw new InputError(`--top-align ${a}: expected a power of two from 1 to 2^30`, { path: 'top-align' });
   }
-  if (!k.xsave && !k.fxsr && c.bits === 64) {
+}
+
+/** checkTargetConfig(), and a CPU the kernel can run on at all. */
+export function checkTarget(k: KernelXfeatures, target: SizeTarget): void {
+  checkTargetConfig(target);
+  if (!k.xsave && !k.fxsr && target.config.bits === 64) {
     throw new InputError('an x86-64 kernel requires FXSR; this CPU profile has none', { path: 'profile' });
   }
 }
