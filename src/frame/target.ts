@@ -22,6 +22,9 @@ export interface FrameTarget {
   readonly model: DataModel;
 }
 
+const targets = new WeakMap<Profile, Map<string, FrameTarget>>();
+
+/** The target for a frame kind, CPU, kernel and AMX state; resolved once per combination. */
 export function frameTarget(
   kind: FrameKindName,
   profile: Profile,
@@ -29,10 +32,26 @@ export function frameTarget(
   config: KernelConfig,
   amx: AmxState,
 ): FrameTarget {
+  let perProfile = targets.get(profile);
+  if (!perProfile) {
+    perProfile = new Map();
+    targets.set(profile, perProfile);
+  }
+  const key = [
+    kind,
+    kernel.label,
+    kernel.era.id,
+    config.bits,
+    config.ia32Emulation,
+    config.strictSasSize,
+    amx,
+  ].join('|');
+  const hit = perProfile.get(key);
+  if (hit) return hit;
   requireConsistent(profile);
   const fk = frameKinds[kind];
   const k = kernelXfeatures(profile.cpuid, profile.xsave, kernel.era, config);
-  return {
+  const t: FrameTarget = {
     kind,
     profile,
     kernel,
@@ -42,6 +61,8 @@ export function frameTarget(
     task: taskFpu(k, kernel.era, config, fk.abi, amx),
     model: structModel(fk.struct, fk.abi, config.bits),
   };
+  perProfile.set(key, t);
+  return t;
 }
 
 /** XFEATURE_MASK_SIGFRAME_INITOPT: components a frame skips while they are in INIT. */
