@@ -4,7 +4,8 @@
  * handler edit its own frame, returns through rt_sigreturn and stores ymm0 again. The child either
  * survives — and the stored ymm0 shows whether the frame's state was restored (full), only its
  * legacy x87/SSE part (fx-only), or nothing (init) — or dies of SIGSEGV ("bad frame").
- * Prints one JSON object. 64-bit only.
+ * Prints one JSON object. Built as a 64-bit and (with -m32 -no-pie) a 32-bit program: the ia32
+ * restore path converts the frame in software and checks it differently.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -32,7 +33,12 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	(void)sig;
 	(void)si;
 	ucontext_t *uc = ucv;
-	unsigned char *fp = (unsigned char *)uc->uc_mcontext.fpregs;
+	unsigned char *fpregs = (unsigned char *)uc->uc_mcontext.fpregs;
+#ifdef __x86_64__
+	unsigned char *fp = fpregs;
+#else
+	unsigned char *fp = fpregs + 112; /* after the FSAVE header */
+#endif
 	uint32_t xstate_size;
 	memcpy(&xstate_size, fp + 480, 4);
 	uint32_t zero = 0;
@@ -47,7 +53,7 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	case 7: v = 1; memcpy(fp + 560, &v, 8); break;
 	case 8: { uint32_t m; memcpy(&m, fp + 24, 4); m |= 0x80000000u; memcpy(fp + 24, &m, 4); } break;
 	case 9: uc->uc_mcontext.fpregs = NULL; break;
-	case 10: uc->uc_mcontext.fpregs = (void *)(fp + 16); break;
+	case 10: uc->uc_mcontext.fpregs = (void *)(fpregs + 16); break;
 	case 11: v = 1; memcpy(fp + 528, &v, 8); break;
 	case 12: v = 1; memcpy(fp + 536, &v, 8); break;
 	}
@@ -64,8 +70,13 @@ int main(void)
 	}
 	for (foreign_bit = 2; foreign_bit < 62 && (xcr0 >> foreign_bit) & 1; foreign_bit++)
 		;
-	printf("{\n  \"format\": \"sigframe-sigreturn/1\",\n  \"xcr0\": \"0x%llx\",\n  \"foreign_bit\": %u,\n  \"results\": [",
-	       (unsigned long long)xcr0, foreign_bit);
+#ifdef __x86_64__
+	const char *abi = "x86_64";
+#else
+	const char *abi = "ia32";
+#endif
+	printf("{\n  \"format\": \"sigframe-sigreturn/1\",\n  \"abi\": \"%s\",\n  \"xcr0\": \"0x%llx\",\n  \"foreign_bit\": %u,\n  \"results\": [",
+	       abi, (unsigned long long)xcr0, foreign_bit);
 	for (unsigned i = 0; i < NEDITS; i++) {
 		int pipefd[2];
 		if (pipe(pipefd) != 0)
@@ -85,6 +96,7 @@ int main(void)
 			unsigned char pat[32] __attribute__((aligned(32))), out[32] __attribute__((aligned(32)));
 			for (int j = 0; j < 32; j++)
 				pat[j] = (unsigned char)(0x40 + j);
+#ifdef __x86_64__
 			long nr = 62; /* kill */
 			__asm__ volatile("vmovdqu (%[pat]), %%ymm0\n\t"
 					 "syscall\n\t"
@@ -92,6 +104,15 @@ int main(void)
 					 : "+a"(nr)
 					 : [pat] "r"(pat), [out] "r"(out), "D"((long)getpid()), "S"((long)SIGUSR1)
 					 : "rcx", "r11", "memory", "xmm0");
+#else
+			long nr = 37; /* kill */
+			__asm__ volatile("vmovdqu (%[pat]), %%ymm0\n\t"
+					 "int $0x80\n\t"
+					 "vmovdqu %%ymm0, (%[out])\n\t"
+					 : "+a"(nr)
+					 : [pat] "S"(pat), [out] "D"(out), "b"((long)getpid()), "c"((long)SIGUSR1)
+					 : "memory"); /* i386 code without -msse never keeps values in xmm0 */
+#endif
 			if (write(pipefd[1], out, 32) != 32)
 				_exit(3);
 			_exit(0);

@@ -15,8 +15,9 @@ import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { loadBuiltinProfile, profileFromDump } from '../src/profile/store.js';
 import { SigframeError } from '../src/schema/errors.js';
+import { locate } from '../src/schema/layout.js';
 import { bit } from '../src/xsave/catalog.js';
-import { fixture, hostSkipReason } from './helpers.js';
+import { fixture, hostSkipReason, targetSkipReason } from './helpers.js';
 
 function scenarios(dir: string): string[] {
   return readdirSync(dir)
@@ -345,62 +346,92 @@ describe('bad input never crashes the decoder', () => {
 });
 
 // The same edits applied by native/sigreturn.c inside a live handler and by this test to a frame
-// captured live on the same machine: the model's verdict must predict what rt_sigreturn did.
+// captured live on the same machine: the model's verdict must predict what rt_sigreturn did, for
+// the 64-bit path (XRSTOR straight from the frame) and the ia32 one (converted in software).
 describe('sigreturn verdicts against the live kernel', { skip: hostSkipReason() }, () => {
-  type Edit = (b: Buffer, fp: number, sc: number, xstateSize: number, foreign: number) => void;
+  interface At {
+    fx: number;
+    ptr: { offset: number; size: number };
+    size: number;
+    foreign: number;
+  }
+  type Edit = (b: Buffer, at: At) => void;
+  const readPtr = (b: Buffer, p: At['ptr']) =>
+    p.size === 8 ? b.readBigUInt64LE(p.offset) : BigInt(b.readUInt32LE(p.offset));
+  const writePtr = (b: Buffer, p: At['ptr'], v: bigint) =>
+    p.size === 8 ? b.writeBigUInt64LE(v, p.offset) : b.writeUInt32LE(Number(v), p.offset);
   const edits: Record<string, Edit> = {
     none: () => {},
-    magic1: (b, fp) => b.writeUInt32LE(0, fp + 464),
-    xstate_size: (b, fp) => b.writeUInt32LE(0x7fffffff, fp + 480),
-    magic2: (b, fp, _sc, size) => b.writeUInt32LE(0, fp + size),
-    xstate_bv_clear_ymm: (b, fp) => b.writeBigUInt64LE(b.readBigUInt64LE(fp + 512) & ~4n, fp + 512),
-    xstate_bv_foreign: (b, fp, _sc, _s, bitNr) =>
-      b.writeBigUInt64LE(b.readBigUInt64LE(fp + 512) | bit(bitNr), fp + 512),
-    xcomp_bv: (b, fp) => b.writeBigUInt64LE(1n, fp + 520),
-    header_reserved: (b, fp) => b.writeBigUInt64LE(1n, fp + 560),
-    mxcsr_reserved: (b, fp) => b.writeUInt32LE((b.readUInt32LE(fp + 24) | 0x80000000) >>> 0, fp + 24),
-    fpstate_null: (b, _fp, sc) => b.writeBigUInt64LE(0n, sc + 184),
-    fpstate_shift16: (b, _fp, sc) => b.writeBigUInt64LE(b.readBigUInt64LE(sc + 184) + 16n, sc + 184),
-    header_16: (b, fp) => b.writeBigUInt64LE(1n, fp + 528),
-    header_24: (b, fp) => b.writeBigUInt64LE(1n, fp + 536),
+    magic1: (b, a) => b.writeUInt32LE(0, a.fx + 464),
+    xstate_size: (b, a) => b.writeUInt32LE(0x7fffffff, a.fx + 480),
+    magic2: (b, a) => b.writeUInt32LE(0, a.fx + a.size),
+    xstate_bv_clear_ymm: (b, a) => b.writeBigUInt64LE(b.readBigUInt64LE(a.fx + 512) & ~4n, a.fx + 512),
+    xstate_bv_foreign: (b, a) =>
+      b.writeBigUInt64LE(b.readBigUInt64LE(a.fx + 512) | bit(a.foreign), a.fx + 512),
+    xcomp_bv: (b, a) => b.writeBigUInt64LE(1n, a.fx + 520),
+    header_reserved: (b, a) => b.writeBigUInt64LE(1n, a.fx + 560),
+    mxcsr_reserved: (b, a) => b.writeUInt32LE((b.readUInt32LE(a.fx + 24) | 0x80000000) >>> 0, a.fx + 24),
+    fpstate_null: (b, a) => writePtr(b, a.ptr, 0n),
+    fpstate_shift16: (b, a) => writePtr(b, a.ptr, readPtr(b, a.ptr) + 16n),
+    header_16: (b, a) => b.writeBigUInt64LE(1n, a.fx + 528),
+    header_24: (b, a) => b.writeBigUInt64LE(1n, a.fx + 536),
   };
 
-  test('every edit: the model’s verdict matches what the kernel did', async () => {
-    const { runSigreturnExperiment } = await import('../src/host/sigreturn.js');
-    const exp = runSigreturnExperiment();
-    if (exp.error) return; // no AVX: nothing observable
-    const dir = mkdtempSync(join(tmpdir(), 'sigframe-sigreturn-'));
-    captureHostFrames(dir);
-    const live = loadFrame(join(dir, 'x86_64-sigusr1-vectors.json'));
-    const cap = live.capture!;
-    const fp = Number(live.decoded.fpstate - cap.info.address);
-    const size = live.decoded.sw_reserved!.xstate_size;
-    assert.equal(exp.results?.length, Object.keys(edits).length);
-    for (const r of exp.results ?? []) {
-      const bytes = Buffer.from(cap.memory.bytes);
-      edits[r.edit]!(bytes, fp, 48, size, exp.foreign_bit ?? 3);
-      const v = decodeFrame({
-        memory: { address: cap.info.address, bytes },
-        kind: 'x86_64',
-        profile: loadProfileFrom(dir),
-        kernel: chooseKernel(cap.info.release),
-        config: { bits: 64 },
-      }).verdict;
-      const what = `${r.edit}: kernel ${r.outcome}/${r.xmm0 ?? ''}/${r.ymm0_high ?? ''}, model ${v.verdict} (${v.reason})`;
-      if (r.outcome !== 'survived') {
-        assert.equal(r.outcome, 'signal 11', what);
-        assert.equal(v.verdict, 'sigsegv', what);
-        continue;
+  for (const [abi, scenario, skip] of [
+    ['x86_64', 'x86_64-sigusr1-vectors', undefined],
+    ['ia32', 'ia32-rt-sigusr1', targetSkipReason('-m32')],
+  ] as const) {
+    test(`${abi}: every edit — the model’s verdict matches what the kernel did`, { skip }, async () => {
+      const { runSigreturnExperiment } = await import('../src/host/sigreturn.js');
+      const exp = runSigreturnExperiment(abi);
+      if (exp.error) return; // no AVX: nothing observable
+      const dir = mkdtempSync(join(tmpdir(), 'sigframe-sigreturn-'));
+      captureHostFrames(dir);
+      const live = loadFrame(join(dir, `${scenario}.json`));
+      const cap = live.capture!;
+      const t = stateTarget(live.decoded.state);
+      const kind = frameKinds[t.kind];
+      const ptr = locate(
+        kind.struct,
+        t.model,
+        'sc' in kind.struct.fields ? 'sc.fpstate' : 'uc.uc_mcontext.fpstate',
+      );
+      const at: At = {
+        fx: Number(live.decoded.buf_fx! - cap.info.address),
+        ptr: { offset: ptr.offset, size: ptr.size },
+        size: live.decoded.sw_reserved!.xstate_size,
+        foreign: exp.foreign_bit ?? 3,
+      };
+      assert.equal(exp.results?.length, Object.keys(edits).length);
+      for (const r of exp.results ?? []) {
+        const bytes = Buffer.from(cap.memory.bytes);
+        // The helper's program has ymm0 live: mark YMM in use as its frame would (the ia32
+        // capture only loaded xmm registers).
+        bytes.writeBigUInt64LE(bytes.readBigUInt64LE(at.fx + 512) | bit(2), at.fx + 512);
+        edits[r.edit]!(bytes, at);
+        const v = decodeFrame({
+          memory: { address: cap.info.address, bytes },
+          kind: t.kind,
+          profile: loadProfileFrom(dir),
+          kernel: chooseKernel(cap.info.release),
+          config: { bits: 64 },
+        }).verdict;
+        const what = `${abi} ${r.edit}: kernel ${r.outcome}/${r.xmm0 ?? ''}/${r.ymm0_high ?? ''}, model ${v.verdict} (${v.reason})`;
+        if (r.outcome !== 'survived') {
+          assert.equal(r.outcome, 'signal 11', what);
+          assert.equal(v.verdict, 'sigsegv', what);
+          continue;
+        }
+        assert.notEqual(v.verdict, 'sigsegv', what);
+        if (v.verdict === 'init') assert.deepEqual([r.xmm0, r.ymm0_high], ['zero', 'zero'], what);
+        else {
+          const ymmInit = (v.init & bit(2)) !== 0n;
+          assert.equal(r.ymm0_high, ymmInit ? 'zero' : 'restored', what);
+          if (r.edit !== 'fpstate_shift16') assert.equal(r.xmm0, 'restored', what);
+        }
       }
-      assert.notEqual(v.verdict, 'sigsegv', what);
-      if (v.verdict === 'init') assert.deepEqual([r.xmm0, r.ymm0_high], ['zero', 'zero'], what);
-      else {
-        const ymmInit = (v.init & bit(2)) !== 0n;
-        assert.equal(r.ymm0_high, ymmInit ? 'zero' : 'restored', what);
-        if (r.edit !== 'fpstate_shift16') assert.equal(r.xmm0, 'restored', what);
-      }
-    }
-  });
+    });
+  }
 });
 
 function loadProfileFrom(dir: string) {

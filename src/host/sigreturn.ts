@@ -8,6 +8,7 @@ import { assertX86Linux, HostError, nativeHelper, runHelper } from './native.js'
  */
 const sigreturnSchema = j.object({
   format: j.literal('sigframe-sigreturn/1'),
+  abi: j.optional(j.oneOf(['x86_64', 'ia32'])),
   xcr0: j.optional(j.u64()),
   foreign_bit: j.optional(j.int(0, 63)),
   error: j.optional(j.string()),
@@ -25,9 +26,10 @@ const sigreturnSchema = j.object({
 
 export type SigreturnExperiment = JsonInfer<typeof sigreturnSchema>;
 
-export function runSigreturnExperiment(): SigreturnExperiment {
+/** Runs the experiments as a 64-bit or an ia32 process (the ia32 restore path is a different one). */
+export function runSigreturnExperiment(abi: 'x86_64' | 'ia32' = 'x86_64'): SigreturnExperiment {
   assertX86Linux('running sigreturn experiments');
-  const out = runHelper(nativeHelper('sigreturn', ['-m64']));
+  const out = runHelper(nativeHelper('sigreturn', abi === 'ia32' ? ['-m32', '-no-pie'] : ['-m64']));
   try {
     return sigreturnSchema.parse(JSON.parse(out), 'sigreturn');
   } catch (e) {
