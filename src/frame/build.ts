@@ -2,7 +2,7 @@ import { dataModels } from '../../layouts/abi.js';
 import { K } from '../abi/constants.js';
 import { frameKinds, fregs_state } from '../abi/frames.js';
 import { fpstate_64, xstate_header } from '../abi/uapi.js';
-import { FREGS_STATE_SIZE } from '../kernel/fpu_signal.js';
+import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
 import { getSigframe, type Placement } from '../kernel/signal.js';
 import { dynamicXfeatures } from '../kernel/task.js';
 import { encodeInto } from '../schema/encode.js';
@@ -92,7 +92,7 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
   if (fpu) {
     const buf = at(placement.bufFx);
     ({ xstateBv, rfbm } = writeXsaveImage(fpu, t, bytes, written, buf));
-    if (kind.fsaveHeader && t.k.fxsr) {
+    if (fsaveHeaderSize(kind.fsaveHeader, t.k) > 0) {
       const sc = scOf(value);
       encodeInto(
         fregs_state,
@@ -203,8 +203,7 @@ function writeXsaveImage(
     ...fpu.legacy,
     sw_reserved: {
       magic1: t.k.xsave || t.k.fxsr ? K.FP_XSTATE_MAGIC1 : 0,
-      extended_size:
-        t.task.userSize + K.FP_XSTATE_MAGIC2_SIZE + (kind.fsaveHeader && t.k.fxsr ? FREGS_STATE_SIZE : 0),
+      extended_size: mathFrameSize(t.task.userSize, kind.fsaveHeader, t.k),
       xfeatures: user,
       xstate_size: t.task.userSize,
       padding: [0, 0, 0, 0, 0, 0, 0],

@@ -3,7 +3,7 @@ import { K } from '../abi/constants.js';
 import { type FrameKindName, frameKinds, fregs_state } from '../abi/frames.js';
 import { fpstate_64, xstate_header } from '../abi/uapi.js';
 import type { KernelChoice } from '../kernel/eras.js';
-import { FREGS_STATE_SIZE } from '../kernel/fpu_signal.js';
+import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
 import { frameGeometry } from '../kernel/signal.js';
 import { type AmxState, possibleAmxStates } from '../kernel/task.js';
 import type { KernelConfig } from '../kernel/xstate.js';
@@ -110,8 +110,8 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const fpstate = fpstateOf(value);
   const notes: string[] = [];
 
-  const ia32Fx = kind.fsaveHeader && t.k.fxsr;
-  const bufFx = fpstate === 0n ? null : fpstate + BigInt(ia32Fx ? FREGS_STATE_SIZE : 0);
+  const fsaveSize = fsaveHeaderSize(kind.fsaveHeader, t.k);
+  const bufFx = fpstate === 0n ? null : fpstate + BigInt(fsaveSize);
   const inside = (addr: bigint, len: number) =>
     addr >= mem.address && addr + BigInt(len) <= mem.address + BigInt(mem.bytes.length);
   const legacy = bufFx !== null && inside(bufFx, 512) ? decodeLegacy(mem, bufFx) : null;
@@ -125,7 +125,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     );
   }
   const fsave =
-    ia32Fx && fpstate !== 0n && inside(fpstate, FREGS_STATE_SIZE)
+    fsaveSize > 0 && fpstate !== 0n && inside(fpstate, fsaveSize)
       ? decode(fregs_state, dataModels.ilp32, mem.bytes, Number(fpstate - mem.address))
       : null;
 

@@ -2,7 +2,7 @@ import { dataModels } from '../../layouts/abi.js';
 import { K } from '../abi/constants.js';
 import { frameKinds } from '../abi/frames.js';
 import { fpstate_64, xstate_header } from '../abi/uapi.js';
-import { FREGS_STATE_SIZE, xstateSigframeSize } from '../kernel/fpu_signal.js';
+import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
 import { decode } from '../schema/parse.js';
 import { bit, bitsOf, FXSAVE_SIZE, XSAVE_HDR_SIZE } from '../xsave/catalog.js';
 import type { FrameTarget } from './target.js';
@@ -54,9 +54,9 @@ export function sigreturnVerdict(mem: Memory, fpstate: bigint, t: FrameTarget): 
       notes,
     };
   }
-  const ia32Fx = kind.fsaveHeader && t.k.fxsr;
-  const bufFx = fpstate + BigInt(ia32Fx ? FREGS_STATE_SIZE : 0);
-  const size = xstateSigframeSize(task.userSize, t.k) + (ia32Fx ? FREGS_STATE_SIZE : 0);
+  const ia32Fx = fsaveHeaderSize(kind.fsaveHeader, t.k) > 0;
+  const bufFx = fpstate + BigInt(fsaveHeaderSize(kind.fsaveHeader, t.k));
+  const size = mathFrameSize(task.userSize, kind.fsaveHeader, t.k);
   const end = USER_END[kind.abi === 'ia32' ? 32 : 64];
   if (fpstate + BigInt(size) > end) {
     return fail(`access_ok() fails: fpstate 0x${fpstate.toString(16)} + ${size} bytes is not user memory`);

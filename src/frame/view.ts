@@ -1,11 +1,11 @@
 import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../abi/frames.js';
 import { fpstate_64 } from '../abi/uapi.js';
-import { FREGS_STATE_SIZE } from '../kernel/fpu_signal.js';
+import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
 import { DecodeError } from '../schema/errors.js';
 import { intSize, layoutOf, locate } from '../schema/layout.js';
 import type { StructNode } from '../schema/node.js';
-import { bit, has } from '../xsave/catalog.js';
+import { has } from '../xsave/catalog.js';
 import { xsaveLayout } from '../xsave/layout.js';
 import { extendedComponents } from './state.js';
 import type { FrameTarget } from './target.js';
@@ -62,7 +62,7 @@ export function frameLayout(t: FrameTarget): FrameLayout {
     target: t,
     sigcontext: fields,
     fpstatePointer: fp,
-    fsaveHeader: kind.fsaveHeader && t.k.fxsr ? FREGS_STATE_SIZE : 0,
+    fsaveHeader: fsaveHeaderSize(kind.fsaveHeader, t.k),
     components,
   };
   layouts.set(t, l);
@@ -171,11 +171,4 @@ export class FrameView {
     this.check(o, 256, 'xmm_space');
     return this.bytes.subarray(o, o + 256);
   }
-}
-
-/** Bits a view can hand out as components: the task's extended features. */
-export function viewableComponents(l: FrameLayout): bigint {
-  let m = 0n;
-  for (const nr of l.components.keys()) m |= bit(nr);
-  return m;
 }

@@ -1,5 +1,5 @@
 import { dataModels } from '../../layouts/abi.js';
-import { frameKinds, fregs_state } from '../abi/frames.js';
+import { fregs_state } from '../abi/frames.js';
 import { fpstate_64 } from '../abi/uapi.js';
 import { encodeInto } from '../schema/encode.js';
 import { locate } from '../schema/layout.js';
@@ -50,9 +50,7 @@ export class FrameWriter {
         .map(([nr, c]) => [nr, c]),
     );
     this.fsave =
-      frameKinds[t.kind].fsaveHeader && l.fsaveHeader > 0
-        ? Number(this.template.placement.fpstate - this.template.address)
-        : undefined;
+      l.fsaveHeader > 0 ? Number(this.template.placement.fpstate - this.template.address) : undefined;
   }
 
   /** The frame bytes with `regs` written in; `out` (template-sized) is reused when given. */

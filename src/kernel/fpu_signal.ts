@@ -29,6 +29,26 @@ export function fpstateSize(k: KernelXfeatures, config: KernelConfig): number {
   return xstateSigframeSize(k.maxSize, k) + (hasIa32(config) && k.fxsr ? FREGS_STATE_SIZE : 0);
 }
 
+/**
+ * Bytes of FSAVE header in front of the image: 32-bit frames on a CPU with FXSR (ia32_frame &&
+ * use_fxsr() in fpu__alloc_mathframe(), save_fsave_header(), __fpu_restore_sig()).
+ */
+export function fsaveHeaderSize(ia32Frame: boolean, k: Pick<KernelXfeatures, 'fxsr'>): number {
+  return ia32Frame && k.fxsr ? FREGS_STATE_SIZE : 0;
+}
+
+/**
+ * The math frame's size — image, MAGIC2 and FSAVE header — as fpu__alloc_mathframe() reserves it,
+ * save_sw_bytes() records it in sw_reserved.extended_size and fpu__restore_sig() checks access to it.
+ */
+export function mathFrameSize(
+  userSize: number,
+  ia32Frame: boolean,
+  k: Pick<KernelXfeatures, 'xsave' | 'fxsr'>,
+): number {
+  return xstateSigframeSize(userSize, k) + fsaveHeaderSize(ia32Frame, k);
+}
+
 export interface MathFrame {
   /** The 64-aligned XSAVE/FXSAVE image (buf_fx). */
   readonly bufFx: bigint;
@@ -45,10 +65,12 @@ export function allocMathframe(
   userSize: number,
   k: Pick<KernelXfeatures, 'xsave' | 'fxsr'>,
 ): MathFrame {
-  const size = xstateSigframeSize(userSize, k);
-  const bufFx = roundDown(sp - BigInt(size), XSAVE_ALIGNMENT);
-  const fsave = ia32Frame && k.fxsr ? FREGS_STATE_SIZE : 0;
-  return { bufFx, fpstate: bufFx - BigInt(fsave), mathSize: size + fsave };
+  const bufFx = roundDown(sp - BigInt(xstateSigframeSize(userSize, k)), XSAVE_ALIGNMENT);
+  return {
+    bufFx,
+    fpstate: bufFx - BigInt(fsaveHeaderSize(ia32Frame, k)),
+    mathSize: mathFrameSize(userSize, ia32Frame, k),
+  };
 }
 
 export function roundDown(v: bigint, a: number): bigint {

@@ -4,7 +4,7 @@ import { fpstate_64 } from '../abi/uapi.js';
 import type { BuiltFrame } from '../frame/build.js';
 import type { DecodedFrame } from '../frame/decode.js';
 import type { FrameTarget } from '../frame/target.js';
-import { FREGS_STATE_SIZE } from '../kernel/fpu_signal.js';
+import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
 import { toJson } from '../schema/json.js';
 import { layoutOf } from '../schema/layout.js';
 import { xsaveLayout } from '../xsave/layout.js';
@@ -85,7 +85,7 @@ export function frameMap(b: BuiltFrame, t: FrameTarget, title: string, decoded?:
     add(`${kind.struct.name} tail padding`, 'gap', b.address + BigInt(cursor), sl.size - cursor);
   const structEnd = b.address + BigInt(sl.size);
   add('gap (alignment)', 'gap', structEnd, Number(p.fpstate - structEnd));
-  if (kind.fsaveHeader && t.k.fxsr) add('FSAVE header (fregs_state)', 'fsave', p.fpstate, FREGS_STATE_SIZE);
+  add('FSAVE header (fregs_state)', 'fsave', p.fpstate, fsaveHeaderSize(kind.fsaveHeader, t.k));
   const buf = p.bufFx;
   const legacy = layoutOf(fpstate_64, dataModels.lp64).fields;
   const at = (name: string) => legacy.find((f) => f.name === name)!;

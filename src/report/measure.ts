@@ -1,7 +1,7 @@
 import { type FrameKindName, frameKinds } from '../abi/frames.js';
 import type { AltstackExperiment } from '../host/altstack.js';
 import type { KernelChoice } from '../kernel/eras.js';
-import { FREGS_STATE_SIZE, xstateSigframeSize } from '../kernel/fpu_signal.js';
+import { mathFrameSize } from '../kernel/fpu_signal.js';
 import { atMinsigstksz, bytesBelowTop, requestXcompPerm, sigaltstackMinAccepted } from '../kernel/signal.js';
 import {
   type AmxState,
@@ -70,7 +70,7 @@ export function compareWithKernel(
       row.frame_below_top,
     );
     if (!row.has_fp) return;
-    const ext = xstateSigframeSize(task.userSize, k) + (kind.fsaveHeader && k.fxsr ? FREGS_STATE_SIZE : 0);
+    const ext = mathFrameSize(task.userSize, kind.fsaveHeader, k);
     check(`${label}: sw_reserved.xstate_size`, task.userSize, row.xstate_size);
     check(`${label}: sw_reserved.extended_size`, ext, row.extended_size);
     check(
