@@ -22,8 +22,7 @@ import { chooseKernel } from '../src/kernel/eras.js';
 import { loadBuiltinProfile } from '../src/profile/store.js';
 import { sizeMatrix } from '../src/report/matrix.js';
 import { decode } from '../src/schema/parse.js';
-import { bit } from '../src/xsave/catalog.js';
-import { fixture, root } from './helpers.js';
+import { fixture, root, sprState } from './helpers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
 
@@ -61,28 +60,9 @@ function cases(): Case[] {
     });
   }
   // Sapphire Rapids, a thread that has used AMX, tiles loaded: the biggest frame there is.
-  const base = out[0]!.state;
   const spr = loadBuiltinProfile('intel-sapphire-rapids');
   const t = frameTarget('x86_64', spr, chooseKernel('6.18'), { bits: 64 }, 'used');
-  const tmm = Array.from({ length: 8 }, (_, i) => new Uint8Array(1024).fill(i + 1));
-  const cfg = {
-    palette_id: 1,
-    start_row: 0,
-    reserved: new Uint8Array(14),
-    colsb: Array(16).fill(64),
-    rows: Array(16).fill(16),
-  };
-  const state: SignalState = {
-    ...base,
-    profile: 'intel-sapphire-rapids',
-    amx: 'used',
-    fpu: {
-      ...base.fpu!,
-      xstate_bv: 0xe7n | bit(17) | bit(18),
-      components: { ...base.fpu!.components, XTILE_CFG: cfg, XTILE_DATA: { tmm } },
-      pkru: 0x55555554,
-    },
-  };
+  const state = sprState(out[0]!.state, 'used', true);
   const b = buildFrame(state, t);
   out.push({ name: 'spr-amx-used (synthetic)', bytes: b.bytes, address: b.address, state, t });
   return out;

@@ -17,7 +17,7 @@ import { loadBuiltinProfile, profileFromDump } from '../src/profile/store.js';
 import { SigframeError } from '../src/schema/errors.js';
 import { locate } from '../src/schema/layout.js';
 import { bit } from '../src/xsave/catalog.js';
-import { fixture, hostSkipReason, targetSkipReason } from './helpers.js';
+import { fixture, hostSkipReason, sprState, targetSkipReason } from './helpers.js';
 
 function scenarios(dir: string): string[] {
   return readdirSync(dir)
@@ -201,33 +201,8 @@ describe('AMX frames (Sapphire Rapids profile, Linux 6.18)', () => {
   const profile = loadBuiltinProfile('intel-sapphire-rapids');
   const kernel = chooseKernel('6.18');
   const base = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json')).decoded.state;
-  const stateFor = (amx: 'none' | 'used', tilesInUse: boolean) => {
-    const tmm = Array.from({ length: 8 }, (_, i) => new Uint8Array(1024).fill(i + 1));
-    const cfg = {
-      palette_id: 1,
-      start_row: 0,
-      reserved: new Uint8Array(14),
-      colsb: Array(16).fill(64),
-      rows: Array(16).fill(16),
-    };
-    const components = {
-      ...base.fpu!.components,
-      ...(tilesInUse ? { XTILE_CFG: cfg, XTILE_DATA: { tmm } } : {}),
-    };
-    return {
-      ...base,
-      profile: 'intel-sapphire-rapids',
-      amx,
-      fpu: {
-        ...base.fpu!,
-        xstate_bv: 0xe7n | (tilesInUse ? bit(17) | bit(18) : 0n),
-        components,
-        pkru: 0x55555554,
-      },
-    };
-  };
   const build = (amx: 'none' | 'used', tiles: boolean) => {
-    const state = stateFor(amx, tiles);
+    const state = sprState(base, amx, tiles);
     const t = frameTarget('x86_64', profile, kernel, { bits: 64 }, amx);
     return { state, t, b: buildFrame(state, t) };
   };

@@ -3,6 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SignalState } from '../src/frame/state.js';
+import { INIT_PKRU_VALUE } from '../src/kernel/task.js';
+import { bit } from '../src/xsave/catalog.js';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const fixture = (...parts: string[]) => join(root, 'test', 'fixtures', ...parts);
@@ -53,3 +56,29 @@ export function cliWithEnv(
 }
 
 export { existsSync };
+
+/**
+ * A captured 64-bit state moved to the Sapphire Rapids profile: the same registers, PKRU at the
+ * kernel default, and — with `tilesInUse` — tile config loaded and tmm0–7 filled with 1..8.
+ */
+export function sprState(base: SignalState, amx: 'none' | 'used', tilesInUse: boolean): SignalState {
+  const tmm = Array.from({ length: 8 }, (_, i) => new Uint8Array(1024).fill(i + 1));
+  const cfg = {
+    palette_id: 1,
+    start_row: 0,
+    reserved: new Uint8Array(14),
+    colsb: Array(16).fill(64),
+    rows: Array(16).fill(16),
+  };
+  return {
+    ...base,
+    profile: 'intel-sapphire-rapids',
+    amx,
+    fpu: {
+      ...base.fpu!,
+      xstate_bv: 0xe7n | (tilesInUse ? bit(17) | bit(18) : 0n),
+      components: { ...base.fpu!.components, ...(tilesInUse ? { XTILE_CFG: cfg, XTILE_DATA: { tmm } } : {}) },
+      pkru: INIT_PKRU_VALUE,
+    },
+  };
+}
