@@ -32,7 +32,12 @@ function slice(m: Memory, addr: bigint, len: number): Uint8Array | undefined {
   return m.bytes.subarray(Number(off), Number(off) + len);
 }
 
-/** Highest user address + 1 for the ABI (TASK_SIZE_MAX, or the compat TASK_SIZE). */
+/**
+ * Highest user address + 1 that access_ok() accepts: TASK_SIZE_MAX with 4-level paging,
+ * (1 << 47) − PAGE_SIZE (arch/x86/include/asm/page_64_types.h), and for 32-bit tasks
+ * IA32_PAGE_OFFSET, 0xffffe000 (asm/page_64_types.h TASK_SIZE_32). 5-level paging raises the
+ * first; sigframe does not model it.
+ */
 const USER_END = { 64: 0x7ffffffff000n, 32: 0xffffe000n } as const;
 
 /**
