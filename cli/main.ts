@@ -1,6 +1,8 @@
-#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { packageRoot } from '../src/io/paths.js';
 import * as build from './commands/build.js';
 import * as capture from './commands/capture.js';
 import * as compat from './commands/compat.js';
@@ -12,11 +14,11 @@ import * as layout from './commands/layout.js';
 import * as map from './commands/map.js';
 import * as profiles from './commands/profiles.js';
 import * as size from './commands/size.js';
-import { EXIT_BAD_INPUT } from './run.js';
+import { EXIT_BAD_INPUT, reportError } from './run.js';
 
 // The command modules only declare options; each handler imports the library when it runs, so
 // `sigframe --help` does not pay for loading the model.
-await yargs(hideBin(process.argv))
+void yargs(hideBin(process.argv))
   .scriptName('sigframe')
   .usage(
     '$0 <command> [options]\n\nThe x86 Linux signal ABI, exact: XSAVE layouts, signal frames and sigaltstack sizes.',
@@ -38,11 +40,15 @@ await yargs(hideBin(process.argv))
   .recommendCommands()
   .help()
   .alias('h', 'help')
-  .version()
+  // Named, not found by yargs: from the bundle it would look for package.json from the cwd.
+  .version(JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version)
   .wrap(Math.min(110, process.stdout.columns || 110))
   .fail((msg, err) => {
     if (err) throw err;
     process.stderr.write(`sigframe: ${msg}\nRun 'sigframe --help' for usage.\n`);
     process.exit(EXIT_BAD_INPUT);
   })
-  .parseAsync();
+  .parseAsync()
+  .catch((e: unknown) => {
+    process.exitCode = reportError(e);
+  });

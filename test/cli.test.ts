@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { cli, cliWithEnv, fixture, hostSkipReason } from './helpers.js';
+import { cli, cliWithEnv, fixture, hostSkipReason, root } from './helpers.js';
 
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 const noTrace = (r: { stderr: string }) => assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
@@ -190,6 +191,64 @@ describe('usage', () => {
       assert.equal(r.code, 2, args.join(' '));
       assert.match(r.stderr, /Run 'sigframe --help' for usage/);
     }
+  });
+});
+
+describe('the installed command: cli/bin.cjs running the bundle from its code cache', () => {
+  const bin = join(root, 'cli', 'bin.cjs');
+  const bundle = join(root, 'dist', 'sigframe.cjs');
+  const installed = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: tmpdir() });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  const cacheFile = () => {
+    const id = /^\/\/ sigframe build ([0-9a-f]{16})\n/.exec(readFileSync(bundle, 'utf8'))?.[1];
+    assert.ok(id, 'the bundle names its build on its first line');
+    return `${bundle}.${id}.v8-cache`;
+  };
+
+  test('answers as the source does, from any directory', () => {
+    const args = ['size', '--profile', 'intel-sapphire-rapids', '--amx', 'used', '--json'];
+    assert.deepEqual(json(installed(...args)), json(cli(...args)));
+    const v = installed('--version');
+    assert.deepEqual(
+      [v.code, v.stdout.trim()],
+      [0, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version],
+    );
+    const bad = installed('frobnicate');
+    assert.equal(bad.code, 2);
+    noTrace(bad);
+  });
+
+  test('help is printable ASCII: other text makes string-width load ICU (~9 ms of cold start)', () => {
+    for (const c of [
+      '',
+      'size',
+      'capture',
+      'decode',
+      'build',
+      'diff',
+      'compat',
+      'convert',
+      'map',
+      'cpuid',
+      'layout',
+      'profiles',
+    ]) {
+      const r = installed(...(c ? [c, '--help'] : ['--help']));
+      assert.equal(r.code, 0, c);
+      assert.match(r.stdout, /^[\x20-\x7e\n]*$/, `sigframe ${c} --help`);
+    }
+  });
+
+  test('a cache V8 rejects (damaged, or from another Node) is replaced, and the command still works', () => {
+    const file = cacheFile();
+    writeFileSync(file, Buffer.alloc(4096, 0x5a));
+    const r = installed('size', '--profile', 'amd-zen4-genoa', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(json(r).profile, 'amd-zen4-genoa');
+    const rewritten = readFileSync(file);
+    assert.ok(rewritten.length > 10_000 && rewritten.some((b) => b !== 0x5a), 'the cache was written anew');
   });
 });
 

@@ -19,7 +19,7 @@ export const builder = (y: Argv) =>
     .option('amx', {
       choices: ['none', 'permitted', 'used'] as const,
       default: 'none' as const,
-      describe: 'the task’s AMX state (frames)',
+      describe: "the task's AMX state (frames)",
     })
     .option('matrix', { type: 'boolean', describe: 'every shipped profile against every other' })
     .check((a) => {

@@ -5,7 +5,7 @@ import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
 import { type GlobalArgs, kernelOption } from './common.js';
 
 export const command = 'convert <file>';
-export const describe = 'move a frame or XSAVE image to another CPU’s layout, component by component';
+export const describe = "move a frame or XSAVE image to another CPU's layout, component by component";
 
 export const builder = (y: Argv) =>
   y

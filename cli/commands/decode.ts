@@ -33,7 +33,7 @@ export const builder = (y: Argv) =>
     .option('kernel-bits', kernelBitsOption)
     .option('amx', {
       choices: ['none', 'permitted', 'used'] as const,
-      describe: 'the task’s AMX state (default: inferred)',
+      describe: "the task's AMX state (default: inferred)",
     })
     .example('$0 decode test/fixtures/frames/x86_64-sigusr1-vectors.json', 'a committed capture');
 

@@ -24,7 +24,7 @@ export const builder = (y: Argv) =>
     })
     .option('struct', {
       type: 'string',
-      describe: 'show an ABI struct instead: sigcontext_64, _fpstate_32, ucontext_ia32, …',
+      describe: 'show an ABI struct instead: sigcontext_64, _fpstate_32, ucontext_ia32, ...',
     })
     .option('abi', {
       choices: ['x86_64', 'ia32', 'x32'] as const,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { ProfileRow } from '../../src/report/profiles.js';
 import { InputError } from '../../src/schema/errors.js';
@@ -35,7 +36,6 @@ export const handler = (argv: Args) =>
     if (argv.fromHost || argv.fromDump !== undefined) {
       const store = await import('../../src/profile/store.js');
       const { formatProfile, profileFromFile } = await import('../../src/profile/profile.js');
-      const { readFileSync } = await import('node:fs');
       const p = argv.fromHost
         ? store.hostProfile()
         : store.profileFromDump(readFileSync(argv.fromDump!, 'utf8'), argv.fromDump!);

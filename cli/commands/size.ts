@@ -34,26 +34,26 @@ export const builder = (y: Argv) =>
     .option('abi', {
       choices: ABIS,
       default: 'x86_64' as const,
-      describe: 'the handler’s frame: x86_64, x32, ia32 (legacy, no SA_SIGINFO) or ia32-rt (SA_SIGINFO)',
+      describe: "the handler's frame: x86_64, x32, ia32 (legacy, no SA_SIGINFO) or ia32-rt (SA_SIGINFO)",
     })
     .option('amx', {
       choices: AMX,
       default: 'none' as const,
-      describe: 'the thread’s AMX state for the headline numbers',
+      describe: "the thread's AMX state for the headline numbers",
     })
     .option('top-align', {
       type: 'number',
       default: 4096,
-      describe: 'the alt stack’s top address is a multiple of this (power of two; 1 = any address)',
+      describe: "the alt stack's top address is a multiple of this (power of two; 1 = any address)",
     })
-    .option('all', { type: 'boolean', describe: 'every shipped profile × kernel era × AMX state' })
+    .option('all', { type: 'boolean', describe: 'every shipped profile x kernel era x AMX state' })
     .option('measure', {
       type: 'boolean',
       describe:
         'host only: also find by experiment what the running kernel accepts and delivers, and compare',
     })
     .conflicts('all', ['measure', 'cpuid-dump'])
-    .example('$0 size', 'the host: what to allocate, and the kernel’s AT_MINSIGSTKSZ beside the model’s')
+    .example('$0 size', 'the host: what to allocate, and AT_MINSIGSTKSZ from the kernel beside the model')
     .example('$0 size --profile intel-sapphire-rapids --amx used', 'a thread that has executed AMX on an SPR')
     .example('$0 size --all', 'every shipped CPU profile on every kernel era');
 
