@@ -13,7 +13,14 @@ export { type BuiltFrame, buildFrame } from './frame/build.js';
 export { type DecodedFrame, decodeFrame } from './frame/decode.js';
 export { parseState, type SignalState } from './frame/state.js';
 export { type FrameTarget, frameTarget } from './frame/target.js';
-export { FrameView, frameLayout } from './frame/view.js';
+export {
+  type FrameFields,
+  type FrameLayout,
+  type FrameReader,
+  frameLayout,
+  frameReader,
+  type SwReserved,
+} from './frame/view.js';
 export { type FrameRegisters, FrameWriter } from './frame/writer.js';
 export * from './kernel/eras.js';
 export * from './kernel/fpu_signal.js';

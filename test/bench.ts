@@ -14,7 +14,7 @@ import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from '../src/frame/build.js';
 import { decodeFrame } from '../src/frame/decode.js';
 import type { SignalState } from '../src/frame/state.js';
 import { frameTarget } from '../src/frame/target.js';
-import { FrameView, frameLayout } from '../src/frame/view.js';
+import { type FrameReader, type FrameRegisterFile, frameLayout, frameReader } from '../src/frame/view.js';
 import { FrameWriter } from '../src/frame/writer.js';
 import { nativeHelper } from '../src/host/native.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
@@ -26,17 +26,46 @@ import { fixture, root, sprState } from './helpers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
 
+/**
+ * Calls per second of `fn`. Each measurement gets its own compiled loop: a loop shared by every
+ * measurement sees many closures, and V8 then calls `fn` without inlining it, which alone costs
+ * more than the C reference's whole decode.
+ */
 function rate(fn: () => void): number {
-  for (let i = 0; i < 200; i++) fn(); // warm up the JIT
+  const loop = new Function('fn', 'n', 'for (let i = 0; i < n; i++) fn();') as (
+    f: () => void,
+    n: number,
+  ) => void;
+  loop(fn, 2000); // warm up the JIT
   let n = 0;
-  const t0 = performance.now();
-  let t = t0;
-  while (t - t0 < SECONDS * 1000) {
-    for (let i = 0; i < 100; i++) fn();
-    n += 100;
+  let batch = 100;
+  const start = performance.now();
+  let t = start;
+  while (t - start < SECONDS * 1000) {
+    loop(fn, batch);
+    n += batch;
+    if (batch < 100_000) batch *= 2;
     t = performance.now();
   }
-  return (n * 1000) / (t - t0);
+  return (n * 1000) / (t - start);
+}
+
+/**
+ * What the C reference does with a frame, for the JS side: read every field once and fold it into
+ * a sink, written out field by field (generated from the reader's slots, as C names each member).
+ */
+function consumer(reader: FrameReader, file: FrameRegisterFile): () => void {
+  const q = Object.values(reader.slots.u64).map((i) => `q[${i}]`);
+  const n = Object.values(reader.slots.num).map((i) => `n[${i}]`);
+  return new Function(
+    'file',
+    `let sink = 0n, nsink = 0;
+     return () => {
+       const q = file.u64, n = file.num;
+       sink = BigInt.asUintN(64, sink ^ ${q.join(' ^ ')});
+       nsink = (nsink ^ ${n.join(' ^ ')}) | 0;
+     };`,
+  )(file);
 }
 
 interface Case {
@@ -68,18 +97,18 @@ function cases(): Case[] {
   return out;
 }
 
-function cReference(c: Case): { decode_per_s: number; build_per_s: number } | undefined {
+function cReference(
+  c: Case,
+): { decode_per_s: number; checked_decode_per_s: number; build_per_s: number } | undefined {
   if (c.t.kind !== 'x86_64') return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'sigframe-bench-'));
   const file = join(dir, 'frame.bin');
   writeFileSync(file, c.bytes);
-  const v = new FrameView(c.bytes, c.address, frameLayout(c.t));
-  const bv = v.xstateBv;
-  const comps = [...frameLayout(c.t).components.entries()]
-    .filter(([nr]) => (bv >> BigInt(nr)) & 1n)
-    .map(([, r]) => String(r.offset));
+  const comps = [...frameLayout(c.t).components].map(([nr, r]) => `${nr}:${r.offset}:${r.size}`);
   const bin = nativeHelper('bench', ['-O2']);
-  const r = spawnSync(bin, [String(SECONDS), file, String(v.bufFx), ...comps], { encoding: 'utf8' });
+  const r = spawnSync(bin, [String(SECONDS), file, `0x${c.address.toString(16)}`, ...comps], {
+    encoding: 'utf8',
+  });
   return r.status === 0 ? JSON.parse(r.stdout) : undefined;
 }
 
@@ -100,15 +129,17 @@ function timeProcess(args: string[], runs = 9): number {
 
 const rows: Record<string, unknown>[] = [];
 for (const c of cases()) {
-  const layout = frameLayout(c.t);
-  let sink = 0;
+  const reader = frameReader(c.t);
+  const file = reader.registerFile();
+  const fold = consumer(reader, file);
+  const { bytes, address } = c;
+  // The C reference's work: every sigcontext member, sw_reserved, XSTATE_BV, where each component is.
   const view = rate(() => {
-    const v = new FrameView(c.bytes, c.address, layout);
-    const sc = v.sigcontext();
-    const sw = v.swReserved();
-    const bv = v.xstateBv;
-    for (const nr of layout.components.keys()) sink += v.component(nr, bv)?.length ?? 0;
-    sink += sw.xstate_size + Number(sc.cs);
+    reader.readInto(bytes, address, file);
+    fold();
+  });
+  const record = rate(() => {
+    reader.read(bytes, address);
   });
   const full = rate(() => {
     decodeFrame({
@@ -124,53 +155,79 @@ for (const c of cases()) {
   const build = rate(() => {
     buildFrame(c.state, c.t);
   });
-  // The same work as the C reference: registers into a frame whose layout is already known.
+  // The C reference's build: a frame of known layout from registers (sigcontext and the XSAVE image).
   const writer = new FrameWriter(c.state, c.t);
-  const v0 = new FrameView(c.bytes, c.address, layout);
-  const bv0 = v0.xstateBv;
-  const fx0 = v0.bufFx!;
-  const regs = {
-    sigcontext: Object.fromEntries(
-      Object.entries(v0.sigcontext()).filter(([k]) => !KERNEL_DERIVED_SIGCONTEXT.includes(k)),
-    ),
-    legacy: c.bytes.subarray(fx0, fx0 + 416),
-    components: new Map(
-      [...layout.components.keys()].flatMap((nr) => {
-        const b = v0.component(nr, bv0);
-        return b ? [[nr, b] as [number, Uint8Array]] : [];
-      }),
-    ),
-  };
+  const fields = reader.read(c.bytes, c.address);
+  const xsave = c.bytes.slice(fields.bufFx, fields.bufFx + c.t.task.userSize);
+  const registers = reader.registerFile();
+  reader.readInto(c.bytes, c.address, registers);
   const out = new Uint8Array(writer.template.bytes.length);
   const write = rate(() => {
-    writer.write(regs, out);
+    writer.write({ registers, xsave }, out);
+  });
+  // The same from an object of bigints (what a hand-made state looks like): names checked each time.
+  const sigcontext = Object.fromEntries(
+    Object.entries(fields.sigcontext).filter(([k]) => !KERNEL_DERIVED_SIGCONTEXT.includes(k)),
+  );
+  const writeObject = rate(() => {
+    writer.write({ sigcontext, xsave }, out);
   });
   const ref = cReference(c);
   rows.push({
     frame: c.name,
     bytes: c.bytes.length,
     view_decode_per_s: Math.round(view),
+    record_decode_per_s: Math.round(record),
     full_decode_per_s: Math.round(full),
     build_per_s: Math.round(build),
     writer_per_s: Math.round(write),
+    writer_object_per_s: Math.round(writeObject),
     writer_mb_per_s: Math.round((write * c.bytes.length) / 1e6),
     c_decode_per_s: ref?.decode_per_s ?? null,
+    c_checked_decode_per_s: ref?.checked_decode_per_s ?? null,
     c_build_per_s: ref?.build_per_s ?? null,
     decode_ratio: ref ? view / ref.decode_per_s : null,
+    checked_decode_ratio: ref ? view / ref.checked_decode_per_s : null,
     build_ratio: ref ? write / ref.build_per_s : null,
   });
-  if (sink < 0) console.log(sink);
 }
 
-// The choice FrameView makes: binary-parser's compiled parser or a DataView over precomputed offsets.
+// The choices the reader makes. binary-parser's compiled parser, and a DataView loop over the
+// schema's field table, against the JS floor: the C reference's loads written out in JS at
+// constant offsets over one BigUint64Array, with no bounds checks and no result — the most any JS
+// decoder could reach on this machine.
 const probe = cases()[0]!;
 const probeLayout = frameLayout(probe.t);
 const scParser = rate(() => {
   decode(sigcontext_64, dataModels.lp64, probe.bytes, 48);
 });
-const scView = rate(() => {
-  new FrameView(probe.bytes, probe.address, probeLayout).sigcontext();
+const probeView = new DataView(probe.bytes.buffer, probe.bytes.byteOffset, probe.bytes.byteLength);
+const scTable = rate(() => {
+  const o: Record<string, number | bigint> = {};
+  for (const [name, f] of probeLayout.sigcontext)
+    o[name] = f.size === 8 ? probeView.getBigUint64(f.offset, true) : probeView.getUint16(f.offset, true);
 });
+const sizes = (n: number) =>
+  probeLayout.sigcontext.filter(([, f]) => f.size === n).map(([, f]) => f.offset / n);
+const jsFloor = rate(
+  new Function(
+    'u64',
+    'u16',
+    `let sink = 0n, nsink = 0;
+     return () => {
+       sink = BigInt.asUintN(64, sink ^ ${sizes(8)
+         .map((i) => `u64[${i}]`)
+         .join(' ^ ')});
+       nsink = (nsink ^ ${sizes(2)
+         .map((i) => `u16[${i}]`)
+         .join(' ^ ')}) | 0;
+     };`,
+  )(
+    new BigUint64Array(probe.bytes.buffer, probe.bytes.byteOffset, probe.bytes.byteLength >> 3),
+    new Uint16Array(probe.bytes.buffer, probe.bytes.byteOffset, probe.bytes.byteLength >> 1),
+  ),
+);
+const probeC = rows[0]!.c_decode_per_s as number | null;
 
 const t0 = performance.now();
 sizeMatrix({ abi: 'x86_64', topAlign: 4096, config: { bits: 64 } });
@@ -196,7 +253,9 @@ const result = {
   node: process.version,
   seconds_per_measurement: SECONDS,
   frames: rows,
-  sigcontext_per_s: { binary_parser: Math.round(scParser), dataview: Math.round(scView) },
+  sigcontext_per_s: { binary_parser: Math.round(scParser), dataview_table: Math.round(scTable) },
+  js_floor_per_s: Math.round(jsFloor),
+  js_floor_ratio: probeC ? jsFloor / probeC : null,
   size_all_in_process_ms: { first: Math.round(sizeAllFirst), warm: Math.round(sizeAllWarm) },
   cold_start: start,
 };
@@ -211,27 +270,31 @@ else {
           ? n.toFixed(1)
           : n.toFixed(4);
   console.log(
-    'frame                      bytes  view decode/s  full decode/s   build/s  writer/s  writer MB/s   C decode/s    C build/s  decode/C  write/C',
+    'frame                      bytes  readInto/s   read()/s  decodeFrame/s  buildFrame/s   write/s  (object)  write MB/s   C decode/s  (checked)   C build/s  decode/C  (checked)  write/C',
   );
   for (const r of rows) {
     console.log(
       [
         String(r.frame).padEnd(25),
         String(r.bytes).padStart(6),
-        fmt(r.view_decode_per_s).padStart(14),
+        fmt(r.view_decode_per_s).padStart(11),
+        fmt(r.record_decode_per_s).padStart(10),
         fmt(r.full_decode_per_s).padStart(14),
-        fmt(r.build_per_s).padStart(9),
+        fmt(r.build_per_s).padStart(13),
         fmt(r.writer_per_s).padStart(9),
-        fmt(r.writer_mb_per_s).padStart(12),
+        fmt(r.writer_object_per_s).padStart(9),
+        fmt(r.writer_mb_per_s).padStart(11),
         fmt(r.c_decode_per_s).padStart(12),
-        fmt(r.c_build_per_s).padStart(12),
+        fmt(r.c_checked_decode_per_s).padStart(11),
+        fmt(r.c_build_per_s).padStart(11),
         fmt(r.decode_ratio).padStart(9),
+        fmt(r.checked_decode_ratio).padStart(10),
         fmt(r.build_ratio).padStart(8),
       ].join(' '),
     );
   }
   console.log(
-    `\nsigcontext_64 alone: binary-parser ${fmt(scParser)}/s, DataView over schema offsets ${fmt(scView)}/s\nsize --all in process: ${result.size_all_in_process_ms.first} ms first, ${result.size_all_in_process_ms.warm} ms warm`,
+    `\nsigcontext_64 alone: binary-parser ${fmt(scParser)}/s, DataView loop over the schema's fields ${fmt(scTable)}/s\nJS floor (the C reference's loads in JS, no checks, no result): ${fmt(jsFloor)}/s = ${fmt(result.js_floor_ratio)} of C\nsize --all in process: ${result.size_all_in_process_ms.first} ms first, ${result.size_all_in_process_ms.warm} ms warm`,
   );
   console.log(
     `cold start (median of 9): node -e 0 ${start.node_e_0_ms.toFixed(0)} ms, sigframe --help ${start.help_ms.toFixed(0)} ms (${(start.help_ms / start.node_e_0_ms).toFixed(2)}×), sigframe size ${start.size_ms.toFixed(0)} ms (${(start.size_ms / start.node_e_0_ms).toFixed(2)}×), sigframe size --all ${start.size_all_ms.toFixed(0)} ms`,

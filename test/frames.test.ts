@@ -10,11 +10,12 @@ import { type CaptureInfo, loadCapture, writtenMask } from '../src/frame/capture
 import { type DecodedFrame, decodeFrame } from '../src/frame/decode.js';
 import { leValue } from '../src/frame/registers.js';
 import { frameTarget } from '../src/frame/target.js';
+import { frameReader } from '../src/frame/view.js';
 import { captureHostFrames } from '../src/host/capture.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { loadBuiltinProfile, profileFromDump } from '../src/profile/store.js';
-import { SigframeError } from '../src/schema/errors.js';
+import { DecodeError, SigframeError } from '../src/schema/errors.js';
 import { locate } from '../src/schema/layout.js';
 import { bit } from '../src/xsave/catalog.js';
 import { fixture, hostSkipReason, sprState, targetSkipReason } from './helpers.js';
@@ -259,6 +260,80 @@ describe('AMX frames (Sapphire Rapids profile, Linux 6.18)', () => {
     });
     assert.equal(none.verdict.verdict, 'fx-only');
     assert.match(none.verdict.reason, /xstate_size 11008 > the task's user_size 2816/);
+  });
+});
+
+describe('the compiled reader (frameReader) against decodeFrame', () => {
+  test('every captured frame: the same sigcontext, sw_reserved, XSTATE_BV and component offsets', () => {
+    for (const file of scenarios(fixture('frames'))) {
+      const { decoded: d, capture } = loadFrame(file);
+      const reader = frameReader(stateTarget(d.state));
+      const bytes = capture!.memory.bytes;
+      const at = Number(d.frame - capture!.info.address);
+      // Aligned as the kernel aligns frames (typed arrays), and one byte off (the DataView path).
+      const shifted = new Uint8Array(bytes.length + 1);
+      shifted.set(bytes, 1);
+      for (const [input, start] of [
+        [bytes, at],
+        [shifted, at + 1],
+      ] as const) {
+        const r = reader.read(input, d.frame, start);
+        const f = d.state.frame;
+        const sc = ('sc' in f ? f.sc : f.uc.uc_mcontext) as unknown as Record<string, number | bigint>;
+        for (const [name, v] of Object.entries(r.sigcontext))
+          assert.equal(BigInt(v), BigInt(sc[name]!), `${file}: ${name}`);
+        assert.equal(r.bufFx, Number(d.buf_fx! - d.frame), file);
+        const sw = d.sw_reserved!;
+        assert.deepEqual(
+          { ...r.swReserved },
+          {
+            magic1: sw.magic1,
+            extended_size: sw.extended_size,
+            xfeatures: BigInt(sw.xfeatures),
+            xstate_size: sw.xstate_size,
+          },
+        );
+        const bv = d.state.fpu!.xstate_bv;
+        assert.equal(r.xstateBv, bv, file);
+        for (const [nr, c] of reader.layout.components) {
+          assert.equal(
+            r.components[c.name],
+            (bv >> BigInt(nr)) & 1n ? r.bufFx + c.offset : -1,
+            `${file}: ${c.name}`,
+          );
+        }
+        const file2 = reader.registerFile();
+        reader.readInto(input, d.frame, file2, start);
+        assert.equal(file2.u64[reader.slots.u64.xstate_bv!], bv);
+        assert.equal(file2.num[reader.slots.num.buf_fx!], r.bufFx);
+      }
+    }
+  });
+
+  test('truncations, bit flips and garbage: fields or a DecodeError with the offset, nothing else', () => {
+    const { decoded: d, capture } = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json'));
+    const reader = frameReader(stateTarget(d.state));
+    let errors = 0;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: capture!.memory.bytes.length }),
+        fc.array(fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }), { maxLength: 16 }),
+        fc.integer({ min: 0, max: 7 }),
+        (len, flips, shift) => {
+          const bytes = new Uint8Array(len + shift);
+          bytes.set(capture!.memory.bytes.subarray(0, len), shift);
+          for (const f of flips) if (len > 0) bytes[shift + (f.at % len)] = f.value;
+          try {
+            const r = reader.read(bytes, d.frame, shift);
+            for (const o of Object.values(r.components)) assert.ok(o === -1 || (o >= 0 && o < len));
+          } catch (e) {
+            errors++;
+            assert.ok(e instanceof DecodeError && e.where.offset !== undefined, `unexpected ${String(e)}`);
+          }
+        },
+      ),
+    );
+    assert.ok(errors > 0, 'some inputs were too short');
   });
 });
 

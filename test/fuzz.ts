@@ -1,7 +1,7 @@
 /**
  * `npm run fuzz -- --runs N [--seed S] [--cli-every K]`: real captured frames, mutated (bit flips,
  * truncation, field-aware corruption of sizes, magics, XSTATE_BV, header words and the fpstate
- * pointer) and random bytes, through decodeFrame(), the zero-copy FrameView and — every K-th
+ * pointer) and random bytes, through decodeFrame(), the compiled frameReader and — every K-th
  * input — `sigframe decode`. Every input must end in a result or a typed error that names an
  * offset or a member; none may throw anything else, take longer than the per-input bound, or grow
  * the heap without bound. A crasher is written to test/fixtures/fuzz/ for the regression test.
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { type FrameKindName, frameKinds } from '../src/abi/frames.js';
 import { decodeFrame } from '../src/frame/decode.js';
 import type { FrameTarget } from '../src/frame/target.js';
-import { FrameView, frameLayout } from '../src/frame/view.js';
+import { frameReader } from '../src/frame/view.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { SigframeError } from '../src/schema/errors.js';
 import { fixture, root } from './helpers.js';
@@ -158,13 +158,7 @@ export function fuzz(
       });
       stats.verdicts[d.verdict.verdict] = (stats.verdicts[d.verdict.verdict] ?? 0) + 1;
       if (kind === s.t.kind) {
-        const v = new FrameView(input, s.address, frameLayout(s.t));
-        v.sigcontext();
-        if (v.bufFx !== undefined) {
-          v.swReserved();
-          const bv = v.xstateBv;
-          for (const nr of frameLayout(s.t).components.keys()) v.component(nr, bv);
-        }
+        frameReader(s.t).read(input, s.address);
       }
       stats.results++;
     } catch (e) {

@@ -5,6 +5,7 @@ import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from '../src/frame/build.js';
 import type { SignalState } from '../src/frame/state.js';
 import { frameLayout } from '../src/frame/view.js';
 import { FrameWriter } from '../src/frame/writer.js';
+import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { fpstateSize, xstateSigframeSize } from '../src/kernel/fpu_signal.js';
 import { maxFrameSize } from '../src/kernel/signal.js';
@@ -20,6 +21,7 @@ import {
   profileOfShape,
   properties,
 } from '../src/testing/index.js';
+import { fixture } from './helpers.js';
 
 // The layout-compatibility properties sigframe exports (src/testing), each run as a named test with
 // the seed from test/setup.ts (FC_SEED, FC_NUM_RUNS to change it).
@@ -239,6 +241,35 @@ describe('the AMX process model (fc.commands)', () => {
 });
 
 describe('FrameWriter', () => {
+  test('what it refuses, by name: unknown or derived registers, sizes, a different XSTATE_BV', () => {
+    const { decoded } = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json'));
+    const t = stateTarget(decoded.state);
+    const w = new FrameWriter(decoded.state, t);
+    const fx = Number(w.template.placement.bufFx - w.template.address);
+    const image = w.template.bytes.slice(fx, fx + t.task.userSize);
+    assert.deepEqual(w.write({ xsave: image }), w.template.bytes, 'the template image writes the template');
+    assert.throws(
+      () => w.write({ sigcontext: { rip: 1n } }),
+      /sigcontext\.rip is not a register the writer sets/,
+    );
+    assert.throws(() => w.write({ sigcontext: { fpstate: 0n } }), /sigcontext\.fpstate is not a register/);
+    assert.throws(() => w.write({}, new Uint8Array(10)), /output must be 2952 bytes, not 10/);
+    assert.throws(() => w.write({ xsave: image.subarray(1) }), /xsave is 2432 bytes, not 2431/);
+    assert.throws(() => w.write({ xsave: image, legacy: image.subarray(0, 416) }), /either xsave or legacy/);
+    const other = image.slice();
+    other[512] = 0x03;
+    assert.throws(() => w.write({ xsave: other }), /XSTATE_BV 0x3 is not the template's 0xe7/);
+    assert.throws(
+      () => w.write({ components: new Map([[9, new Uint8Array(8)]]) }),
+      /component 9 is not in use/,
+    );
+    const ip = w.write({ sigcontext: { ip: 0x1234n, cs: 0x33 } });
+    const sc = frameLayout(t).sigcontext;
+    const at = (n: string) => sc.find(([name]) => name === n)![1].offset;
+    assert.equal(new DataView(ip.buffer).getBigUint64(at('ip'), true), 0x1234n);
+    assert.equal(new DataView(ip.buffer).getUint16(at('cs'), true), 0x33);
+  });
+
   test('writing registers into a template equals building the frame with those registers', () => {
     const pairs = arbitraryTarget().chain((t) =>
       fc.tuple(fc.constant(t), arbitraryState(t), arbitraryState(t)),
@@ -283,8 +314,15 @@ describe('FrameWriter', () => {
             components.set(nr, want.bytes.subarray(buf + c.offset, buf + c.offset + c.size));
         }
         const got = w.write({ sigcontext: regs, legacy: want.bytes.subarray(buf, buf + 416), components });
+        // The same registers as one XSAVE image (NT_X86_XSTATE style), into a reused, unaligned output.
+        const image = want.bytes.slice(buf, buf + t.task.userSize);
+        const unaligned = new Uint8Array(got.length + 1).subarray(1);
+        const fromImage = w.write({ sigcontext: regs, xsave: image }, unaligned);
         for (let i = 0; i < got.length; i++) {
-          if (want.written[i]) assert.equal(got[i], want.bytes[i], `byte ${i}`);
+          if (want.written[i]) {
+            assert.equal(got[i], want.bytes[i], `byte ${i}`);
+            assert.equal(fromImage[i], want.bytes[i], `byte ${i} (xsave image)`);
+          }
         }
       }),
     );

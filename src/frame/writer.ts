@@ -1,19 +1,34 @@
 import { dataModels } from '../../layouts/abi.js';
 import { fregs_state } from '../abi/frames.js';
-import { fpstate_64 } from '../abi/uapi.js';
+import { fpstate_64, xstate_header } from '../abi/uapi.js';
 import { encodeInto } from '../schema/encode.js';
-import { locate } from '../schema/layout.js';
+import { layoutOf, locate } from '../schema/layout.js';
 import { decode } from '../schema/parse.js';
-import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from './build.js';
+import { type Access, compileAccess } from './access.js';
+import { type BuiltFrame, buildFrame, KERNEL_DERIVED_SIGCONTEXT } from './build.js';
 import { fsaveHeader } from './fsave.js';
 import type { SignalState } from './state.js';
 import type { FrameTarget } from './target.js';
-import { frameLayout } from './view.js';
+import { type FrameRegisterFile, frameLayout, frameReader } from './view.js';
 
 /** Register values to write into a frame; anything left out keeps the template's value. */
 export interface FrameRegisters {
   /** sigcontext scalars by member name (r8 … cr2); fpstate and the kernel-derived ones are refused. */
   readonly sigcontext?: Readonly<Record<string, bigint | number>>;
+  /**
+   * The sigcontext members from a register file that frameReader(t).readInto() filled (then
+   * changed, perhaps): decode, edit, build without boxing a value. The kernel-derived members in it
+   * are not written. Excludes `sigcontext`.
+   */
+  readonly registers?: FrameRegisterFile;
+  /**
+   * The whole XSAVE image as the frame carries it (xstate_size bytes: legacy region, header,
+   * components), as PTRACE_GETREGSET NT_X86_XSTATE or a checkpoint holds it. Its XSTATE_BV must be
+   * the template's. Its reserved bytes 416..463, sw_reserved and the header past XSTATE_BV are the
+   * template's (what the kernel writes there, or leaves); the rest, INIT components included, is copied.
+   * Excludes `legacy` and `components`.
+   */
+  readonly xsave?: Uint8Array;
   /** The legacy FXSAVE area's x87/SSE part (bytes 0..415, before its reserved bytes). */
   readonly legacy?: Uint8Array;
   /** Component bytes by component number, in that component's standard-format size. */
@@ -23,74 +38,180 @@ export interface FrameRegisters {
 const DERIVED = new Set(KERNEL_DERIVED_SIGCONTEXT);
 /** The x87 and SSE part of the FXSAVE image: everything before its reserved bytes. */
 const LEGACY_REGISTERS = locate(fpstate_64, dataModels.lp64, 'reserved2').offset;
+const SW = locate(fpstate_64, dataModels.lp64, 'sw_reserved');
+const XSTATE_BV = SW.offset + SW.size + locate(xstate_header, dataModels.lp64, 'xfeatures').offset;
+const HEADER_END = SW.offset + SW.size + layoutOf(xstate_header, dataModels.lp64).size;
+/** Template bytes after the XSAVE image (MAGIC2 and the slack) written as constants, not copied, up to this. */
+const POST_CONSTANTS = 64;
 
 /**
  * Many frames for one delivery: buildFrame() lays out the first (placement, derived members,
- * sw_reserved, header, MAGIC2, the written mask) and the writer then only copies register values
- * into that template at the schema's offsets — what C code with the layout compiled in does.
- * Components not in the template's XSTATE_BV are refused: changing which components are in use
- * changes what the kernel writes, so that takes a new template.
+ * sw_reserved, header, MAGIC2, the written mask) and the writer, compiled from that template, only
+ * copies register values into it at the schema's offsets — what C code with the layout compiled in
+ * does. Components not in the template's XSTATE_BV are refused: changing which components are in
+ * use changes what the kernel writes, so that takes a new template.
  */
 export class FrameWriter {
-  readonly template: ReturnType<typeof buildFrame>;
-  private readonly scalars: ReadonlyMap<string, { offset: number; size: number }>;
-  private readonly bufFx: number;
-  private readonly components: ReadonlyMap<number, { offset: number; size: number }>;
-  /** 32-bit frames: where the FSAVE header goes; it is converted from the x87 state, CS and DS. */
-  private readonly fsave: number | undefined;
+  readonly template: BuiltFrame;
+  /** The frame bytes with `regs` written in; `out` (template-sized) is reused when given. */
+  readonly write: (regs: FrameRegisters, out?: Uint8Array) => Uint8Array;
 
   constructor(state: SignalState, t: FrameTarget) {
     this.template = buildFrame(state, t);
-    const l = frameLayout(t);
-    this.scalars = new Map(l.sigcontext);
-    this.bufFx = Number(this.template.placement.bufFx - this.template.address);
-    this.components = new Map(
-      [...l.components]
-        .filter(([nr]) => (this.template.xstateBv >> BigInt(nr)) & 1n)
-        .map(([nr, c]) => [nr, c]),
-    );
-    this.fsave =
-      l.fsaveHeader > 0 ? Number(this.template.placement.fpstate - this.template.address) : undefined;
+    this.write = compileWriter(this.template, t);
   }
+}
 
-  /** The frame bytes with `regs` written in; `out` (template-sized) is reused when given. */
-  write(regs: FrameRegisters, out = new Uint8Array(this.template.bytes.length)): Uint8Array {
-    if (out.length !== this.template.bytes.length) {
+function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
+  const l = frameLayout(t);
+  const bytes = tpl.bytes;
+  const size = bytes.length;
+  const fx = Number(tpl.placement.bufFx - tpl.address);
+  const userSize = t.task.userSize;
+  const inUse = [...l.components].filter(([nr]) => (tpl.xstateBv >> BigInt(nr)) & 1n);
+  const scalars = l.sigcontext.filter(([name]) => !DERIVED.has(name));
+  const scAlign = Math.max(...scalars.map(([, f]) => f.size)) as 1 | 2 | 4 | 8;
+  const fsave = l.fsaveHeader > 0 ? Number(tpl.placement.fpstate - tpl.address) : undefined;
+  const slots = frameReader(t).slots;
+  const field = (name: string) => l.sigcontext.find(([n]) => n === name)?.[1];
+
+  const errors = {
+    size(n: number): never {
+      throw new RangeError(`FrameWriter: output must be ${size} bytes, not ${n}`);
+    },
+    /** Some member of `sc` is not one the writer sets: name it. */
+    registers(sc: Readonly<Record<string, unknown>>): never {
+      const name = Object.keys(sc).find((k) => scope.WRITABLE[k] !== true);
+      if (name === undefined)
+        throw new RangeError('FrameWriter: a sigcontext member is undefined; leave it out instead');
+      throw new RangeError(`FrameWriter: sigcontext.${name} is not a register the writer sets`);
+    },
+    length(what: string, want: number, got: number): never {
+      throw new RangeError(`FrameWriter: ${what} is ${want} bytes, not ${got}`);
+    },
+    both(what: string): never {
+      throw new RangeError(`FrameWriter: give either ${what}, not both`);
+    },
+    kind(kind: string): never {
+      throw new RangeError(`FrameWriter: the register file is for ${kind} frames, the template is ${t.kind}`);
+    },
+    xstateBv(x: Uint8Array): never {
+      const bv = new DataView(x.buffer, x.byteOffset + XSTATE_BV, 8).getBigUint64(0, true);
       throw new RangeError(
-        `FrameWriter: output must be ${this.template.bytes.length} bytes, not ${out.length}`,
+        `FrameWriter: the image's XSTATE_BV 0x${bv.toString(16)} is not the template's 0x${tpl.xstateBv.toString(16)}; a different set of components in use takes a new template`,
       );
+    },
+    component(nr: number): never {
+      throw new RangeError(`FrameWriter: component ${nr} is not in use in the template (XSTATE_BV)`);
+    },
+    /** 32-bit frames: the FSAVE header is converted from the x87 state, CS and DS, as the kernel does. */
+    fsave(out: Uint8Array): void {
+      const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+      const image = decode(fpstate_64, dataModels.lp64, out, fx);
+      const cs = view.getUint16(field('cs')!.offset, true);
+      const ds = view.getUint16(field('ds')!.offset, true);
+      encodeInto(fregs_state, dataModels.ilp32, fsaveHeader(image, cs, ds), out, fsave!);
+    },
+  };
+  // Template pieces copied whole; the constants are stored by the generated code.
+  const scope = {
+    E: errors,
+    PRE: bytes.slice(0, fx),
+    IMAGE: bytes.slice(fx, fx + userSize),
+    POST: bytes.slice(fx + userSize),
+    WRITABLE: Object.assign(Object.create(null), Object.fromEntries(scalars.map(([n]) => [n, true]))),
+  };
+  const tv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /** Template bytes from..to as stores of constants: 8 bytes at a time where aligned. */
+  const constants = (a: Access, from: number, to: number) => {
+    const out: string[] = [];
+    for (let at = from; at < to; ) {
+      const size = ([8, 4, 1] as const).find((n) => at % n === 0 && at + n <= to)!;
+      const v =
+        size === 8
+          ? `${tv.getBigUint64(at, true)}n`
+          : size === 4
+            ? String(tv.getUint32(at, true))
+            : String(bytes[at]);
+      out.push(a.write('o', at, size, v));
+      at += size;
     }
-    out.set(this.template.bytes);
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    for (const [name, value] of Object.entries(regs.sigcontext ?? {})) {
-      const f = this.scalars.get(name);
-      if (!f || DERIVED.has(name))
-        throw new RangeError(`FrameWriter: sigcontext.${name} is not a register the writer sets`);
-      if (f.size === 8) view.setBigUint64(f.offset, BigInt(value), true);
-      else if (f.size === 4) view.setUint32(f.offset, Number(value), true);
-      else view.setUint16(f.offset, Number(value), true);
+    return out.join(' ');
+  };
+  const value = (size: number) => (size === 8 ? "typeof v === 'bigint' ? v : BigInt(v)" : 'Number(v)');
+  const body = (a: Access) => `
+  ${a.bases('o', scAlign, 'writeSlow(regs, out)')}
+  out.set(PRE, 0);
+  const x = regs.xsave;
+  if (x !== undefined) {
+    if (regs.legacy !== undefined || regs.components !== undefined) E.both('xsave or legacy/components');
+    if (x.length !== ${userSize}) E.length('xsave', ${userSize}, x.length);
+    if (${Array.from({ length: 8 }, (_, i) => `x[${XSTATE_BV + i}] !== ${bytes[fx + XSTATE_BV + i]}`).join(' || ')}) E.xstateBv(x);
+    out.set(x, ${fx});
+    ${constants(a, fx + LEGACY_REGISTERS, fx + XSTATE_BV)}
+    ${constants(a, fx + XSTATE_BV + 8, fx + HEADER_END)}
+  } else {
+    out.set(IMAGE, ${fx});
+    const lg = regs.legacy;
+    if (lg !== undefined) {
+      if (lg.length !== ${LEGACY_REGISTERS}) E.length('the legacy x87/SSE part', ${LEGACY_REGISTERS}, lg.length);
+      out.set(lg, ${fx});
     }
-    if (regs.legacy) {
-      if (regs.legacy.length !== LEGACY_REGISTERS)
-        throw new RangeError(`FrameWriter: the legacy x87/SSE part is ${LEGACY_REGISTERS} bytes`);
-      out.set(regs.legacy, this.bufFx);
+    const m = regs.components;
+    if (m !== undefined) {
+      for (const [nr, c] of m) {
+        switch (nr) {
+          ${inUse
+            .map(
+              ([nr, c]) =>
+                `case ${nr}: if (c.length !== ${c.size}) E.length('component ${nr}', ${c.size}, c.length); out.set(c, ${fx + c.offset}); break;`,
+            )
+            .join('\n          ')}
+          default: E.component(nr);
+        }
+      }
     }
-    for (const [nr, bytes] of regs.components ?? []) {
-      const c = this.components.get(nr);
-      if (!c) throw new RangeError(`FrameWriter: component ${nr} is not in use in the template (XSTATE_BV)`);
-      if (bytes.length !== c.size)
-        throw new RangeError(`FrameWriter: component ${nr} is ${c.size} bytes, not ${bytes.length}`);
-      out.set(bytes, this.bufFx + c.offset);
-    }
-    if (
-      this.fsave !== undefined &&
-      (regs.legacy || regs.sigcontext?.cs !== undefined || regs.sigcontext?.ds !== undefined)
-    ) {
-      const fx = decode(fpstate_64, dataModels.lp64, out, this.bufFx);
-      const cs = view.getUint16(this.scalars.get('cs')!.offset, true);
-      const ds = view.getUint16(this.scalars.get('ds')!.offset, true);
-      encodeInto(fregs_state, dataModels.ilp32, fsaveHeader(fx, cs, ds), out, this.fsave);
-    }
-    return out;
   }
+  ${size - (fx + userSize) <= POST_CONSTANTS ? constants(a, fx + userSize, size) : `out.set(POST, ${fx + userSize});`}
+  const sc = regs.sigcontext;
+  const rf = regs.registers;
+  if (rf !== undefined) {
+    if (sc !== undefined) E.both('sigcontext or registers');
+    if (rf.kind !== ${JSON.stringify(t.kind)}) E.kind(rf.kind);
+    const Q = rf.u64, N = rf.num;
+    ${scalars
+      .map(([name, f]) =>
+        a.write('o', f.offset, f.size, f.size === 8 ? `Q[${slots.u64[name]}]` : `N[${slots.num[name]}]`),
+      )
+      .join('\n    ')}
+  } else if (sc !== undefined) {
+    let given = 0;
+    let v;
+    ${scalars
+      .map(
+        ([name, f]) =>
+          `v = sc.${name}; if (v !== undefined) { given++; ${a.write('o', f.offset, f.size, value(f.size))} }`,
+      )
+      .join('\n    ')}
+    if (given !== Object.keys(sc).length) E.registers(sc);
+  }
+  ${
+    fsave === undefined
+      ? ''
+      : `if (x !== undefined || regs.legacy !== undefined || (sc !== undefined && (sc.cs !== undefined || sc.ds !== undefined))) E.fsave(out);`
+  }
+  return out;`;
+  const prologue = `
+  if (out === undefined) out = new Uint8Array(${size});
+  else if (out.length !== ${size}) E.size(out.length);
+  if (out !== LAST) views(out);
+  const o = OFF;`;
+  return compileAccess(
+    (fast, slow) => `
+function writeSlow(regs, out) {${prologue}${body(slow)}
+}
+return function write(regs, out) {${prologue}${body(fast)}
+};`,
+    scope,
+  ) as FrameWriter['write'];
 }

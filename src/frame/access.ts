@@ -1,0 +1,78 @@
+/**
+ * Code generation for the compiled frame reader and writer (view.ts, writer.ts): the same body is
+ * emitted twice, once with typed-array element accesses at constant indices — what V8 compiles to
+ * plain loads and stores, 64-bit values unboxed — and once through a DataView, for input that is
+ * not aligned as the kernel aligns a frame. Both index the whole ArrayBuffer by absolute byte
+ * position; the views are made once per buffer, not per frame.
+ */
+export interface Access {
+  /**
+   * Declares the element indices of byte position `v` (a variable) and, in the fast body, returns
+   * `fallback` when `v` is not `align`-aligned, so a typed-array index never truncates.
+   */
+  bases(v: string, align: 1 | 2 | 4 | 8, fallback: string): string;
+  /** An expression reading `size` bytes, little-endian, at byte position `v + offset`. */
+  read(v: string, offset: number, size: 1 | 2 | 4 | 8): string;
+  /** A statement storing `value` there (a bigint for 8 bytes, a number otherwise). */
+  write(v: string, offset: number, size: 1 | 2 | 4 | 8, value: string): string;
+}
+
+const ARRAYS = { 1: 'U8', 2: 'U16', 4: 'U32', 8: 'U64' } as const;
+const DV_TYPE = { 1: 'Uint8', 2: 'Uint16', 4: 'Uint32', 8: 'BigUint64' } as const;
+
+const slow: Access = {
+  bases: () => '',
+  read: (v, offset, size) => `DV.get${DV_TYPE[size]}(${v} + ${offset}${size > 1 ? ', true' : ''})`,
+  write: (v, offset, size, value) =>
+    `DV.set${DV_TYPE[size]}(${v} + ${offset}, ${value}${size > 1 ? ', true' : ''});`,
+};
+
+function fast(): Access {
+  const aligned = new Map<string, number>();
+  const index = (v: string, offset: number, size: 1 | 2 | 4 | 8) =>
+    size <= (aligned.get(v) ?? 1) && offset % size === 0
+      ? `${ARRAYS[size]}[${v}${size} + ${offset / size}]`
+      : undefined;
+  return {
+    bases(v, align, fallback) {
+      aligned.set(v, align);
+      const check = align > 1 ? `if ((${v} & ${align - 1}) !== 0) return ${fallback};\n  ` : '';
+      const decls = ([1, 2, 4, 8] as const)
+        .filter((s) => s <= align)
+        .map((s) => `${v}${s} = ${s === 1 ? v : `${v} >>> ${Math.log2(s)}`}`);
+      return `${check}const ${decls.join(', ')};`;
+    },
+    read: (v, offset, size) => index(v, offset, size) ?? slow.read(v, offset, size),
+    write: (v, offset, size, value) => {
+      const i = index(v, offset, size);
+      return i ? `${i} = ${value};` : slow.write(v, offset, size, value);
+    },
+  };
+}
+
+/**
+ * Compiles `source(fast, slow)` — a function body that returns the compiled function — with the
+ * view variables U8…U64 and DV in scope, and `views(bytes)` to point them at the buffer of `bytes`
+ * (then `OFF` is its byteOffset); call it when `bytes !== LAST`.
+ */
+export function compileAccess(
+  source: (fast: Access, slow: Access) => string,
+  scope: Readonly<Record<string, unknown>>,
+): unknown {
+  const prelude = `"use strict";
+let LAST = null, OFF = 0, U8, U16, U32, U64, DV;
+function views(bytes) {
+  // Kept per input array: reading .buffer and .byteOffset cost more than the frame's loads.
+  LAST = bytes;
+  OFF = bytes.byteOffset;
+  const buffer = bytes.buffer;
+  U8 = new Uint8Array(buffer);
+  U16 = new Uint16Array(buffer, 0, buffer.byteLength >>> 1);
+  U32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  U64 = new BigUint64Array(buffer, 0, buffer.byteLength >>> 3);
+  DV = new DataView(buffer);
+}
+`;
+  const names = Object.keys(scope);
+  return new Function(...names, prelude + source(fast(), slow))(...names.map((n) => scope[n]));
+}
