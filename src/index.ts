@@ -17,6 +17,8 @@ export {
   type FrameFields,
   type FrameLayout,
   type FrameReader,
+  type FrameRegisterFile,
+  type FrameSlots,
   frameLayout,
   frameReader,
   type SwReserved,
