@@ -310,6 +310,35 @@ describe('the compiled reader (frameReader) against decodeFrame', () => {
     }
   });
 
+  test('misuse is a DecodeError saying what: a fractional start, a short input, another reader’s file', () => {
+    const { decoded: d, capture } = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json'));
+    const reader = frameReader(stateTarget(d.state));
+    const bytes = capture!.memory.bytes;
+    assert.throws(() => reader.read(bytes, d.frame, 1.5), /start 1\.5 is not a byte offset/);
+    const padded = new Uint8Array(100 + 239);
+    padded.set(bytes.subarray(0, 239), 100);
+    assert.throws(
+      () => reader.read(padded, d.frame, 100),
+      (e: unknown) =>
+        e instanceof DecodeError && /at byte 100 needs 240 bytes/.test(e.message) && e.where.offset === 339,
+    );
+    const cut = new Uint8Array(100 + 978); // sw_reserved inside, the XSAVE header not
+    cut.set(bytes.subarray(0, 978), 100);
+    assert.throws(
+      () => reader.read(cut, d.frame, 100),
+      (e: unknown) =>
+        e instanceof DecodeError &&
+        /^xsave_header: bytes 1068\.\.1132 are outside the 1078-byte input/.test(e.message) &&
+        e.where.offset === 1068,
+    );
+    const ia32 = loadFrame(fixture('frames', 'ia32-rt-sigusr1.json')).decoded;
+    const other = frameReader(stateTarget(ia32.state)).registerFile();
+    assert.throws(
+      () => reader.readInto(bytes, d.frame, other),
+      /register file is not this reader's \(made for ia32-rt/,
+    );
+  });
+
   test('truncations, bit flips and garbage: fields or a DecodeError with the offset, nothing else', () => {
     const { decoded: d, capture } = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json'));
     const reader = frameReader(stateTarget(d.state));

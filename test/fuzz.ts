@@ -7,7 +7,7 @@
  * the heap without bound. A crasher is written to test/fixtures/fuzz/ for the regression test.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -187,9 +187,10 @@ export function fuzz(
       const c = spawnSync(
         process.execPath,
         [
-          '--import',
-          'tsx',
-          join(root, 'cli', 'main.ts'),
+          // The installed command (the bundle, npm run build) when it is there; else the source.
+          ...(existsSync(join(root, 'dist', 'sigframe.cjs'))
+            ? [join(root, 'cli', 'bin.cjs')]
+            : ['--import', 'tsx', join(root, 'cli', 'main.ts')]),
           'decode',
           f,
           '--address',

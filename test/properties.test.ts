@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from '../src/frame/build.js';
 import type { SignalState } from '../src/frame/state.js';
-import { frameLayout } from '../src/frame/view.js';
+import { frameLayout, frameReader } from '../src/frame/view.js';
 import { FrameWriter } from '../src/frame/writer.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { chooseKernel } from '../src/kernel/eras.js';
@@ -263,6 +263,14 @@ describe('FrameWriter', () => {
       () => w.write({ components: new Map([[9, new Uint8Array(8)]]) }),
       /component 9 is not in use/,
     );
+    const ia32 = loadFrame(fixture('frames', 'ia32-rt-sigusr1.json')).decoded;
+    const foreign = frameReader(stateTarget(ia32.state)).registerFile();
+    assert.throws(
+      () => w.write({ registers: foreign }),
+      /register file is not one of .* x86_64 frames \(it says ia32-rt\)/,
+    );
+    const own = frameReader(t).registerFile();
+    assert.throws(() => w.write({ registers: own, sigcontext: {} }), /either sigcontext or registers/);
     const ip = w.write({ sigcontext: { ip: 0x1234n, cs: 0x33 } });
     const sc = frameLayout(t).sigcontext;
     const at = (n: string) => sc.find(([name]) => name === n)![1].offset;

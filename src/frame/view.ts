@@ -129,23 +129,36 @@ export interface FrameReader {
 
 const SW = locate(fpstate_64, dataModels.lp64, 'sw_reserved');
 const SW_FIELDS = scalars(SW.node as StructNode, dataModels.lp64, SW.offset);
-const HEADER = locate(fpstate_64, dataModels.lp64, 'sw_reserved').offset + (SW.size as number);
+const HEADER = SW.offset + SW.size;
 const XSTATE_BV = HEADER + locate(xstate_header, dataModels.lp64, 'xfeatures').offset;
-const HEADER_END = HEADER + (layoutOf(xstate_header, dataModels.lp64).size as number);
+const HEADER_END = HEADER + layoutOf(xstate_header, dataModels.lp64).size;
 
 /** Errors raised by compiled readers: kept out of the generated code so that stays small. */
 const errors = {
-  short(length: number, need: number): never {
-    throw new DecodeError(`sigcontext: the frame needs ${need} bytes, the input has ${length}`, {
-      path: 'sigcontext',
-      offset: length,
+  at(at: number): never {
+    throw new DecodeError(`the frame's start ${at} is not a byte offset`, { path: 'at', offset: 0 });
+  },
+  short(length: number, at: number, need: number): never {
+    throw new DecodeError(
+      `sigcontext: a frame at byte ${at} needs ${need} bytes up to the end of its sigcontext; the input has ${length} bytes`,
+      { path: 'sigcontext', offset: Math.max(0, Math.min(at + need, length)) },
+    );
+  },
+  /** `offset` and `length` count from the frame start, `at` in the input. */
+  outside(what: string, offset: number, size: number, length: number, at: number): never {
+    const o = at + offset;
+    throw new DecodeError(`${what}: bytes ${o}..${o + size} are outside the ${at + length}-byte input`, {
+      path: what,
+      offset: Math.max(0, Math.min(o, at + length)),
     });
   },
-  outside(what: string, offset: number, size: number, length: number): never {
-    throw new DecodeError(`${what}: bytes ${offset}..${offset + size} are outside the ${length}-byte input`, {
-      path: what,
-      offset: Math.max(0, Math.min(offset, length)),
-    });
+  file(kind: string): never {
+    throw new DecodeError(
+      `the register file is not this reader's (made for ${kind} frames by another reader?)`,
+      {
+        path: 'file',
+      },
+    );
   },
 };
 
@@ -177,8 +190,8 @@ function slotsOf(l: FrameLayout): FrameSlots {
  * buffer when the frame is aligned as the kernel aligns it, through a DataView otherwise, stored
  * into the register file. Why generated, and why a register file rather than an object: V8 keeps
  * 64-bit values unboxed only for typed-array loads and stores at constant indices in one function
- * body; an object of bigints costs an allocation per member, and getters or a loop over a field
- * table were 20–100× slower (`npm run bench` prints both).
+ * body; an object of bigints costs an allocation per member, getters returning bigints were ~20×
+ * slower, and a DataView loop over the field table ~15× (`npm run bench` prints that one).
  */
 function compileReader(layout: FrameLayout): FrameReader {
   const l = layout;
@@ -186,36 +199,39 @@ function compileReader(layout: FrameLayout): FrameReader {
   const scEnd = Math.max(...l.sigcontext.map(([, f]) => f.offset + f.size));
   const scAlign = Math.max(...l.sigcontext.map(([, f]) => f.size)) as 1 | 2 | 4 | 8;
   const comps = [...l.components].map(([nr, c]) => ({ nr, ...c }));
-  const slot = (name: string, size: number) =>
-    size === 8 ? `Q[${slots.u64[name]}]` : `N[${slots.num[name]}]`;
+  const q = (name: string) => `Q[${slots.u64[name]}]`;
+  const n = (name: string) => `N[${slots.num[name]}]`;
+  const slot = (name: string, size: number) => (size === 8 ? q(name) : n(name));
+  const sizes = { u64: Object.keys(slots.u64).length, num: Object.keys(slots.num).length };
   const slowCall = 'readSlow(bytes, address, file, at)';
   const body = (a: Access) => {
     const bit = (nr: number) => (nr < 32 ? `(lo >>> ${nr}) & 1` : `(hi >>> ${nr - 32}) & 1`);
     return `
   ${a.bases('b', scAlign, slowCall)}
   const Q = file.u64, N = file.num;
+  if (Q.length !== ${sizes.u64} || N.length !== ${sizes.num}) E.file(file.kind);
   ${l.sigcontext.map(([name, f]) => `${slot(name, f.size)} = ${a.read('b', f.offset, f.size)};`).join('\n  ')}
   const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)};
   const fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};
-  let fx = -1, magic1 = 0${comps.map((c) => `, c${c.nr} = -1`).join('')};
+  let fx = -1${comps.map((c) => `, c${c.nr} = -1`).join('')};
   ${SW_FIELDS.map(([name, f]) => `${slot(`sw_reserved.${name}`, f.size)} = ${f.size === 8 ? '0n' : '0'};`).join(' ')}
   Q[${slots.u64.xstate_bv}] = 0n;
   if ((fpLo | fpHi) !== 0) {
     if (address !== A.address) splitAddress(address);
     fx = (fpHi - A.hi) * 4294967296 + (fpLo - A.lo) + ${l.fsaveHeader};
-    if (!(fx >= 0 && fx + ${HEADER} <= len)) E.outside('fpstate', fx, ${HEADER}, len);
+    if (!(fx >= 0 && fx + ${HEADER} <= len)) E.outside('fpstate', fx, ${HEADER}, len, at);
     const x = b + fx;
     ${a.bases('x', 8, slowCall)}
     ${SW_FIELDS.map(([name, f]) => `${slot(`sw_reserved.${name}`, f.size)} = ${a.read('x', f.offset, f.size)};`).join('\n    ')}
     if (${a.read('x', SW_FIELDS.find(([n]) => n === 'magic1')![1].offset, 4)} === ${K.FP_XSTATE_MAGIC1}) {
-      if (fx + ${HEADER_END} > len) E.outside('xsave_header', fx + ${HEADER}, ${HEADER_END - HEADER}, len);
+      if (fx + ${HEADER_END} > len) E.outside('xsave_header', fx + ${HEADER}, ${HEADER_END - HEADER}, len, at);
       Q[${slots.u64.xstate_bv}] = ${a.read('x', XSTATE_BV, 8)};
       const lo = ${a.read('x', XSTATE_BV, 4)}, hi = ${a.read('x', XSTATE_BV + 4, 4)};
       ${comps
         .map(
           (c) => `if (${bit(c.nr)}) {
         c${c.nr} = fx + ${c.offset};
-        if (c${c.nr} + ${c.size} > len) E.outside(${JSON.stringify(c.name)}, c${c.nr}, ${c.size}, len);
+        if (c${c.nr} + ${c.size} > len) E.outside(${JSON.stringify(c.name)}, c${c.nr}, ${c.size}, len, at);
       }`,
         )
         .join('\n      ')}
@@ -226,17 +242,16 @@ function compileReader(layout: FrameLayout): FrameReader {
   };
   const prologue = `
   if (at === undefined) at = 0;
+  else if (at !== Math.floor(at)) E.at(at);
   const len = bytes.length - at;
-  if (!(at >= 0 && len >= ${scEnd})) E.short(Math.max(0, len), ${scEnd});
+  if (!(at >= 0 && len >= ${scEnd})) E.short(bytes.length, at, ${scEnd});
   if (bytes !== LAST) views(bytes);
   const b = OFF + at;`;
   const registerFile = (): FrameRegisterFile => ({
     kind: l.target.kind,
-    u64: new BigUint64Array(Object.keys(slots.u64).length),
-    num: new Float64Array(Object.keys(slots.num).length),
+    u64: new BigUint64Array(sizes.u64),
+    num: new Float64Array(sizes.num),
   });
-  const q = (name: string) => `Q[${slots.u64[name]}]`;
-  const n = (name: string) => `N[${slots.num[name]}]`;
   // read() is generated too, per reader: one function shared by every reader would see many
   // readInto()s and stop V8 from inlining them.
   const { readInto, read } = compileAccess(

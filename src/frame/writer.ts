@@ -73,6 +73,11 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   const scAlign = Math.max(...scalars.map(([, f]) => f.size)) as 1 | 2 | 4 | 8;
   const fsave = l.fsaveHeader > 0 ? Number(tpl.placement.fpstate - tpl.address) : undefined;
   const slots = frameReader(t).slots;
+  /** Elements a register file needs for the sigcontext members the writer takes from it. */
+  const need = {
+    u64: Math.max(0, ...scalars.filter(([, f]) => f.size === 8).map(([n]) => slots.u64[n]! + 1)),
+    num: Math.max(0, ...scalars.filter(([, f]) => f.size !== 8).map(([n]) => slots.num[n]! + 1)),
+  };
   const field = (name: string) => l.sigcontext.find(([n]) => n === name)?.[1];
 
   const errors = {
@@ -93,7 +98,9 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
       throw new RangeError(`FrameWriter: give either ${what}, not both`);
     },
     kind(kind: string): never {
-      throw new RangeError(`FrameWriter: the register file is for ${kind} frames, the template is ${t.kind}`);
+      throw new RangeError(
+        `FrameWriter: the register file is not one of frameReader(target).registerFile() for ${t.kind} frames (it says ${kind})`,
+      );
     },
     xstateBv(x: Uint8Array): never {
       const bv = new DataView(x.buffer, x.byteOffset + XSTATE_BV, 8).getBigUint64(0, true);
@@ -177,8 +184,8 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   const rf = regs.registers;
   if (rf !== undefined) {
     if (sc !== undefined) E.both('sigcontext or registers');
-    if (rf.kind !== ${JSON.stringify(t.kind)}) E.kind(rf.kind);
     const Q = rf.u64, N = rf.num;
+    if (rf.kind !== ${JSON.stringify(t.kind)} || Q.length < ${need.u64} || N.length < ${need.num}) E.kind(rf.kind);
     ${scalars
       .map(([name, f]) =>
         a.write('o', f.offset, f.size, f.size === 8 ? `Q[${slots.u64[name]}]` : `N[${slots.num[name]}]`),
