@@ -326,10 +326,16 @@ describe('FrameWriter', () => {
         const image = want.bytes.slice(buf, buf + t.task.userSize);
         const unaligned = new Uint8Array(got.length + 1).subarray(1);
         const fromImage = w.write({ sigcontext: regs, xsave: image }, unaligned);
+        // And the sigcontext as the register file the compiled reader fills from the wanted frame.
+        const reader = frameReader(t);
+        const file = reader.registerFile();
+        reader.readInto(want.bytes, want.address, file);
+        const fromFile = w.write({ registers: file, xsave: image });
         for (let i = 0; i < got.length; i++) {
           if (want.written[i]) {
             assert.equal(got[i], want.bytes[i], `byte ${i}`);
             assert.equal(fromImage[i], want.bytes[i], `byte ${i} (xsave image)`);
+            assert.equal(fromFile[i], want.bytes[i], `byte ${i} (register file)`);
           }
         }
       }),

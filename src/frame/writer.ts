@@ -205,7 +205,7 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   ${
     fsave === undefined
       ? ''
-      : `if (x !== undefined || regs.legacy !== undefined || (sc !== undefined && (sc.cs !== undefined || sc.ds !== undefined))) E.fsave(out);`
+      : `if (x !== undefined || regs.legacy !== undefined || rf !== undefined || (sc !== undefined && (sc.cs !== undefined || sc.ds !== undefined))) E.fsave(out);`
   }
   return out;`;
   const prologue = `
