@@ -177,6 +177,7 @@ for (const c of cases()) {
     frame: c.name,
     bytes: c.bytes.length,
     view_decode_per_s: Math.round(view),
+    view_decode_mb_per_s: Math.round((view * c.bytes.length) / 1e6),
     record_decode_per_s: Math.round(record),
     full_decode_per_s: Math.round(full),
     build_per_s: Math.round(build),
@@ -270,7 +271,7 @@ else {
           ? n.toFixed(1)
           : n.toFixed(4);
   console.log(
-    'frame                      bytes  readInto/s   read()/s  decodeFrame/s  buildFrame/s   write/s  (object)  write MB/s   C decode/s  (checked)   C build/s  decode/C  (checked)  write/C',
+    'frame                      bytes  readInto/s    MB/s   read()/s  decodeFrame/s  buildFrame/s   write/s  (object)  write MB/s   C decode/s  (checked)   C build/s  decode/C  (checked)  write/C',
   );
   for (const r of rows) {
     console.log(
@@ -278,6 +279,7 @@ else {
         String(r.frame).padEnd(25),
         String(r.bytes).padStart(6),
         fmt(r.view_decode_per_s).padStart(11),
+        fmt(r.view_decode_mb_per_s).padStart(7),
         fmt(r.record_decode_per_s).padStart(10),
         fmt(r.full_decode_per_s).padStart(14),
         fmt(r.build_per_s).padStart(13),

@@ -204,6 +204,8 @@ function compileReader(layout: FrameLayout): FrameReader {
   const slot = (name: string, size: number) => (size === 8 ? q(name) : n(name));
   const sizes = { u64: Object.keys(slots.u64).length, num: Object.keys(slots.num).length };
   const slowCall = 'readSlow(bytes, address, file, at)';
+  // An ia32 frame is only 4-aligned, so is its XSAVE image: its two 64-bit words are read through DV.
+  const xAlign = scAlign === 8 ? 8 : 4;
   const body = (a: Access) => {
     const bit = (nr: number) => (nr < 32 ? `(lo >>> ${nr}) & 1` : `(hi >>> ${nr - 32}) & 1`);
     return `
@@ -221,7 +223,7 @@ function compileReader(layout: FrameLayout): FrameReader {
     fx = (fpHi - A.hi) * 4294967296 + (fpLo - A.lo) + ${l.fsaveHeader};
     if (!(fx >= 0 && fx + ${HEADER} <= len)) E.outside('fpstate', fx, ${HEADER}, len, at);
     const x = b + fx;
-    ${a.bases('x', 8, slowCall)}
+    ${a.bases('x', xAlign, slowCall)}
     ${SW_FIELDS.map(([name, f]) => `${slot(`sw_reserved.${name}`, f.size)} = ${a.read('x', f.offset, f.size)};`).join('\n    ')}
     if (${a.read('x', SW_FIELDS.find(([n]) => n === 'magic1')![1].offset, 4)} === ${K.FP_XSTATE_MAGIC1}) {
       if (fx + ${HEADER_END} > len) E.outside('xsave_header', fx + ${HEADER}, ${HEADER_END - HEADER}, len, at);
