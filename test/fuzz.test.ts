@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeFrame } from '../src/frame/decode.js';
+import { frameReader } from '../src/frame/view.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { SigframeError } from '../src/schema/errors.js';
-import { fuzz } from './fuzz.js';
+import { fuzz, minimize } from './fuzz.js';
 import { fixture } from './helpers.js';
 
 // The fuzzer of `npm run fuzz`, 10^4 inputs per test run (10^6 runs by hand; README has the record).
@@ -41,7 +42,37 @@ test('regression inputs (edge cases and minimized crashers) end as recorded', ()
     if (meta.expect === 'error') {
       assert.throws(run, (e: unknown) => e instanceof SigframeError && e.where.offset === meta.offset, f);
     } else {
+      assert.equal(
+        meta.expect,
+        'verdict',
+        `${f}.json: record how decoding must end (expect: error or verdict)`,
+      );
       assert.equal(run().verdict.verdict, meta.verdict, `${f}: ${meta.why}`);
     }
+    // The compiled reader: fields or a typed error with the offset, whatever decodeFrame said.
+    if (meta.kind === t.kind) {
+      try {
+        frameReader(t).read(readFileSync(join(dir, f)), BigInt(meta.address));
+      } catch (e) {
+        assert.ok(e instanceof SigframeError && e.where.offset !== undefined, `${f}: ${String(e)}`);
+      }
+    }
   }
+});
+
+test('a failing input is minimized to what still fails: the tail cut, the rest zeroed', () => {
+  const input = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + 1) & 0xff);
+  input[1200] = 0xab;
+  let calls = 0;
+  const small = minimize(input, (b) => {
+    calls++;
+    return b.length > 1200 && b[1200] === 0xab;
+  });
+  assert.equal(small.length, 1201);
+  assert.deepEqual(
+    [...small.subarray(0, 1200)].filter((b) => b !== 0),
+    [],
+  );
+  assert.equal(small[1200], 0xab);
+  assert.ok(calls < 10_000, `${calls} trials`);
 });
