@@ -8,7 +8,7 @@ import { dynamicXfeatures } from '../kernel/task.js';
 import { encodeInto } from '../schema/encode.js';
 import { InputError } from '../schema/errors.js';
 import { locate, sizeOf } from '../schema/layout.js';
-import { bit, has, maskOf } from '../xsave/catalog.js';
+import { bit, FXSAVE_SIZE, has, maskOf } from '../xsave/catalog.js';
 import { xsaveLayout } from '../xsave/layout.js';
 import { fsaveHeader } from './fsave.js';
 import { extendedComponents, type FpuState, type FrameValue, type SignalState } from './state.js';
@@ -228,7 +228,7 @@ function writeXsaveImage(
     dataModels.lp64,
     { xfeatures: xstateBv, reserved1: [0n, 0n], reserved2: [0n, 0n, 0n, 0n, 0n] },
     bytes,
-    buf + 512,
+    buf + FXSAVE_SIZE,
     written,
   );
 

@@ -12,7 +12,7 @@ import { DecodeError } from '../schema/errors.js';
 import { locate, sizeOf } from '../schema/layout.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
-import { bitsOf, xfeatureName } from '../xsave/catalog.js';
+import { bitsOf, FXSAVE_SIZE, xfeatureName } from '../xsave/catalog.js';
 import { xsaveLayout } from '../xsave/layout.js';
 import { assembleRegisters, type Registers } from './registers.js';
 import { type Memory, sigreturnVerdict, type Verdict } from './sigreturn.js';
@@ -114,7 +114,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const bufFx = fpstate === 0n ? null : fpstate + BigInt(fsaveSize);
   const inside = (addr: bigint, len: number) =>
     addr >= mem.address && addr + BigInt(len) <= mem.address + BigInt(mem.bytes.length);
-  const legacy = bufFx !== null && inside(bufFx, 512) ? decodeLegacy(mem, bufFx) : null;
+  const legacy = bufFx !== null && inside(bufFx, FXSAVE_SIZE) ? decodeLegacy(mem, bufFx) : null;
   if (req.amx === undefined && legacy) {
     t = frameTarget(
       req.kind,

@@ -1,11 +1,12 @@
 import { dataModels } from '../../layouts/abi.js';
 import { K } from '../abi/constants.js';
 import { type FrameKindName, frameKinds } from '../abi/frames.js';
-import { fpstate_64, xstate_header } from '../abi/uapi.js';
+import { fpstate_64 } from '../abi/uapi.js';
 import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
 import { DecodeError } from '../schema/errors.js';
 import { intSize, layoutOf, locate } from '../schema/layout.js';
 import type { StructNode } from '../schema/node.js';
+import { FXSAVE_SIZE, XSAVE_EXTENDED_START, XSTATE_BV_OFFSET } from '../xsave/catalog.js';
 import { xsaveLayout } from '../xsave/layout.js';
 import { type Access, compileAccess } from './access.js';
 import { extendedComponents } from './state.js';
@@ -129,9 +130,6 @@ export interface FrameReader {
 
 const SW = locate(fpstate_64, dataModels.lp64, 'sw_reserved');
 const SW_FIELDS = scalars(SW.node as StructNode, dataModels.lp64, SW.offset);
-const HEADER = SW.offset + SW.size;
-const XSTATE_BV = HEADER + locate(xstate_header, dataModels.lp64, 'xfeatures').offset;
-const HEADER_END = HEADER + layoutOf(xstate_header, dataModels.lp64).size;
 
 /** Errors raised by compiled readers: kept out of the generated code so that stays small. */
 const errors = {
@@ -221,14 +219,14 @@ function compileReader(layout: FrameLayout): FrameReader {
   if ((fpLo | fpHi) !== 0) {
     if (address !== A.address) splitAddress(address);
     fx = (fpHi - A.hi) * 4294967296 + (fpLo - A.lo) + ${l.fsaveHeader};
-    if (!(fx >= 0 && fx + ${HEADER} <= len)) E.outside('fpstate', fx, ${HEADER}, len, at);
+    if (!(fx >= 0 && fx + ${FXSAVE_SIZE} <= len)) E.outside('fpstate', fx, ${FXSAVE_SIZE}, len, at);
     const x = b + fx;
     ${a.bases('x', xAlign, slowCall)}
     ${SW_FIELDS.map(([name, f]) => `${slot(`sw_reserved.${name}`, f.size)} = ${a.read('x', f.offset, f.size)};`).join('\n    ')}
     if (${a.read('x', SW_FIELDS.find(([n]) => n === 'magic1')![1].offset, 4)} === ${K.FP_XSTATE_MAGIC1}) {
-      if (fx + ${HEADER_END} > len) E.outside('xsave_header', fx + ${HEADER}, ${HEADER_END - HEADER}, len, at);
-      Q[${slots.u64.xstate_bv}] = ${a.read('x', XSTATE_BV, 8)};
-      const lo = ${a.read('x', XSTATE_BV, 4)}, hi = ${a.read('x', XSTATE_BV + 4, 4)};
+      if (fx + ${XSAVE_EXTENDED_START} > len) E.outside('xsave_header', fx + ${FXSAVE_SIZE}, ${XSAVE_EXTENDED_START - FXSAVE_SIZE}, len, at);
+      Q[${slots.u64.xstate_bv}] = ${a.read('x', XSTATE_BV_OFFSET, 8)};
+      const lo = ${a.read('x', XSTATE_BV_OFFSET, 4)}, hi = ${a.read('x', XSTATE_BV_OFFSET + 4, 4)};
       ${comps
         .map(
           (c) => `if (${bit(c.nr)}) {

@@ -1,9 +1,9 @@
 import { dataModels } from '../../layouts/abi.js';
 import { fregs_state } from '../abi/frames.js';
-import { fpstate_64, xstate_header } from '../abi/uapi.js';
+import { fpstate_64 } from '../abi/uapi.js';
 import { encodeInto } from '../schema/encode.js';
-import { layoutOf, locate } from '../schema/layout.js';
 import { decode } from '../schema/parse.js';
+import { LEGACY_RESERVED, XSAVE_EXTENDED_START, XSTATE_BV_OFFSET } from '../xsave/catalog.js';
 import { type Access, compileAccess } from './access.js';
 import { type BuiltFrame, buildFrame, KERNEL_DERIVED_SIGCONTEXT } from './build.js';
 import { fsaveHeader } from './fsave.js';
@@ -37,10 +37,7 @@ export interface FrameRegisters {
 
 const DERIVED = new Set(KERNEL_DERIVED_SIGCONTEXT);
 /** The x87 and SSE part of the FXSAVE image: everything before its reserved bytes. */
-const LEGACY_REGISTERS = locate(fpstate_64, dataModels.lp64, 'reserved2').offset;
-const SW = locate(fpstate_64, dataModels.lp64, 'sw_reserved');
-const XSTATE_BV = SW.offset + SW.size + locate(xstate_header, dataModels.lp64, 'xfeatures').offset;
-const HEADER_END = SW.offset + SW.size + layoutOf(xstate_header, dataModels.lp64).size;
+const LEGACY_REGISTERS = LEGACY_RESERVED[0].offset;
 /** Template bytes after the XSAVE image (MAGIC2 and the slack) written as constants, not copied, up to this. */
 const POST_CONSTANTS = 64;
 
@@ -103,7 +100,7 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
       );
     },
     xstateBv(x: Uint8Array): never {
-      const bv = new DataView(x.buffer, x.byteOffset + XSTATE_BV, 8).getBigUint64(0, true);
+      const bv = new DataView(x.buffer, x.byteOffset + XSTATE_BV_OFFSET, 8).getBigUint64(0, true);
       throw new RangeError(
         `FrameWriter: the image's XSTATE_BV 0x${bv.toString(16)} is not the template's 0x${tpl.xstateBv.toString(16)}; a different set of components in use takes a new template`,
       );
@@ -153,10 +150,10 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   if (x !== undefined) {
     if (regs.legacy !== undefined || regs.components !== undefined) E.both('xsave or legacy/components');
     if (x.length !== ${userSize}) E.length('xsave', ${userSize}, x.length);
-    if (${Array.from({ length: 8 }, (_, i) => `x[${XSTATE_BV + i}] !== ${bytes[fx + XSTATE_BV + i]}`).join(' || ')}) E.xstateBv(x);
+    if (${Array.from({ length: 8 }, (_, i) => `x[${XSTATE_BV_OFFSET + i}] !== ${bytes[fx + XSTATE_BV_OFFSET + i]}`).join(' || ')}) E.xstateBv(x);
     out.set(x, ${fx});
-    ${constants(a, fx + LEGACY_REGISTERS, fx + XSTATE_BV)}
-    ${constants(a, fx + XSTATE_BV + 8, fx + HEADER_END)}
+    ${constants(a, fx + LEGACY_REGISTERS, fx + XSTATE_BV_OFFSET)}
+    ${constants(a, fx + XSTATE_BV_OFFSET + 8, fx + XSAVE_EXTENDED_START)}
   } else {
     out.set(IMAGE, ${fx});
     const lg = regs.legacy;

@@ -7,6 +7,7 @@ import type { FrameTarget } from '../frame/target.js';
 import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
 import { toJson } from '../schema/json.js';
 import { layoutOf } from '../schema/layout.js';
+import { XSAVE_EXTENDED_START } from '../xsave/catalog.js';
 import { xsaveLayout } from '../xsave/layout.js';
 
 /**
@@ -107,7 +108,7 @@ export function frameMap(b: BuiltFrame, t: FrameTarget, title: string, decoded?:
     64,
     decoded ? { xstate_bv: decoded.state.fpu?.xstate_bv } : undefined,
   );
-  let end = 576;
+  let end = XSAVE_EXTENDED_START;
   const layout = xsaveLayout(t.profile.xsave, t.task.userXfeatures, 'standard');
   const comps = layout.regions
     .filter((r) => typeof r.nr === 'number' && r.nr >= 2)

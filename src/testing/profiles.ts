@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { PROFILE_FORMAT, type Profile, profileFromFile } from '../profile/profile.js';
+import { XSAVE_EXTENDED_START } from '../xsave/catalog.js';
 
 /**
  * Arbitrary CPUs that obey the architecture: leaf 0xD built from an Intel-like scheme (fixed
@@ -55,7 +56,7 @@ function components(s: CpuShape): Comp[] {
   const out: Comp[] = [];
   if (s.vendor === 'intel') for (const nr of user) out.push({ nr, ...INTEL[nr]!, ecx: INTEL[nr]!.ecx ?? 0 });
   else {
-    let offset = 576;
+    let offset = XSAVE_EXTENDED_START;
     for (const nr of user) {
       const size = INTEL[nr]!.size;
       out.push({ nr, size, offset, ecx: 0 });
@@ -74,8 +75,8 @@ export function profileOfShape(s: CpuShape, name = 'arbitrary-cpu'): Profile {
   const user = comps.filter((c) => !(c.ecx & 1));
   const userMask = user.reduce((m, c) => m | (1n << BigInt(c.nr)), 3n);
   const xss = comps.filter((c) => c.ecx & 1).reduce((m, c) => m | (1n << BigInt(c.nr)), 0n);
-  const stdSize = user.reduce((m, c) => Math.max(m, c.offset + c.size), 576);
-  let compacted = 576;
+  const stdSize = user.reduce((m, c) => Math.max(m, c.offset + c.size), XSAVE_EXTENDED_START);
+  let compacted = XSAVE_EXTENDED_START;
   for (const c of comps) compacted = (c.ecx & 2 ? Math.ceil(compacted / 64) * 64 : compacted) + c.size;
   const xsaves = s.amx || s.pt;
   const vendor =

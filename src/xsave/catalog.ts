@@ -47,6 +47,8 @@ export const FXSAVE_SIZE = sizeOf(fpstate_64, dataModels.lp64);
 export const XSAVE_HDR_SIZE = sizeOf(xstate_header, dataModels.lp64);
 /** Start of the extended region in both formats: legacy region + XSAVE header. */
 export const XSAVE_EXTENDED_START = FXSAVE_SIZE + XSAVE_HDR_SIZE;
+/** XSTATE_BV (the header's xfeatures) in an XSAVE image. */
+export const XSTATE_BV_OFFSET = FXSAVE_SIZE + locate(xstate_header, dataModels.lp64, 'xfeatures').offset;
 
 export function bit(nr: number): bigint {
   return 1n << BigInt(nr);
