@@ -5,8 +5,9 @@
  * trusting the frame, as a signal handler may, and once with the checks sigframe's reader makes on
  * an input it did not write (fpstate, the XSAVE header and each component inside the buffer).
  * build: write a frame from those fields (the FP image, header, sw_reserved, MAGIC2, sigcontext).
- * Usage: bench SECONDS FRAME.bin ADDRESS NR:OFFSET:SIZE... (components of the task, offsets from
- * buf_fx); prints JSON.
+ * Usage: bench SECONDS FRAME.bin ADDRESS SIGCONTEXT_OFFSET NR:OFFSET:SIZE... (sigcontext's offset
+ * in rt_sigframe, from sigframe's schema: the struct is kernel-internal; the task's components,
+ * offsets from buf_fx); prints JSON.
  */
 #include <asm/sigcontext.h>
 #include <stdint.h>
@@ -14,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define SIGCONTEXT_OFFSET 48 /* rt_sigframe: pretcode, then ucontext up to uc_mcontext */
 
 static double now(void)
 {
@@ -38,7 +37,7 @@ static uint64_t fields(const struct sigcontext_64 *sc)
 
 int main(int argc, char **argv)
 {
-	if (argc < 4)
+	if (argc < 5)
 		return 2;
 	double seconds = atof(argv[1]);
 	FILE *f = fopen(argv[2], "rb");
@@ -48,15 +47,16 @@ int main(int argc, char **argv)
 	size_t n = fread(frame, 1, sizeof frame, f);
 	fclose(f);
 	uint64_t address = strtoull(argv[3], NULL, 0);
-	int ncomp = argc - 4;
+	size_t sc_offset = strtoul(argv[4], NULL, 0);
+	int ncomp = argc - 5;
 	struct component comp[64];
 	for (int i = 0; i < ncomp && i < 64; i++) {
 		char *end;
-		comp[i].nr = strtoul(argv[4 + i], &end, 0);
+		comp[i].nr = strtoul(argv[5 + i], &end, 0);
 		comp[i].offset = strtoul(end + 1, &end, 0);
 		comp[i].size = strtoul(end + 1, NULL, 0);
 	}
-	size_t fp = ((const struct sigcontext_64 *)(frame + SIGCONTEXT_OFFSET))->fpstate - address;
+	size_t fp = ((const struct sigcontext_64 *)(frame + sc_offset))->fpstate - address;
 	volatile uint64_t sink = 0;
 
 	/* decode, trusting the frame: struct casts and nothing else */
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 			const unsigned char *p = frame;
 			/* Hide the frame from the optimiser: every iteration reads memory, as for a new frame. */
 			__asm__ volatile("" : "+r"(p) : : "memory");
-			uint64_t acc = fields((const void *)(p + SIGCONTEXT_OFFSET));
+			uint64_t acc = fields((const void *)(p + sc_offset));
 			const unsigned char *x = p + fp;
 			const struct _fpx_sw_bytes *sw = (const void *)(x + 464);
 			uint64_t bv = ((const struct _header *)(x + 512))->xfeatures;
@@ -90,9 +90,9 @@ int main(int argc, char **argv)
 			const unsigned char *p = frame;
 			size_t len = n;
 			__asm__ volatile("" : "+r"(p), "+r"(len) : : "memory");
-			if (len < SIGCONTEXT_OFFSET + sizeof(struct sigcontext_64))
+			if (len < sc_offset + sizeof(struct sigcontext_64))
 				abort();
-			const struct sigcontext_64 *sc = (const void *)(p + SIGCONTEXT_OFFSET);
+			const struct sigcontext_64 *sc = (const void *)(p + sc_offset);
 			uint64_t acc = fields(sc);
 			if (sc->fpstate) {
 				uint64_t fx = sc->fpstate - address;

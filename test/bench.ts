@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataModels } from '../layouts/abi.js';
+import { rt_sigframe } from '../src/abi/frames.js';
 import { sigcontext_64 } from '../src/abi/uapi.js';
 import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from '../src/frame/build.js';
 import { decodeFrame } from '../src/frame/decode.js';
@@ -21,10 +22,13 @@ import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { loadBuiltinProfile } from '../src/profile/store.js';
 import { sizeMatrix } from '../src/report/matrix.js';
+import { locate } from '../src/schema/layout.js';
 import { decode } from '../src/schema/parse.js';
 import { fixture, root, sprState } from './helpers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
+/** Where sigcontext sits in an x86-64 frame (rt_sigframe is kernel-internal: C cannot offsetof it). */
+const SIGCONTEXT = locate(rt_sigframe, dataModels.lp64, 'uc.uc_mcontext').offset;
 
 /**
  * Calls per second of `fn`. Each measurement gets its own compiled loop: a loop shared by every
@@ -106,9 +110,13 @@ function cReference(
   writeFileSync(file, c.bytes);
   const comps = [...frameLayout(c.t).components].map(([nr, r]) => `${nr}:${r.offset}:${r.size}`);
   const bin = nativeHelper('bench', ['-O2']);
-  const r = spawnSync(bin, [String(SECONDS), file, `0x${c.address.toString(16)}`, ...comps], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    bin,
+    [String(SECONDS), file, `0x${c.address.toString(16)}`, String(SIGCONTEXT), ...comps],
+    {
+      encoding: 'utf8',
+    },
+  );
   return r.status === 0 ? JSON.parse(r.stdout) : undefined;
 }
 
@@ -200,7 +208,7 @@ for (const c of cases()) {
 const probe = cases()[0]!;
 const probeLayout = frameLayout(probe.t);
 const scParser = rate(() => {
-  decode(sigcontext_64, dataModels.lp64, probe.bytes, 48);
+  decode(sigcontext_64, dataModels.lp64, probe.bytes, SIGCONTEXT);
 });
 const probeView = new DataView(probe.bytes.buffer, probe.bytes.byteOffset, probe.bytes.byteLength);
 const scTable = rate(() => {
