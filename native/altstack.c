@@ -180,6 +180,16 @@ static void print_result(const char *indent)
 		(out) = a_;                                       \
 	} while (0)
 
+/* The smallest ss_size sigaltstack() accepts for a top at `top`, and its errno one byte below. */
+static size_t min_accepted(uintptr_t top, int *errno_below)
+{
+	size_t min;
+	SEARCH(1, 64 * 1024, set_altstack(top, size) == 0, min);
+	errno = 0;
+	*errno_below = set_altstack(top, min - 1) == 0 ? 0 : errno;
+	return min;
+}
+
 static void delivery(const char *kind, int siginfo, unsigned residue, int first)
 {
 	uintptr_t top = (uintptr_t)region + REGION / 2 + residue;
@@ -236,11 +246,8 @@ int main(void)
 
 	/* sigaltstack() admission without AMX permission. */
 	{
-		uintptr_t top = (uintptr_t)region + REGION / 2;
-		size_t min;
-		SEARCH(1, 64 * 1024, set_altstack(top, size) == 0, min);
-		errno = 0;
-		int below = set_altstack(top, min - 1) == 0 ? 0 : errno;
+		int below;
+		size_t min = min_accepted((uintptr_t)region + REGION / 2, &below);
 		printf("  \"sigaltstack\": {\"min_accepted\": %zu, \"errno_below\": %d},\n", min, below);
 		stack_t off = { .ss_flags = SS_DISABLE };
 		sigaltstack(&off, NULL);
@@ -271,11 +278,8 @@ int main(void)
 		long rc = req_perm();
 		printf(",\n  \"amx\": {\"req_perm\": %ld, \"req_errno\": %d", rc, rc ? errno : 0);
 		if (rc == 0) {
-			uintptr_t top = (uintptr_t)region + REGION / 2;
-			size_t min;
-			SEARCH(1, 64 * 1024, set_altstack(top, size) == 0, min);
-			errno = 0;
-			int below = set_altstack(top, min - 1) == 0 ? 0 : errno;
+			int below;
+			size_t min = min_accepted((uintptr_t)region + REGION / 2, &below);
 			printf(", \"sigaltstack_min_accepted\": %zu, \"sigaltstack_errno_below\": %d", min, below);
 		}
 		fflush(stdout);
