@@ -259,28 +259,84 @@ describe('sigframe size', () => {
     const r = cli('size', '--json');
     assert.equal(r.code, 0, r.stderr);
     const j = json(r);
-    assert.equal(j.profile, 'host');
-    assert.equal(j.host.matches, true);
-    assert.equal(j.host.at_minsigstksz, j.at_minsigstksz);
-    for (const key of ['max_size', 'default_size', 'user_size']) assert.equal(typeof j[key], 'number', key);
-    for (const key of ['bytes_below_top', 'min_altstack', 'min_altstack_worst'])
+    assert.deepEqual([j.profile, j.origin], ['host', 'host']);
+    assert.equal(j.live.applies, true);
+    assert.equal(j.live.matches, true);
+    assert.equal(j.live.at_minsigstksz, j.at_minsigstksz);
+    for (const key of ['max_size', 'default_size', 'user_size', 'min_altstack', 'min_altstack_worst'])
+      assert.equal(typeof j[key], 'number', key);
+    for (const key of ['bytes_below_top', 'bytes_below_worst_top'])
       assert.equal(typeof j.frame[key], 'number', `frame.${key}`);
-    assert.equal(typeof j.glibc.sc_minsigstksz, 'number');
-    assert.equal(j.glibc.sc_sigstksz, Math.max(4 * Math.max(j.glibc.sc_minsigstksz, 2048), 8192));
+    // Whatever this CPU: delivery needs the frame to fit and sigaltstack() to accept the size.
+    assert.equal(j.min_altstack, Math.max(j.frame.bytes_below_top + 1, j.sigaltstack.min_accepted));
     assert.equal(j.sigaltstack.min_accepted, 2048);
+    // The host's glibc is the row the headline uses.
+    const glibc = j.libc[j.libc_selected.index];
+    assert.equal(glibc.libc, 'glibc');
+    assert.equal(glibc.sc_sigstksz, Math.max(4 * Math.max(glibc.sc_minsigstksz, 2048), 8192));
+    const all = [...j.hazards, ...j.states.flatMap((s: { hazards: unknown[] }) => s.hazards)];
+    assert.ok(!all.some((h: { message: string }) => /sigframe bug/.test(h.message)));
     const text = cli('size');
     assert.match(text.stdout, /AT_MINSIGSTKSZ \d+ {3}round_up\(736 \+ 15 \+ \d+ \+ 63, 16\)/);
     assert.match(text.stdout, /— matches/);
   });
 
-  test('--measure: every measurement of the running kernel agrees (exit 0)', {
+  test('--measure: every measurement of the running kernel and C libraries agrees (exit 0)', {
     skip: hostSkipReason(),
   }, () => {
     const r = cli('size', '--measure', '--json');
     assert.equal(r.code, 0, r.stderr);
-    const checks = json(r).measured as { ok: boolean }[];
+    const checks = json(r).measured as { what: string; ok: boolean }[];
     assert.ok(checks.length > 50);
     assert.ok(checks.every((c) => c.ok));
+    assert.ok(
+      checks.some((c) => /^glibc \d/.test(c.what)),
+      'the glibc experiment ran',
+    );
+  });
+
+  test('options that describe another system model it, say why nothing is compared, and exit 0', {
+    skip: hostSkipReason(),
+  }, () => {
+    for (const args of [
+      ['--kernel', '5.10'],
+      ['--ia32-emulation', 'off'],
+      ['--kernel-bits', '32', '--abi', 'ia32'],
+    ]) {
+      const r = cli('size', ...args, '--json');
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      const j = json(r);
+      assert.equal(j.live.applies, false, args.join(' '));
+      assert.match(j.live.why, /this models another system/);
+      const m = cli('size', ...args, '--measure');
+      assert.equal(m.code, 2, args.join(' '));
+      assert.match(m.stderr, /--measure runs experiments on the running system, but/);
+    }
+    // The running kernel's own version is the running kernel.
+    const release = json(cli('size', '--json')).live.kernel as string;
+    const same = json(cli('size', '--kernel', release.split('-')[0]!, '--json'));
+    assert.equal(same.live.applies, true);
+  });
+
+  test('a profile file is a recording, whatever its name: shown as provenance, never compared', () => {
+    // test/fixtures/frames/host-profile.json is named "host": the capture machine's CPUID.
+    const file = fixture('frames', 'host-profile.json');
+    const r = cli('size', '--profile', file, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = json(r);
+    assert.deepEqual([j.profile, j.origin, j.live], ['host', 'file', null]);
+    assert.equal(j.recorded.kernel, '6.18.44-fc-v669');
+    assert.equal(j.recorded.at_minsigstksz, 3376);
+    assert.match(
+      cli('size', '--profile', file).stdout,
+      /recorded on Linux 6\.18\.44-fc-v669: AT_MINSIGSTKSZ 3376/,
+    );
+    const c = cli('cpuid', '--input', file, '--json');
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(json(c).host, undefined);
+    const m = cli('size', '--profile', file, '--measure');
+    assert.equal(m.code, 2);
+    assert.match(m.stderr, /host-profile\.json is a file profile|is a file profile/);
   });
 
   test('a profile with AMX: each state, what to allocate, and the hazards', () => {
@@ -288,15 +344,19 @@ describe('sigframe size', () => {
     assert.equal(r.code, 0, r.stderr);
     const j = json(r);
     assert.deepEqual(
-      j.states.map((s: { amx: string; frame: { min_altstack: number }; allocate: { minimum: number } }) => [
-        s.amx,
-        s.frame.min_altstack,
-        s.allocate.minimum,
-      ]),
+      j.states.map(
+        (s: {
+          amx: string;
+          frame: { bytes_below_top: number };
+          min_altstack: number;
+          allocate: { minimum: number };
+        }) => [s.amx, s.frame.bytes_below_top, s.min_altstack, s.allocate.minimum],
+      ),
       [
-        ['none', 3337, 3340],
-        ['permitted', 3337, 11837],
-        ['used', 11529, 11837],
+        ['none', 3336, 3337, 3340],
+        // With permission the frame is as small as before, but sigaltstack() takes nothing under 11837.
+        ['permitted', 3336, 11837, 11837],
+        ['used', 11528, 11837, 11837],
       ],
     );
     assert.deepEqual([j.amx, j.user_size, j.user_xfeatures], ['used', 11008, '0x602e7']);
@@ -305,11 +365,11 @@ describe('sigframe size', () => {
     assert.match(text, /SIGSTKSZ \(8192\) is 3645 bytes short of the 11837 this thread needs/);
     assert.match(
       text,
-      /with AMX permission sigaltstack\(\) rejects anything under 11837 bytes \(ENOMEM\), SIGSTKSZ included/,
+      /sigaltstack\(\) refuses an alt stack of SIGSTKSZ \(8192\) bytes with ENOMEM: it accepts nothing under 11837/,
     );
     assert.match(
       text,
-      /ARCH_REQ_XCOMP_PERM fails with ENOSPC while any thread has an alt stack under 11952 bytes/,
+      /ARCH_REQ_XCOMP_PERM fails with ENOSPC while any thread has an alt stack of 2048–11951 bytes/,
     );
   });
 
@@ -324,6 +384,7 @@ describe('sigframe size', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /inconsistent CPUID input.*PKRU: supported but its size \(EAX\) is 0/);
     const ia32 = json(cli('size', '--profile', 'amd-epyc-zen4-kvm', '--abi', 'ia32', '--json'));
+    assert.equal(ia32.live, null, 'a shipped profile is never compared with this machine');
     assert.deepEqual([ia32.frame.struct, ia32.frame.bytes_below_top], ['sigframe_ia32', 3348]);
   });
 

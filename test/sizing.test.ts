@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { dataModels } from '../layouts/abi.js';
 import { kernelEras } from '../layouts/kernels.js';
+import { libcReleases } from '../layouts/libc.js';
 import {
   type FrameKindName,
   frameKinds,
@@ -16,21 +18,26 @@ import { parseAltstackOutput } from '../src/host/altstack.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import {
   atMinsigstksz,
+  deliveryMinimum,
+  frameFit,
   frameGeometry,
   getSigframe,
   maxFrameSize,
-  minAltstack,
   requestXcompPerm,
   sigaltstackMinAccepted,
 } from '../src/kernel/signal.js';
 import { amxStates, possibleAmxStates, taskFpu } from '../src/kernel/task.js';
 import { type KernelConfig, kernelXfeatures } from '../src/kernel/xstate.js';
-import { glibcSigstksz, muslSigstksz } from '../src/libc/sysconf.js';
+import { libcRelease, libcRow, parseLibcChoice, releaseRange } from '../src/libc/sysconf.js';
 import { builtinProfileNames, loadBuiltinProfile } from '../src/profile/store.js';
+import { compare, hazardRules, rulePath, valueAt } from '../src/report/hazards.js';
 import { compareWithKernel } from '../src/report/measure.js';
 import { sizeReport } from '../src/report/size.js';
+import { sizeTerms } from '../src/report/terms.js';
+import { SigframeError } from '../src/schema/errors.js';
+import { toJson } from '../src/schema/json.js';
 import { sizeOf } from '../src/schema/layout.js';
-import { fixture } from './helpers.js';
+import { fixture, root } from './helpers.js';
 
 const IA32: KernelConfig = { bits: 64 };
 const NO_IA32: KernelConfig = { bits: 64, ia32Emulation: false };
@@ -48,6 +55,11 @@ const size = (name: string, amx: 'none' | 'permitted' | 'used' = 'none', config 
   const m = model(name, version, config);
   return sizeReport(m.p, m.kernel, { abi: 'x86_64', topAlign: PAGE, config }, amx);
 };
+/** A report's row for one C library release. */
+const libcOf = (r: ReturnType<typeof size>, libc: 'glibc' | 'musl', version: string) =>
+  r.libc.find((l) => l.libc === libc && l.versions === releaseRange(libcRelease(libc, version)))!;
+const hazardText = (r: ReturnType<typeof size>) =>
+  [...r.hazards, ...r.states.flatMap((s) => s.hazards)].map((h) => h.message);
 
 describe('frame structs (arch/x86/include/asm/sigframe.h)', () => {
   test('sizes as the kernel compiles them: sigframe_ia32 is 736 on x86-64 kernels, 732 on i386', () => {
@@ -67,12 +79,12 @@ describe('published figures', () => {
     assert.equal(r.max_size, 2432);
     assert.equal(r.fpu_default_state_size, 2548);
     assert.equal(r.at_minsigstksz, 3376);
-    assert.equal(r.glibc.sc_minsigstksz, 3376);
-    assert.equal(r.glibc.sc_sigstksz, 13504);
+    assert.equal(libcOf(r, 'glibc', '2.36').sc_minsigstksz, 3376);
+    assert.equal(libcOf(r, 'glibc', '2.36').sc_sigstksz, 13504);
     // M6.18: a 64-bit frame below a page-aligned top takes 2952 bytes; 2953 is the least ss_size.
     assert.equal(r.frame.bytes_below_top, 2952);
-    assert.equal(r.frame.min_altstack, 2953);
-    assert.equal(r.frame.min_altstack_worst, 2956);
+    assert.equal(r.min_altstack, 2953);
+    assert.equal(r.min_altstack_worst, 2956);
   });
 
   test('Skylake-SP / Cascade Lake with IA32 emulation: 3632', () => {
@@ -84,9 +96,18 @@ describe('published figures', () => {
   test('Haswell (AVX2 only, 832): 1776, and glibc reports it although sigaltstack() needs 2048', () => {
     const r = size('intel-haswell-ep');
     assert.equal(r.at_minsigstksz, 1776);
-    assert.equal(r.glibc.sc_minsigstksz, 1776);
+    assert.equal(libcOf(r, 'glibc', '2.36').sc_minsigstksz, 1776);
     assert.equal(r.sigaltstack.min_accepted, 2048);
-    assert.ok(r.hazards.some((h) => h.includes('sysconf(_SC_MINSIGSTKSZ) = 1776') && h.includes('ENOMEM')));
+    // The frame takes 1352 bytes below a page-aligned top, but 2048 is the smallest alt stack
+    // sigaltstack() lets a signal be delivered on: the admission floor, not the frame, decides.
+    assert.equal(r.frame.bytes_below_top, 1352);
+    assert.equal(r.min_altstack, 2048);
+    assert.equal(r.allocate.minimum, 2048);
+    const text = hazardText(r);
+    assert.ok(text.some((h) => h.includes('sysconf(_SC_MINSIGSTKSZ) = 1776') && h.includes('ENOMEM')));
+    assert.ok(text.some((h) => h.startsWith('an alt stack of AT_MINSIGSTKSZ (1776) bytes is refused')));
+    assert.ok(!text.some((h) => /sigframe bug|short of the 2048/.test(h)), text.join('\n'));
+    assert.deepEqual([r.coverage.frames, r.coverage.delivery], [true, false]);
   });
 
   test('Sapphire Rapids: 11952 with IA32 emulation, 11536 without; glibc _SC_SIGSTKSZ 47808', () => {
@@ -94,7 +115,7 @@ describe('published figures', () => {
     assert.equal(r.max_size, 11008);
     assert.equal(r.default_size, 2816);
     assert.equal(r.at_minsigstksz, 11952);
-    assert.equal(r.glibc.sc_sigstksz, 47808);
+    assert.equal(libcOf(r, 'glibc', '2.36').sc_sigstksz, 47808);
     assert.equal(size('intel-sapphire-rapids', 'none', NO_IA32).at_minsigstksz, 11536);
   });
 
@@ -103,7 +124,7 @@ describe('published figures', () => {
     assert.equal(none.user_size, 2816);
     assert.equal(none.user_xfeatures, 0x202e7n);
     assert.equal(none.frame.bytes_below_top, 3336);
-    assert.equal(none.frame.min_altstack_worst, 3340);
+    assert.equal(none.min_altstack_worst, 3340);
     assert.equal(none.sigaltstack.min_accepted, 2048);
     const permitted = size('intel-sapphire-rapids', 'permitted');
     assert.equal(permitted.frame.bytes_below_top, 3336, 'permission alone does not grow the frame');
@@ -112,7 +133,9 @@ describe('published figures', () => {
     assert.equal(used.user_size, 11008);
     assert.equal(used.user_xfeatures, 0x602e7n);
     assert.equal(used.frame.bytes_below_top, 11528);
-    assert.equal(used.frame.min_altstack_worst, 11532);
+    assert.equal(used.frame.bytes_below_worst_top, 11531);
+    // A thread with permission is delivered on nothing sigaltstack() refuses: 11837, not 11532.
+    assert.equal(used.min_altstack_worst, 11837);
     assert.equal(used.arch_req_xcomp_perm.enospc_below, 11952);
     // The two admission thresholds are 116 bytes apart (4 for MAGIC2 + 112 for the FSAVE header).
     assert.equal((used.arch_req_xcomp_perm.enospc_below ?? 0) - (used.sigaltstack.min_accepted - 1), 116);
@@ -136,22 +159,44 @@ describe('published figures', () => {
   test('before 5.14: no AT_MINSIGSTKSZ; glibc estimates EBX + 516 (x86-64) and EBX + 932 (i386)', () => {
     const m = model('amd-epyc-zen4-kvm', '5.10');
     assert.equal(atMinsigstksz(m.k, m.era, IA32), undefined);
-    assert.equal(glibcSigstksz(undefined, m.k, 'x86_64').sc_minsigstksz, 2948);
-    assert.equal(glibcSigstksz(undefined, m.k, 'x32').sc_minsigstksz, 2948);
-    assert.equal(glibcSigstksz(undefined, m.k, 'ia32').sc_minsigstksz, 3364);
+    const glibc = (abi: 'x86_64' | 'x32' | 'ia32') =>
+      libcRow(libcRelease('glibc', '2.34'), undefined, m.k, abi, 2048).sc_minsigstksz;
+    assert.equal(glibc('x86_64'), 2948);
+    assert.equal(glibc('x32'), 2948);
+    assert.equal(glibc('ia32'), 3364);
     // glibc's estimate is up to 8 bytes short of the frame's true worst case (2955 + 1).
     const r = size('amd-epyc-zen4-kvm', 'none', IA32, '5.10');
-    assert.equal(r.frame.min_altstack_worst, 2956);
-    assert.ok(r.hazards.some((h) => h.includes('8 bytes short')));
-    assert.ok(r.hazards.some((h) => h.includes('only for nested signals')));
+    assert.equal(r.min_altstack_worst, 2956);
+    assert.ok(hazardText(r).some((h) => h.includes('2948 is 8 bytes short of the 2956 the frame needs')));
+    assert.ok(hazardText(r).some((h) => h.includes('only for nested signals')));
+    // …and so the summary line says it does not cover the frame (it once claimed it did).
+    assert.equal(r.coverage.frames, false);
+    assert.match(r.coverage.summary, /\(2948\) is 8 bytes short of the largest frame/);
   });
 
-  test('musl: AT_MINSIGSTKSZ + 1 KiB, and + 6 KiB more for _SC_SIGSTKSZ', () => {
+  test('C libraries by release: glibc before/after 2.34, musl before 1.2.4, 1.2.4–1.2.5, from 1.2.6', () => {
+    const r = size('amd-epyc-zen4-kvm');
+    const row = (libc: 'glibc' | 'musl', v: string) => {
+      const l = libcOf(r, libc, v);
+      return [l.versions, l.sc_minsigstksz, l.sc_sigstksz, l.sigaltstack_min];
+    };
+    assert.deepEqual(row('glibc', '2.33'), ['≤ 2.33', null, null, 2048]);
+    assert.deepEqual(row('glibc', '2.43'), ['≥ 2.34', 3376, 13504, 2048]);
+    assert.deepEqual(row('musl', '1.2.3'), ['≤ 1.2.3', null, null, 2048]);
+    // 1.2.4: the aux vector value raised to MINSIGSTKSZ; _SC_SIGSTKSZ 6 KiB above it.
+    assert.deepEqual(row('musl', '1.2.5'), ['1.2.4–1.2.5', 3376, 9520, 2048]);
+    // 1.2.6: 1 KiB of handler room added, and sigaltstack() refuses anything below it.
+    assert.deepEqual(row('musl', '1.2.6'), ['≥ 1.2.6', 4400, 10544, 4400]);
+    // Without AT_MINSIGSTKSZ musl's getauxval() gives 0: both formulas land on 2048.
+    const old = model('amd-epyc-zen4-kvm', '5.10');
+    for (const v of ['1.2.4', '1.2.6'])
+      assert.equal(libcRow(libcRelease('musl', v), undefined, old.k, 'x86_64', 2048).sc_minsigstksz, 2048);
+    // AVX2: glibc's 1776 is below what sigaltstack() takes; musl 1.2.4 answers 2048.
+    const avx2 = size('intel-haswell-ep');
     assert.deepEqual(
-      { min: muslSigstksz(3376).sc_minsigstksz, sig: muslSigstksz(3376).sc_sigstksz },
-      { min: 4400, sig: 10544 },
+      ['2.36', '1.2.4', '1.2.6'].map((v, i) => libcOf(avx2, i ? 'musl' : 'glibc', v).sc_minsigstksz),
+      [1776, 2048, 2800],
     );
-    assert.equal(muslSigstksz(undefined).sc_minsigstksz, 2048);
   });
 
   test('AT_MINSIGSTKSZ a live kernel reported is what the model predicts for that profile', () => {
@@ -226,8 +271,13 @@ describe('captured measurements of real kernels', () => {
       assert.ok(checks.length > 30, `expected many checks, got ${checks.length}`);
       const bad = checks.filter((c) => !c.ok);
       assert.deepEqual(bad, [], bad.map((c) => `${c.what}: model ${c.model}, kernel ${c.kernel}`).join('\n'));
-      // The overflow rule itself: the least ss_size is one more than the bytes below the top.
-      for (const row of exp.delivery) assert.equal(row.min_ss_size, row.frame_below_top + 1);
+      // The two rules themselves: the least ss_size is one more than the bytes below the top,
+      // unless sigaltstack() refuses that size — then it is what sigaltstack() accepts.
+      for (const row of exp.delivery)
+        assert.equal(
+          row.min_ss_size,
+          deliveryMinimum(row.frame_below_top + 1, { minAccepted: exp.sigaltstack.min_accepted, rule: '' }),
+        );
     });
   }
 });
@@ -249,7 +299,7 @@ describe('properties of the placement model', () => {
               continue;
             for (const s of possibleAmxStates(m.k, m.era, config, abi)) {
               const task = taskFpu(m.k, m.era, config, abi, s);
-              const worst = minAltstack(frameKinds[kind], 1, task, m.k, config).bytesBelowTop;
+              const worst = frameFit(frameKinds[kind], 1, task, m.k, config).bytesBelowTop;
               assert.ok(worst <= at, `${name} ${era.label} ${kind} ${s}: ${worst} > ${at}`);
               n++;
             }
@@ -265,8 +315,7 @@ describe('properties of the placement model', () => {
       const m = model(name);
       const states = possibleAmxStates(m.k, m.era, IA32, 'x86_64');
       const sizes = states.map(
-        (s) =>
-          minAltstack(frameKinds.x86_64, 1, taskFpu(m.k, m.era, IA32, 'x86_64', s), m.k, IA32).minAltstack,
+        (s) => frameFit(frameKinds.x86_64, 1, taskFpu(m.k, m.era, IA32, 'x86_64', s), m.k, IA32).fits,
       );
       assert.deepEqual(
         sizes,
@@ -291,9 +340,9 @@ describe('properties of the placement model', () => {
         const k = frameKinds[kind];
         const t = top - (top % BigInt(align));
         const task = taskFpu(m.k, m.era, IA32, k.abi, 'none');
-        const need = minAltstack(k, align, task, m.k, IA32);
+        const need = frameFit(k, align, task, m.k, IA32);
         const exact = Number(t - frameGeometry(k, t, task, m.k, IA32).frame) + 1;
-        assert.ok(exact <= need.minAltstack, 'the aligned worst case covers this top');
+        assert.ok(exact <= need.fits, 'the aligned worst case covers this top');
         const ssSize = BigInt(exact + slack);
         const p = getSigframe(
           k,
@@ -337,5 +386,101 @@ describe('properties of the placement model', () => {
     assert.equal(at('6.1', 'ia32-rt'), 'overrun');
     assert.equal(at('5.14', 'x86_64'), 'sigsegv');
     assert.equal(at('5.13', 'x86_64'), 'overrun');
+  });
+});
+
+describe('hazards are true statements', () => {
+  test('over every profile × era × config × ABI × AMX state: each hazard holds in its own report, and every rule that holds is reported', () => {
+    const configs: KernelConfig[] = [IA32, NO_IA32, I386, { bits: 64, strictSasSize: true }];
+    const libcs = libcReleases.map((r) => parseLibcChoice(`${r.libc}-${r.since}`));
+    let reports = 0;
+    let hazards = 0;
+    const seen = new Set<string>();
+    for (const name of profileNames) {
+      for (const era of kernelEras) {
+        for (const config of configs) {
+          const m = model(name, era.since, config);
+          for (const kind of kinds) {
+            for (const amx of amxStates) {
+              let r: ReturnType<typeof sizeReport>;
+              const libc = libcs[reports % libcs.length]!;
+              try {
+                r = sizeReport(m.p, m.kernel, { abi: kind, topAlign: PAGE, config }, amx, { libc });
+              } catch (e) {
+                if (e instanceof SigframeError) continue; // an impossible target, refused with its reason
+                throw e;
+              }
+              reports++;
+              // The statements are checked against the JSON a user reads, not the objects.
+              const j = JSON.parse(toJson(r)) as Record<string, unknown>;
+              const where = `${name} ${era.label} ${JSON.stringify(config)} ${kind} ${amx} ${libc.libc}-${libc.version}`;
+              const scopes = [
+                {
+                  scope: 'process' as const,
+                  list: j.hazards as Record<string, unknown>[],
+                  ctx: { libc: r.libc_selected.index },
+                },
+                ...(j.states as { hazards: Record<string, unknown>[] }[]).map((st, i) => ({
+                  scope: 'state' as const,
+                  list: st.hazards,
+                  ctx: { i, libc: r.libc_selected.index },
+                })),
+              ];
+              for (const { scope, list, ctx } of scopes) {
+                for (const h of list as {
+                  code: string;
+                  message: string;
+                  op: '<' | '<=' | '!=';
+                  left: { path?: string; value: number | string };
+                  right: { path?: string; value: number | string };
+                }[]) {
+                  for (const side of [h.left, h.right]) {
+                    if (side.path !== undefined)
+                      assert.equal(valueAt(j, side.path), side.value, `${where}: ${h.code} ${side.path}`);
+                    if (typeof side.value === 'number')
+                      assert.ok(h.message.includes(String(side.value)), `${where}: ${h.message}`);
+                  }
+                  assert.ok(compare(h.left.value, h.op, h.right.value), `${where}: ${h.message}`);
+                  hazards++;
+                  seen.add(h.code);
+                }
+                // No rule that holds is left out, and none that does not hold is printed.
+                for (const rule of hazardRules.filter((x) => x.scope === scope)) {
+                  const val = (o: typeof rule.left) =>
+                    'value' in o ? o.value : valueAt(j, rulePath(o.path, ctx));
+                  const l = val(rule.left);
+                  const rr = val(rule.right);
+                  const holds =
+                    (typeof l === 'number' || typeof l === 'string') &&
+                    (typeof rr === 'number' || typeof rr === 'string') &&
+                    compare(l, rule.op, rr);
+                  assert.equal(
+                    list.filter((h) => h.code === rule.code).length,
+                    holds ? 1 : 0,
+                    `${where}: ${rule.code}`,
+                  );
+                }
+              }
+              assert.ok(!JSON.stringify(j.hazards).includes('sigframe bug'));
+            }
+          }
+        }
+      }
+    }
+    assert.ok(reports > 1000, `${reports} reports`);
+    assert.ok(hazards > 1000, `${hazards} hazards`);
+    assert.deepEqual([...seen].sort(), hazardRules.map((r) => r.code).sort(), 'every rule fires somewhere');
+  });
+});
+
+describe('the four sizes are named once', () => {
+  test('README defines each as terms.ts does, and the table uses its column', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    for (const t of sizeTerms) {
+      assert.ok(
+        readme.includes(`- \`${t.key}\` (column \`${t.column}\`): ${t.meaning}`),
+        `README "The four sizes" lists ${t.key} with its meaning from src/report/terms.ts`,
+      );
+    }
   });
 });

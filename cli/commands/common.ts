@@ -29,7 +29,7 @@ export async function selectTarget(profileSpec: string, kernelArg: string | unde
   const { loadProfile } = await import('../../src/profile/store.js');
   const { chooseKernel } = await import('../../src/kernel/eras.js');
   const profile = loadProfile(profileSpec);
-  const hostKernel = profile.name === 'host' ? profile.file.observed?.kernel : undefined;
+  const hostKernel = profile.origin === 'host' ? profile.file.observed?.kernel : undefined;
   return { profile, kernel: chooseKernel(kernelArg, hostKernel) };
 }
 

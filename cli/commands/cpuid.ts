@@ -27,7 +27,8 @@ export const handler = (argv: Args) =>
   run(async () => {
     const { cpuidReport } = await import('../../src/report/cpuid.js');
     const { profile, kernel } = await selectTarget(argv.input ?? 'host', argv.kernel);
-    const host = profile.name === 'host' ? (await import('../../src/host/probe.js')).probeHost() : undefined;
+    const host =
+      profile.origin === 'host' ? (await import('../../src/host/probe.js')).probeHost() : undefined;
     const report = cpuidReport(profile, kernel, { bits: argv.kernelBits }, host);
     print(argv.json ? toJson(report) : render(report));
     const errors = report.findings.filter((f) => f.level === 'error');

@@ -63,7 +63,7 @@ export const handler = (argv: Args) =>
       const profile = loadProfile(argv.profile ?? 'host');
       const kernel = chooseKernel(
         argv.kernel,
-        profile.name === 'host' ? profile.file.observed?.kernel : undefined,
+        profile.origin === 'host' ? profile.file.observed?.kernel : undefined,
       );
       const t = frameTarget(argv.abi ?? 'x86_64', profile, kernel, { bits: 64 }, argv.amx);
       const state = sampleState(t, argv.profile ?? 'host', top);

@@ -1,6 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { KernelCheck } from '../../src/report/measure.js';
-import type { SizeReport } from '../../src/report/size.js';
+import type { LiveTarget, SizeReport } from '../../src/report/size.js';
+import { sizeTerms } from '../../src/report/terms.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
 import { type GlobalArgs, kernelBitsOption, kernelOption, profileOption, selectTarget } from './common.js';
@@ -23,13 +24,12 @@ export const builder = (y: Argv) =>
     .option('kernel-bits', kernelBitsOption)
     .option('ia32-emulation', {
       choices: ['on', 'off'] as const,
-      default: 'on' as const,
-      describe: 'CONFIG_IA32_EMULATION of a 64-bit kernel',
+      describe: 'CONFIG_IA32_EMULATION of a 64-bit kernel (default: as the host has it, else on)',
     })
     .option('strict-sas-size', {
       type: 'boolean',
-      default: false,
-      describe: 'the kernel runs with strict_sas_size=1 (or CONFIG_STRICT_SIGALTSTACK_SIZE)',
+      describe:
+        'the kernel runs with strict_sas_size=1 or CONFIG_STRICT_SIGALTSTACK_SIZE (default: as the host has it, else off)',
     })
     .option('abi', {
       choices: ABIS,
@@ -41,6 +41,11 @@ export const builder = (y: Argv) =>
       default: 'none' as const,
       describe: "the thread's AMX state for the headline numbers",
     })
+    .option('libc', {
+      type: 'string',
+      describe:
+        'the C library for the headline and hazards, e.g. glibc-2.36 or musl-1.2.3 (default: the host glibc, else the newest glibc)',
+    })
     .option('top-align', {
       type: 'number',
       default: 4096,
@@ -50,11 +55,12 @@ export const builder = (y: Argv) =>
     .option('measure', {
       type: 'boolean',
       describe:
-        'host only: also find by experiment what the running kernel accepts and delivers, and compare',
+        'host only: also find by experiment what the running kernel and C libraries accept and deliver, and compare',
     })
     .conflicts('all', ['measure', 'cpuid-dump'])
     .example('$0 size', 'the host: what to allocate, and AT_MINSIGSTKSZ from the kernel beside the model')
     .example('$0 size --profile intel-sapphire-rapids --amx used', 'a thread that has executed AMX on an SPR')
+    .example('$0 size --libc musl-1.2.3', 'the host with a program linked against musl 1.2.3')
     .example('$0 size --all', 'every shipped CPU profile on every kernel era');
 
 type Args = ArgumentsCamelCase<
@@ -63,10 +69,11 @@ type Args = ArgumentsCamelCase<
     cpuidDump?: string;
     kernel?: string;
     kernelBits: 64 | 32;
-    ia32Emulation: 'on' | 'off';
-    strictSasSize: boolean;
+    ia32Emulation?: 'on' | 'off';
+    strictSasSize?: boolean;
     abi: (typeof ABIS)[number];
     amx: (typeof AMX)[number];
+    libc?: string;
     topAlign: number;
     all?: boolean;
     measure?: boolean;
@@ -76,49 +83,79 @@ type Args = ArgumentsCamelCase<
 export const handler = (argv: Args) =>
   run(async () => {
     const { sizeReport } = await import('../../src/report/size.js');
-    const config = {
+    const { parseLibcChoice } = await import('../../src/libc/sysconf.js');
+    const { InputError } = await import('../../src/schema/errors.js');
+    const asked = {
+      ...(argv.kernel === undefined ? {} : { kernel: argv.kernel }),
       bits: argv.kernelBits,
-      ia32Emulation: argv.ia32Emulation === 'on',
-      strictSasSize: argv.strictSasSize,
+      ...(argv.ia32Emulation === undefined ? {} : { ia32Emulation: argv.ia32Emulation === 'on' }),
+      ...(argv.strictSasSize === undefined ? {} : { strictSasSize: argv.strictSasSize }),
     };
-    const target = { abi: argv.abi, topAlign: argv.topAlign, config };
+    const modelConfig = {
+      bits: asked.bits,
+      ia32Emulation: asked.ia32Emulation ?? true,
+      strictSasSize: asked.strictSasSize ?? false,
+    };
     if (argv.all) {
       const { sizeMatrix } = await import('../../src/report/matrix.js');
-      const rows = sizeMatrix(target);
+      const rows = sizeMatrix({ abi: argv.abi, topAlign: argv.topAlign, config: modelConfig });
       print(argv.json ? toJson(rows) : renderMatrix(rows));
       return EXIT_OK;
     }
     const spec = argv.cpuidDump ?? argv.profile;
     const { profile, kernel } = await selectTarget(spec, argv.kernel);
-    const isHost = profile.name === 'host';
-    let hostAt: Parameters<typeof sizeReport>[4];
-    if (isHost) {
+    let config = modelConfig;
+    let live: LiveTarget | undefined;
+    let otherSystem: string[] = [];
+    let libc = argv.libc === undefined ? undefined : parseLibcChoice(argv.libc);
+    if (profile.origin === 'host') {
+      const { runningSystem, hostTarget } = await import('../../src/host/system.js');
       const { hostAtMinsigstksz } = await import('../../src/host/auxv.js');
-      hostAt = { kernel: profile.file.observed?.kernel ?? 'unknown', at_minsigstksz: hostAtMinsigstksz() };
+      const running = runningSystem();
+      const t = hostTarget(running, asked);
+      config = t.config;
+      otherSystem = t.otherSystem;
+      live =
+        otherSystem.length > 0
+          ? {
+              applies: false,
+              why: `${otherSystem.join('; ')}: this models another system, so the running kernel is not compared`,
+            }
+          : { applies: true, kernel: running.release, at_minsigstksz: hostAtMinsigstksz() };
+      if (!libc && running.glibc) libc = parseLibcChoice(`glibc-${running.glibc}`);
     }
-    const report = sizeReport(profile, kernel, target, argv.amx, hostAt);
-    let measured: KernelCheck[] | undefined;
-    if (argv.measure) {
-      if (!isHost) {
-        const { InputError } = await import('../../src/schema/errors.js');
-        throw new InputError('--measure runs experiments on this machine: use it with --profile host', {
+    if (argv.measure && profile.origin !== 'host') {
+      throw new InputError(
+        `--measure runs experiments on this machine: use it with --profile host (${profile.name} is a ${profile.origin} profile)`,
+        { path: 'measure' },
+      );
+    }
+    if (argv.measure && otherSystem.length > 0) {
+      throw new InputError(
+        `--measure runs experiments on the running system, but ${otherSystem.join('; ')}`,
+        {
           path: 'measure',
-        });
-      }
-      measured = await measure(profile, kernel, config);
+        },
+      );
     }
+    const target = { abi: argv.abi, topAlign: argv.topAlign, config };
+    const report = sizeReport(profile, kernel, target, argv.amx, {
+      ...(libc ? { libc } : {}),
+      ...(live ? { live } : {}),
+    });
+    const measured = argv.measure ? await measure(profile, kernel, config) : undefined;
     print(argv.json ? toJson(measured ? { ...report, measured } : report) : render(report, measured));
     let status = EXIT_OK;
-    if (report.host && !report.host.matches) {
+    if (report.live?.applies && !report.live.matches) {
       process.stderr.write(
-        `sigframe: MODEL MISMATCH: the kernel says AT_MINSIGSTKSZ = ${report.host.at_minsigstksz ?? 'absent'}, sigframe predicts ${report.at_minsigstksz ?? 'absent'} (${report.at_minsigstksz_formula}). This is a sigframe bug, a kernel configuration sigframe was not told about (--ia32-emulation, --kernel-bits), or a kernel change it does not know.\n`,
+        `sigframe: MODEL MISMATCH: the running kernel says AT_MINSIGSTKSZ = ${report.live.at_minsigstksz ?? 'absent'}, sigframe predicts ${report.at_minsigstksz ?? 'absent'} (${report.at_minsigstksz_formula}). This is a sigframe bug, a kernel configuration sigframe could not see (--ia32-emulation, --kernel-bits), or a kernel change it does not know.\n`,
       );
       status = EXIT_CHECK_FAILED;
     }
     const failed = measured?.filter((c) => !c.ok) ?? [];
     if (failed.length > 0) {
       process.stderr.write(
-        `sigframe: MODEL MISMATCH in ${failed.length} measurement(s):\n${failed.map((c) => `  ${c.what}: model ${c.model}, kernel ${c.kernel}`).join('\n')}\n`,
+        `sigframe: MODEL MISMATCH in ${failed.length} measurement(s):\n${failed.map((c) => `  ${c.what}: model ${c.model}, measured ${c.kernel}`).join('\n')}\n`,
       );
       status = EXIT_CHECK_FAILED;
     }
@@ -131,25 +168,41 @@ async function measure(
   config: { bits: 64 | 32; ia32Emulation: boolean; strictSasSize: boolean },
 ): Promise<KernelCheck[]> {
   const { runAltstackExperiment } = await import('../../src/host/altstack.js');
-  const { compareWithKernel } = await import('../../src/report/measure.js');
+  const { muslSkipReason, runLibcExperiment } = await import('../../src/host/libc.js');
+  const { compareLibcWithKernel, compareWithKernel } = await import('../../src/report/measure.js');
   const { kernelXfeatures } = await import('../../src/kernel/xstate.js');
   const { HostError } = await import('../../src/host/native.js');
   const k = kernelXfeatures(profile.cpuid, profile.xsave, kernel.era, config);
   const checks = compareWithKernel(runAltstackExperiment('x86_64'), k, kernel, config);
-  try {
-    checks.push(...compareWithKernel(runAltstackExperiment('ia32'), k, kernel, config));
-  } catch (e) {
-    if (!(e instanceof HostError)) throw e;
-    process.stderr.write(`sigframe: ia32 not measured: ${e.message.split('\n')[0]}\n`);
-  }
+  const optional = (what: string, body: () => KernelCheck[]) => {
+    try {
+      checks.push(...body());
+    } catch (e) {
+      if (!(e instanceof HostError)) throw e;
+      process.stderr.write(`sigframe: ${what} not measured: ${e.message.split('\n')[0]}\n`);
+    }
+  };
+  if (config.ia32Emulation)
+    optional('ia32', () => compareWithKernel(runAltstackExperiment('ia32'), k, kernel, config));
+  optional('glibc', () => compareLibcWithKernel(runLibcExperiment('glibc'), k, kernel, config));
+  const noMusl = muslSkipReason();
+  if (noMusl) process.stderr.write(`sigframe: musl not measured: ${noMusl}\n`);
+  else optional('musl', () => compareLibcWithKernel(runLibcExperiment('musl'), k, kernel, config));
   return checks;
 }
+
+const columnOf = (key: (typeof sizeTerms)[number]['key']) => sizeTerms.find((t) => t.key === key)!.column;
 
 function render(r: SizeReport, measured?: readonly KernelCheck[]): string {
   const out: string[] = [];
   out.push(
-    `${r.title} (${r.profile}) — ${r.kernel}${r.kernel.endsWith(r.era) ? '' : ` (${r.era})`}, ${r.kernel_bits}-bit kernel${r.kernel_bits === 64 ? `, IA32 emulation ${r.ia32_emulation ? 'on' : 'off'}` : ''}${r.strict_sas_size ? ', strict_sas_size' : ''}`,
+    `${r.title} (${r.profile}${r.origin === 'host' ? '' : `, ${r.origin} profile`}) — ${r.kernel}${r.kernel.endsWith(r.era) ? '' : ` (${r.era})`}, ${r.kernel_bits}-bit kernel${r.kernel_bits === 64 ? `, IA32 emulation ${r.ia32_emulation ? 'on' : 'off'}` : ''}${r.strict_sas_size ? ', strict_sas_size' : ''}`,
   );
+  if (r.recorded) {
+    out.push(
+      `recorded on Linux ${r.recorded.kernel}${r.recorded.at_minsigstksz === null ? '' : `: AT_MINSIGSTKSZ ${r.recorded.at_minsigstksz}`} — where this profile came from; nothing here is compared with this machine`,
+    );
+  }
   out.push(
     r.xsave
       ? `XCR0 ${hex(r.xcr0)}   max_size ${r.max_size}   default_size ${r.default_size}   fpu_default_state_size ${r.fpu_default_state_size}`
@@ -157,45 +210,71 @@ function render(r: SizeReport, measured?: readonly KernelCheck[]): string {
   );
   const at = r.at_minsigstksz === null ? 'absent' : String(r.at_minsigstksz);
   out.push(`AT_MINSIGSTKSZ ${at}   ${r.at_minsigstksz_formula}`);
-  if (r.host) {
-    const k = r.host.at_minsigstksz === null ? 'absent' : String(r.host.at_minsigstksz);
+  if (r.live?.applies) {
+    const k = r.live.at_minsigstksz === null ? 'absent' : String(r.live.at_minsigstksz);
     out.push(
-      r.host.matches
-        ? `  kernel (getauxval, Linux ${r.host.kernel}): ${k} — matches`
-        : `  !!! kernel (getauxval, Linux ${r.host.kernel}): ${k} — DOES NOT MATCH the model's ${at}`,
+      r.live.matches
+        ? `  running kernel (getauxval, Linux ${r.live.kernel}): ${k} — matches`
+        : `  !!! running kernel (getauxval, Linux ${r.live.kernel}): ${k} — DOES NOT MATCH the model's ${at}`,
     );
+  } else if (r.live) {
+    out.push(`  not compared with the running kernel: ${r.live.why}`);
   }
-  out.push(
-    `glibc sysconf: _SC_MINSIGSTKSZ ${r.glibc.sc_minsigstksz}  _SC_SIGSTKSZ ${r.glibc.sc_sigstksz}   musl: ${r.musl.sc_minsigstksz} / ${r.musl.sc_sigstksz}   legacy MINSIGSTKSZ ${r.legacy.MINSIGSTKSZ} / SIGSTKSZ ${r.legacy.SIGSTKSZ}`,
-  );
   out.push('');
+  const anyTop = (c: string) => `${c}, any top`;
   out.push(`${r.abi} frames (${r.frame.struct}), alt stack top aligned to ${r.top_align}:`);
   out.push(
     table(
-      ['AMX', 'user_size', 'below top', 'min ss_size', 'worst top', 'sigaltstack ≥', 'allocate ≥'],
+      [
+        'AMX',
+        'user_size',
+        columnOf('frame.bytes_below_top'),
+        anyTop(columnOf('frame.bytes_below_top')),
+        columnOf('min_altstack'),
+        anyTop(columnOf('min_altstack')),
+        columnOf('sigaltstack.min_accepted'),
+        columnOf('allocate.minimum'),
+      ],
       r.states.map((s) => [
         s.amx,
         s.user_size,
         s.frame.bytes_below_top,
-        s.frame.min_altstack,
-        s.frame.min_altstack_worst,
+        s.frame.bytes_below_worst_top,
+        s.min_altstack,
+        s.min_altstack_worst,
         s.sigaltstack.min_accepted,
         s.allocate.minimum,
       ]),
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
   );
   for (const s of r.impossible_states) out.push(`  ${s.amx}: impossible — ${s.why}`);
+  for (const t of sizeTerms) out.push(`  ${t.column}: ${t.meaning}`);
   out.push('');
-  const chosen = r.states.find((s) => s.amx === r.amx)!;
-  out.push(`Allocate at least ${chosen.allocate.minimum} bytes (AMX ${r.amx}): ${chosen.allocate.why};`);
+  out.push(`C libraries (sigaltstack() for AMX ${r.amx}; * = ${r.libc_selected.label}, used below):`);
   out.push(
-    `plus what the handler itself uses. ${r.at_minsigstksz === null ? `glibc's estimate ${r.glibc.sc_minsigstksz}` : `AT_MINSIGSTKSZ (${r.at_minsigstksz})`} covers every ABI and AMX state on this kernel.`,
+    table(
+      ['libc', 'versions', '', '_SC_MINSIGSTKSZ', '_SC_SIGSTKSZ', 'sigaltstack ≥'],
+      r.libc.map((l, i) => [
+        l.libc,
+        l.versions,
+        i === r.libc_selected.index ? '*' : '',
+        l.sc_minsigstksz ?? '—',
+        l.sc_sigstksz ?? '—',
+        l.sigaltstack_min,
+      ]),
+      ['l', 'l', 'l', 'r', 'r', 'r'],
+    ),
   );
+  out.push(`  legacy constants: MINSIGSTKSZ ${r.legacy.MINSIGSTKSZ}, SIGSTKSZ ${r.legacy.SIGSTKSZ}`);
+  out.push('');
+  out.push(`Allocate at least ${r.allocate.minimum} bytes (AMX ${r.amx}): ${r.allocate.why};`);
+  out.push(`plus what the handler itself uses. ${r.coverage.summary}.`);
+  const chosen = r.states.find((s) => s.amx === r.amx)!;
   const others = r.states
     .filter((s) => s !== chosen)
-    .flatMap((s) => s.hazards.map((h) => `AMX ${s.amx}: ${h}`));
-  const hazards = [...chosen.hazards, ...r.hazards, ...others];
+    .flatMap((s) => s.hazards.map((h) => `AMX ${s.amx}: ${h.message}`));
+  const hazards = [...chosen.hazards.map((h) => h.message), ...r.hazards.map((h) => h.message), ...others];
   if (hazards.length > 0) out.push('', 'Hazards:', ...hazards.map((h) => `  - ${h}`));
   out.push(
     '',
@@ -205,9 +284,9 @@ function render(r: SizeReport, measured?: readonly KernelCheck[]): string {
     const bad = measured.filter((c) => !c.ok);
     out.push(
       '',
-      `Measured on the running kernel: ${measured.length - bad.length} of ${measured.length} agree with the model.`,
+      `Measured on the running system: ${measured.length - bad.length} of ${measured.length} agree with the model.`,
     );
-    for (const c of bad) out.push(`  !!! ${c.what}: model ${c.model}, kernel ${c.kernel}`);
+    for (const c of bad) out.push(`  !!! ${c.what}: model ${c.model}, measured ${c.kernel}`);
   }
   return out.join('\n');
 }
@@ -222,9 +301,10 @@ function renderMatrix(rows: readonly import('../../src/report/matrix.js').Matrix
       'max_size',
       'AT_MINSIGSTKSZ',
       'user_size',
-      'min ss_size',
-      'worst top',
-      'sigaltstack ≥',
+      columnOf('frame.bytes_below_top'),
+      columnOf('min_altstack'),
+      'any top',
+      columnOf('sigaltstack.min_accepted'),
       'glibc SIGSTKSZ',
     ],
     rows.map((r) => [
@@ -235,12 +315,13 @@ function renderMatrix(rows: readonly import('../../src/report/matrix.js').Matrix
         r.max_size,
         r.at_minsigstksz,
         r.user_size,
+        r.bytes_below_top,
         r.min_altstack,
         r.min_altstack_worst,
         r.sigaltstack_min_accepted,
         r.glibc_sc_sigstksz,
       ].map((v) => v ?? '—'),
     ]),
-    ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   )}${errors.length > 0 ? `\n\n${errors.join('\n')}` : ''}`;
 }

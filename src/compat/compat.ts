@@ -1,6 +1,6 @@
 import { frameKinds } from '../abi/frames.js';
 import type { KernelChoice } from '../kernel/eras.js';
-import { atMinsigstksz, minAltstack } from '../kernel/signal.js';
+import { atMinsigstksz, frameFit } from '../kernel/signal.js';
 import { type AmxState, possibleAmxStates, taskFpu } from '../kernel/task.js';
 import { type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
 import { requireConsistent } from '../profile/checks.js';
@@ -199,13 +199,13 @@ export function processFindings(a: Side, b: Side, kernel: KernelChoice, config: 
   const atFrom = atMinsigstksz(a.k, era, config);
   if (atFrom !== undefined) {
     const none = taskFpu(b.k, era, config, 'x86_64', 'none');
-    const need = minAltstack(frameKinds.x86_64, 1, none, b.k, config).minAltstack;
+    const need = frameFit(frameKinds.x86_64, 1, none, b.k, config).fits;
     if (need > atFrom) {
       out.push({
         level: 'incompatible',
         code: 'altstack',
         scope: 'process',
-        message: `alt stacks sized on ${a.p.name} from AT_MINSIGSTKSZ (${atFrom}) are too small for ${b.p.name}'s frames (${need} bytes): signals on them raise SIGSEGV`,
+        message: `alt stacks sized on ${a.p.name} from AT_MINSIGSTKSZ (${atFrom}) are too small for ${b.p.name}'s frames (they fit only in ${need} bytes or more): signals on them raise SIGSEGV`,
       });
     }
   }

@@ -34,6 +34,11 @@ export const captureSchema = j.object({
     k: j.array(j.u64()),
   }),
   unwritten: j.array(j.array(j.int())),
+  /**
+   * Set when the CPU was emulated (e.g. "QEMU TCG"): which bytes of the XSAVE image its XSAVE
+   * wrote, and which components it marked in use, are the emulator's choices, not a CPU's.
+   */
+  cpu_emulator: j.optional(j.string()),
 });
 
 export type CaptureInfo = JsonInfer<typeof captureSchema>;

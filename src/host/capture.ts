@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { formatProfile } from '../profile/profile.js';
 import { hostProfile } from '../profile/store.js';
 import { assertX86Linux, HostError, nativeHelper, runHelper } from './native.js';
+import { emulatedCpu } from './probe.js';
 
 export interface CaptureRun {
   readonly dir: string;
@@ -25,6 +26,7 @@ export function captureHostFrames(dir: string): CaptureRun {
   writeFileSync(join(dir, PROFILE_FILE), formatProfile(hostProfile().file));
   const scenarios: string[] = [];
   const skipped: string[] = [];
+  const emulator = emulatedCpu();
   for (const [abi, flags] of [
     ['x86_64', ['-m64']],
     ['ia32', ['-m32', '-no-pie']],
@@ -42,7 +44,8 @@ export function captureHostFrames(dir: string): CaptureRun {
     for (const name of out.trim().split(/\s+/).filter(Boolean)) {
       const file = join(dir, `${name}.json`);
       const info = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-      writeFileSync(file, `${JSON.stringify({ ...info, profile: PROFILE_FILE }, null, 2)}\n`);
+      const note = emulator ? { cpu_emulator: emulator } : {};
+      writeFileSync(file, `${JSON.stringify({ ...info, profile: PROFILE_FILE, ...note }, null, 2)}\n`);
       scenarios.push(name);
     }
   }

@@ -29,17 +29,23 @@ function compilerCandidates(): string[] {
 }
 
 /**
- * Compiles native/<name>.c with the system C compiler on first use and caches the binary under
- * ~/.cache/sigframe, keyed by a hash of the source and flags, so an edited helper is rebuilt.
+ * Compiles native/<name>.c with the system C compiler (or `compiler`, e.g. musl-gcc) on first
+ * use and caches the binary under ~/.cache/sigframe, keyed by a hash of the source, flags and
+ * compiler, so an edited helper is rebuilt.
  */
-export function nativeHelper(name: string, flags: readonly string[] = []): string {
+export function nativeHelper(name: string, flags: readonly string[] = [], compiler?: string): string {
   const source = join(nativeDir, `${name}.c`);
   const text = readFileSync(source);
-  const key = createHash('sha256').update(text).update(flags.join(' ')).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(text)
+    .update(flags.join(' '))
+    .update(compiler ?? '')
+    .digest('hex')
+    .slice(0, 16);
   const binary = join(cacheDir(), `${name}-${key}`);
   if (existsSync(binary)) return binary;
   const tried: string[] = [];
-  for (const cc of compilerCandidates()) {
+  for (const cc of compiler ? [compiler] : compilerCandidates()) {
     const tmp = `${binary}.${process.pid}.tmp`;
     const r = spawnSync(cc, ['-O2', '-Wall', ...flags, '-o', tmp, source], { encoding: 'utf8' });
     if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {

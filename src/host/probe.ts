@@ -12,6 +12,12 @@ export interface HostProbe {
   readonly atMinsigstksz: number | undefined;
   readonly xcompSupp: bigint | undefined;
   readonly xcompPerm: bigint | undefined;
+  /** `int $0x80` reached the 32-bit system call table: IA32 emulation is on. */
+  readonly ia32Syscall: boolean | undefined;
+  /** The hypervisor's CPUID vendor signature (leaf 0x40000000), when one says it is there. */
+  readonly hypervisor: string | undefined;
+  /** gnu_get_libc_version() of the probe, linked as any program built here; undefined on musl. */
+  readonly glibc: string | undefined;
   readonly release: string;
 }
 
@@ -25,6 +31,9 @@ const probeSchema = j.object({
   xcomp_supp_errno: j.optional(j.int()),
   xcomp_perm: j.optional(j.nullable(j.u64())),
   xcomp_perm_errno: j.optional(j.int()),
+  ia32_syscall: j.optional(j.nullable(j.boolean())),
+  glibc: j.optional(j.string()),
+  hypervisor: j.optional(j.string()),
   release: j.string(),
   machine: j.string(),
 });
@@ -45,6 +54,9 @@ export function parseProbeOutput(text: string): HostProbe {
       atMinsigstksz: p.at_minsigstksz ?? undefined,
       xcompSupp: p.xcomp_supp ?? undefined,
       xcompPerm: p.xcomp_perm ?? undefined,
+      ia32Syscall: p.ia32_syscall ?? undefined,
+      glibc: p.glibc,
+      hypervisor: p.hypervisor?.replace(/\0+$/, ''),
       release: p.release,
     };
   } catch (e) {
@@ -62,4 +74,16 @@ export function probeHost(): HostProbe {
     cached = parseProbeOutput(runHelper(nativeHelper('probe')));
   }
   return cached;
+}
+
+/**
+ * CPUs whose instructions a program emulates rather than executes: their XSAVE writes what the
+ * emulator chose (QEMU's TCG keeps no XINUSE and skips reserved bytes of the image), so results
+ * about instruction semantics from them are the emulator's, not the hardware's. The kernel's own
+ * arithmetic — sizes, placement, sw_reserved — is still the real kernel's.
+ */
+const EMULATORS: Record<string, string> = { TCGTCGTCGTCG: 'QEMU TCG' };
+
+export function emulatedCpu(probe: HostProbe = probeHost()): string | undefined {
+  return probe.hypervisor === undefined ? undefined : EMULATORS[probe.hypervisor];
 }

@@ -104,7 +104,10 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
   }
   const profileRef = o.profile ?? 'host';
   const profile = loadProfile(profileRef);
-  const kernel = chooseKernel(o.kernel, profile.name === 'host' ? profile.file.observed?.kernel : undefined);
+  const kernel = chooseKernel(
+    o.kernel,
+    profile.origin === 'host' ? profile.file.observed?.kernel : undefined,
+  );
   return {
     decoded: decodeFrame({
       profileRef,

@@ -165,25 +165,26 @@ export function bytesBelowTop(
 }
 
 /**
- * The smallest ss_size on which a frame fits below a top aligned to `topAlign` (a power of two;
- * 1 = any top): the frame must start strictly above ss_sp. Only the top's residue modulo 64
- * matters, so the worst case is taken over the residues such a top can have.
+ * The frame's footprint for the worst top aligned to `topAlign` (a power of two; 1 = any top):
+ * the most bytes it takes below the top, and so the smallest ss_size it fits in — one more, since
+ * the frame must start strictly above ss_sp (__on_sig_stack() in get_sigframe()). Only the top's
+ * residue modulo 64 matters, so the worst case is taken over the residues such a top can have.
  */
-export function minAltstack(
+export function frameFit(
   kind: FrameKind,
   topAlign: number,
   task: Pick<TaskFpu, 'userSize'>,
   k: Pick<KernelXfeatures, 'xsave' | 'fxsr'>,
   config: KernelConfig,
-): { bytesBelowTop: number; minAltstack: number; worstTop: bigint } {
+): { bytesBelowTop: number; fits: number; worstTop: bigint } {
   const step = Math.min(topAlign, XSAVE_ALIGNMENT);
   // Any base works: placement depends on the top's residue only. Keep it far from zero.
   const base = 1n << 32n;
-  let worst = { bytesBelowTop: -1, minAltstack: 0, worstTop: base };
+  let worst = { bytesBelowTop: -1, fits: 0, worstTop: base };
   for (let r = 0; r < XSAVE_ALIGNMENT; r += step) {
     const top = base + BigInt(r);
     const b = bytesBelowTop(kind, top, task, k, config);
-    if (b > worst.bytesBelowTop) worst = { bytesBelowTop: b, minAltstack: b + 1, worstTop: top };
+    if (b > worst.bytesBelowTop) worst = { bytesBelowTop: b, fits: b + 1, worstTop: top };
   }
   return worst;
 }
@@ -217,6 +218,29 @@ export function sigaltstackMinAccepted(
     minAccepted: fsize + 1,
     rule: `ss_size > max_frame_size ${maxFrameSize(k, config)} − fpu_default_state_size ${fpstateSize(k, config)} + perm user size ${task.permUserSize} = ${fsize} (${strict ? 'strict_sas_size' : 'the process holds AMX permission'})`,
   };
+}
+
+/**
+ * The smallest ss_size on which the kernel delivers a signal: the frame must fit below the top
+ * (`fits`, from frameFit or bytesBelowTop + 1) and sigaltstack() must have accepted the size in
+ * the first place — so on CPUs whose frames are smaller than MINSIGSTKSZ it is 2048.
+ */
+export function deliveryMinimum(fits: number, sigaltstack: SigaltstackRule): number {
+  return Math.max(fits, sigaltstack.minAccepted);
+}
+
+/** deliveryMinimum() for the worst top aligned to `topAlign`, with the footprint and the rule. */
+export function minAltstack(
+  kind: FrameKind,
+  topAlign: number,
+  task: TaskFpu,
+  k: KernelXfeatures,
+  era: KernelEra,
+  config: KernelConfig,
+): { minAltstack: number; fit: ReturnType<typeof frameFit>; sigaltstack: SigaltstackRule } {
+  const fit = frameFit(kind, topAlign, task, k, config);
+  const sigaltstack = sigaltstackMinAccepted(k, era, config, task);
+  return { minAltstack: deliveryMinimum(fit.fits, sigaltstack), fit, sigaltstack };
 }
 
 export type PermResult = 0 | 'EINVAL' | 'EOPNOTSUPP' | 'ENOSPC';

@@ -66,16 +66,23 @@ export const profileFileSchema = j.object({
 
 export type ProfileFile = JsonInfer<typeof profileFileSchema>;
 
+/**
+ * Where a profile came from. Only `host` means the machine sigframe runs on: a file is a
+ * recording of some machine, whatever its `name` says, so nothing live is compared with it.
+ */
+export type ProfileOrigin = 'host' | 'shipped' | 'file';
+
 export interface Profile {
   readonly file: ProfileFile;
   readonly name: string;
+  readonly origin: ProfileOrigin;
   readonly cpuid: Cpuid;
   readonly xsave: XsaveEnumeration;
 }
 
 const NAME = /^[a-z0-9][a-z0-9.-]*$/;
 
-export function profileFromFile(file: ProfileFile): Profile {
+export function profileFromFile(file: ProfileFile, origin: ProfileOrigin = 'file'): Profile {
   if (!NAME.test(file.name)) {
     throw new InputError(`$.name: '${file.name}' must be lower-case letters, digits, '.' and '-'`, {
       path: '$.name',
@@ -94,13 +101,13 @@ export function profileFromFile(file: ProfileFile): Profile {
     seen.add(key);
   });
   const cpuid = new Cpuid(records);
-  return { file, name: file.name, cpuid, xsave: readXsaveEnumeration(cpuid) };
+  return { file, name: file.name, origin, cpuid, xsave: readXsaveEnumeration(cpuid) };
 }
 
 /** Validates parsed JSON as a profile file; `where` names the file in errors. */
-export function profileFromJson(value: unknown, where: string): Profile {
+export function profileFromJson(value: unknown, where: string, origin: ProfileOrigin = 'file'): Profile {
   try {
-    return profileFromFile(profileFileSchema.parse(value, '$'));
+    return profileFromFile(profileFileSchema.parse(value, '$'), origin);
   } catch (e) {
     if (e instanceof InputError) throw new InputError(`${where}: ${e.message}`, e.where);
     throw e;

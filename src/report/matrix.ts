@@ -12,6 +12,7 @@ export interface MatrixRow {
   readonly max_size: number | null;
   readonly at_minsigstksz: number | null;
   readonly user_size: number | null;
+  readonly bytes_below_top: number | null;
   readonly min_altstack: number | null;
   readonly min_altstack_worst: number | null;
   readonly sigaltstack_min_accepted: number | null;
@@ -37,10 +38,11 @@ export function sizeMatrix(target: SizeTarget): MatrixRow[] {
             max_size: r.max_size,
             at_minsigstksz: r.at_minsigstksz,
             user_size: s.user_size,
-            min_altstack: s.frame.min_altstack,
-            min_altstack_worst: s.frame.min_altstack_worst,
+            bytes_below_top: s.frame.bytes_below_top,
+            min_altstack: s.min_altstack,
+            min_altstack_worst: s.min_altstack_worst,
             sigaltstack_min_accepted: s.sigaltstack.min_accepted,
-            glibc_sc_sigstksz: r.glibc.sc_sigstksz,
+            glibc_sc_sigstksz: r.libc[r.libc_selected.index]!.sc_sigstksz,
           });
         }
       } catch (e) {
@@ -52,6 +54,7 @@ export function sizeMatrix(target: SizeTarget): MatrixRow[] {
           max_size: null,
           at_minsigstksz: null,
           user_size: null,
+          bytes_below_top: null,
           min_altstack: null,
           min_altstack_worst: null,
           sigaltstack_min_accepted: null,

@@ -1,8 +1,16 @@
 import { type FrameKindName, frameKinds } from '../abi/frames.js';
 import type { AltstackExperiment } from '../host/altstack.js';
+import type { LibcExperiment } from '../host/libc.js';
+import { HostError } from '../host/native.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { mathFrameSize } from '../kernel/fpu_signal.js';
-import { atMinsigstksz, bytesBelowTop, requestXcompPerm, sigaltstackMinAccepted } from '../kernel/signal.js';
+import {
+  atMinsigstksz,
+  bytesBelowTop,
+  deliveryMinimum,
+  requestXcompPerm,
+  sigaltstackMinAccepted,
+} from '../kernel/signal.js';
 import {
   type AmxState,
   possibleAmxStates,
@@ -11,7 +19,7 @@ import {
   XFEATURE_XTILE_DATA,
 } from '../kernel/task.js';
 import type { KernelConfig, KernelXfeatures } from '../kernel/xstate.js';
-import { glibcSigstksz } from '../libc/sysconf.js';
+import { libcRelease, libcRow } from '../libc/sysconf.js';
 import { bit } from '../xsave/catalog.js';
 
 /** One number the model predicts and the live kernel reported. */
@@ -42,15 +50,17 @@ export function compareWithKernel(
     out.push({ what, model, kernel: measured, ok: model === measured });
   const at = atMinsigstksz(k, era, config);
   check(`${abi}: getauxval(AT_MINSIGSTKSZ)`, at ?? 'absent', exp.at_minsigstksz ?? 'absent');
-  if (exp.glibc) {
-    const g = glibcSigstksz(at, k, abi);
-    check(`${abi}: sysconf(_SC_MINSIGSTKSZ)`, g.sc_minsigstksz, exp.glibc.sc_minsigstksz);
-    check(`${abi}: sysconf(_SC_SIGSTKSZ)`, g.sc_sigstksz, exp.glibc.sc_sigstksz);
-  }
   const none = taskFpu(k, era, config, abi, 'none');
+  const admission = sigaltstackMinAccepted(k, era, config, none);
+  if (exp.glibc) {
+    // The helper prints these only where <unistd.h> has the names: glibc 2.34 or later.
+    const g = libcRow(libcRelease('glibc', '2.34'), at, k, abi, admission.minAccepted);
+    check(`${abi}: glibc sysconf(_SC_MINSIGSTKSZ)`, g.sc_minsigstksz ?? 'absent', exp.glibc.sc_minsigstksz);
+    check(`${abi}: glibc sysconf(_SC_SIGSTKSZ)`, g.sc_sigstksz ?? 'absent', exp.glibc.sc_sigstksz);
+  }
   check(
     `${abi}: smallest ss_size sigaltstack() accepts`,
-    sigaltstackMinAccepted(k, era, config, none).minAccepted,
+    admission.minAccepted,
     exp.sigaltstack.min_accepted,
   );
 
@@ -83,7 +93,10 @@ export function compareWithKernel(
     const label = `${row.kind} frame, top ≡ ${row.top_residue} (mod 64)`;
     check(
       `${label}: smallest ss_size delivered`,
-      bytesBelowTop(frameKinds[row.kind], top(row.top_residue), none, k, config) + 1,
+      deliveryMinimum(
+        bytesBelowTop(frameKinds[row.kind], top(row.top_residue), none, k, config) + 1,
+        admission,
+      ),
       row.error === 0 ? row.min_ss_size : `helper error ${row.error}`,
     );
     frameChecks(label, row.kind, none, row);
@@ -128,4 +141,41 @@ export function compareWithKernel(
     }
   }
   return out;
+}
+
+/**
+ * Compares native/libc.c's answers — sysconf and what sigaltstack() lets through, linked with a
+ * C library of a known version — with that release's row of the libc table.
+ */
+export function compareLibcWithKernel(
+  exp: LibcExperiment,
+  k: KernelXfeatures,
+  kernel: KernelChoice,
+  config: KernelConfig,
+): KernelCheck[] {
+  if (exp.version === undefined)
+    throw new HostError(`native/libc.c could not tell which ${exp.libc} it runs with`);
+  const at = atMinsigstksz(k, kernel.era, config);
+  const kernelMin = sigaltstackMinAccepted(
+    k,
+    kernel.era,
+    config,
+    taskFpu(k, kernel.era, config, 'x86_64', 'none'),
+  );
+  const row = libcRow(libcRelease(exp.libc, exp.version), at, k, 'x86_64', kernelMin.minAccepted);
+  const label = `${exp.libc} ${exp.version} (row ${row.versions})`;
+  return [
+    ['sysconf(_SC_MINSIGSTKSZ)', row.sc_minsigstksz, exp.sc_minsigstksz],
+    ['sysconf(_SC_SIGSTKSZ)', row.sc_sigstksz, exp.sc_sigstksz],
+    ['smallest ss_size sigaltstack() accepts', row.sigaltstack_min, exp.sigaltstack_min],
+  ].map(([what, model, measured]) => {
+    const m = model ?? 'absent';
+    const v = measured ?? 'absent';
+    return {
+      what: `${label}: ${what}`,
+      model: m as number | string,
+      kernel: v as number | string,
+      ok: m === v,
+    };
+  });
 }

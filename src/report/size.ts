@@ -1,3 +1,4 @@
+import { libcReleases } from '../../layouts/libc.js';
 import { K } from '../abi/constants.js';
 import { type FrameKindName, frameKinds } from '../abi/frames.js';
 import type { KernelChoice } from '../kernel/eras.js';
@@ -10,7 +11,6 @@ import {
   minAltstack,
   type PermRequest,
   requestXcompPerm,
-  sigaltstackMinAccepted,
 } from '../kernel/signal.js';
 import {
   type AmxState,
@@ -22,15 +22,22 @@ import {
   XFEATURE_XTILE_DATA,
 } from '../kernel/task.js';
 import { hasIa32, type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
-import { glibcSigstksz, type LibcSigstksz, muslSigstksz } from '../libc/sysconf.js';
+import {
+  type LibcChoice,
+  type LibcRow,
+  libcChoiceLabel,
+  libcRows,
+  newestLibcRelease,
+} from '../libc/sysconf.js';
 import { requireConsistent } from '../profile/checks.js';
-import type { Profile } from '../profile/profile.js';
+import type { Profile, ProfileOrigin } from '../profile/profile.js';
 import { InputError } from '../schema/errors.js';
+import { evaluateHazards, type Hazard } from './hazards.js';
 
 /**
  * `sigframe size`: how big an alt stack must be, for one CPU, kernel, ABI and AMX state, with
  * the kernel's and the C libraries' own numbers beside it. Keys are the kernel's and glibc's
- * terms in snake_case.
+ * terms in snake_case; the four sizes are defined once in terms.ts.
  */
 export interface SizeTarget {
   readonly abi: FrameKindName;
@@ -44,12 +51,10 @@ export interface FrameSizing {
   readonly struct: string;
   /** xstate_sigframe_size(): the task's XSAVE image plus MAGIC2. */
   readonly xstate_sigframe_size: number;
-  /** Bytes from the alt stack's top down to the frame, for the worst top of the given alignment. */
+  /** The footprint: bytes from the alt stack's top down to the frame, for the worst aligned top. */
   readonly bytes_below_top: number;
-  /** Smallest ss_size on which the kernel delivers a signal, for that top alignment. */
-  readonly min_altstack: number;
-  /** The same over every possible top address. */
-  readonly min_altstack_worst: number;
+  /** The same for the worst top address of all. */
+  readonly bytes_below_worst_top: number;
 }
 
 export interface StateSizing {
@@ -57,20 +62,55 @@ export interface StateSizing {
   readonly user_size: number;
   readonly user_xfeatures: bigint;
   readonly frame: FrameSizing;
+  /** Smallest ss_size on which the kernel delivers: the frame fits and sigaltstack() accepts it. */
+  readonly min_altstack: number;
+  readonly min_altstack_worst: number;
   readonly sigaltstack: { readonly min_accepted: number; readonly rule: string };
   /** The least a runtime must allocate for this thread's alt stack, before its handler's own use. */
   readonly allocate: { readonly minimum: number; readonly why: string };
-  readonly hazards: readonly string[];
+  readonly hazards: readonly Hazard[];
 }
+
+/** The most any frame kind and AMX state on this kernel needs, and whether a run-time value covers it. */
+export interface Coverage {
+  /** What a program would size by: AT_MINSIGSTKSZ, or the C library's value before 5.14. */
+  readonly by: string;
+  readonly value: number | null;
+  readonly largest_frame: { readonly kind: FrameKindName; readonly amx: AmxState; readonly fits: number };
+  readonly largest_min_altstack: {
+    readonly kind: FrameKindName;
+    readonly amx: AmxState;
+    readonly value: number;
+  };
+  /** `value` holds every frame / is also accepted by sigaltstack() for every frame. */
+  readonly frames: boolean | null;
+  readonly delivery: boolean | null;
+  readonly summary: string;
+}
+
+/** Whether the running kernel is what this report describes, so that live numbers can be compared. */
+export type LiveTarget =
+  | { readonly applies: true; readonly kernel: string; readonly at_minsigstksz: number | undefined }
+  | { readonly applies: false; readonly why: string };
 
 export interface SizeReport {
   readonly profile: string;
+  /** `host`: measured on this machine; `shipped`/`file`: a recording, never compared with this machine. */
+  readonly origin: ProfileOrigin;
   readonly title: string;
+  /** What the machine a profile was recorded on reported, for people; nothing is checked against it. */
+  readonly recorded: {
+    readonly kernel: string;
+    readonly at_minsigstksz: number | null;
+    readonly basis: string;
+  } | null;
   readonly kernel: string;
   readonly era: string;
   readonly kernel_bits: 64 | 32;
   readonly ia32_emulation: boolean;
   readonly strict_sas_size: boolean;
+  /** When get_sigframe() catches a frame that leaves the alt stack, for this ABI's frames. */
+  readonly overflow_check: 'none' | 'nested' | 'entering';
   readonly abi: FrameKindName;
   readonly top_align: number;
   readonly xsave: boolean;
@@ -88,27 +128,35 @@ export interface SizeReport {
   readonly user_size: number;
   readonly user_xfeatures: bigint;
   readonly frame: FrameSizing;
+  readonly min_altstack: number;
+  readonly min_altstack_worst: number;
   readonly sigaltstack: StateSizing['sigaltstack'];
   readonly allocate: StateSizing['allocate'];
   readonly states: readonly StateSizing[];
   readonly impossible_states: readonly { readonly amx: AmxState; readonly why: string }[];
+  readonly coverage: Coverage;
   readonly arch_req_xcomp_perm: {
     readonly result: PermRequest['result'];
     readonly reason: string;
     readonly enospc_below?: number;
   };
-  readonly glibc: LibcSigstksz;
-  readonly musl: LibcSigstksz;
+  /** One row per C library release range, for the selected AMX state's sigaltstack() rule. */
+  readonly libc: readonly LibcRow[];
+  /** The row the headline and the hazards use (`--libc`). */
+  readonly libc_selected: { readonly index: number; readonly label: string };
   readonly legacy: { readonly MINSIGSTKSZ: number; readonly SIGSTKSZ: number };
-  readonly hazards: readonly string[];
-  readonly host?: HostComparison;
+  readonly hazards: readonly Hazard[];
+  readonly live: LiveReport | null;
 }
 
-export interface HostComparison {
-  readonly kernel: string;
-  readonly at_minsigstksz: number | null;
-  readonly matches: boolean;
-}
+export type LiveReport =
+  | {
+      readonly applies: true;
+      readonly kernel: string;
+      readonly at_minsigstksz: number | null;
+      readonly matches: boolean;
+    }
+  | { readonly applies: false; readonly why: string };
 
 /** Refuses ABI, kernel and alignment combinations no kernel can run, with what would have to change. */
 export function checkTargetConfig(target: SizeTarget): void {
@@ -137,18 +185,103 @@ export function checkTarget(k: KernelXfeatures, target: SizeTarget): void {
   }
 }
 
-function frameSizing(kindName: FrameKindName, task: TaskFpu, k: KernelXfeatures, t: SizeTarget): FrameSizing {
+/** The frame kinds a kernel of this configuration delivers. */
+function kernelFrameKinds(config: KernelConfig): FrameKindName[] {
+  return (Object.keys(frameKinds) as FrameKindName[]).filter((kind) => {
+    const abi = frameKinds[kind].abi;
+    return config.bits === 32 ? abi === 'ia32' : abi !== 'ia32' || hasIa32(config);
+  });
+}
+
+interface Sized {
+  readonly frame: FrameSizing;
+  readonly minAltstack: number;
+  readonly minAltstackWorst: number;
+  readonly sigaltstack: { readonly min_accepted: number; readonly rule: string };
+}
+
+function sized(
+  kindName: FrameKindName,
+  task: TaskFpu,
+  k: KernelXfeatures,
+  era: KernelChoice['era'],
+  t: SizeTarget,
+): Sized {
   const kind = frameKinds[kindName];
-  const aligned = minAltstack(kind, t.topAlign, task, k, t.config);
-  const any = minAltstack(kind, 1, task, k, t.config);
+  const aligned = minAltstack(kind, t.topAlign, task, k, era, t.config);
+  const any = minAltstack(kind, 1, task, k, era, t.config);
   return {
-    kind: kindName,
-    struct: kind.struct.name,
-    xstate_sigframe_size: xstateSigframeSize(task.userSize, k),
-    bytes_below_top: aligned.bytesBelowTop,
-    min_altstack: aligned.minAltstack,
-    min_altstack_worst: any.minAltstack,
+    frame: {
+      kind: kindName,
+      struct: kind.struct.name,
+      xstate_sigframe_size: xstateSigframeSize(task.userSize, k),
+      bytes_below_top: aligned.fit.bytesBelowTop,
+      bytes_below_worst_top: any.fit.bytesBelowTop,
+    },
+    minAltstack: aligned.minAltstack,
+    minAltstackWorst: any.minAltstack,
+    sigaltstack: { min_accepted: aligned.sigaltstack.minAccepted, rule: aligned.sigaltstack.rule },
   };
+}
+
+/** The AMX states a thread in state `s` may still reach: with permission it may use AMX at any moment. */
+function reachableFrom(s: AmxState, reachable: readonly AmxState[]): AmxState[] {
+  return s === 'permitted' ? reachable.filter((x) => x !== 'none') : [s];
+}
+
+/**
+ * Whether the value a program sizes by covers the kernel's part. AT_MINSIGSTKSZ speaks for every
+ * frame kind of the kernel; a C library's value only for its own ABI (glibc estimates per ABI).
+ */
+function coverage(
+  k: KernelXfeatures,
+  era: KernelChoice['era'],
+  t: SizeTarget,
+  at: number | undefined,
+  libc: LibcRow,
+  libcLabel: string,
+): Coverage {
+  const abi = frameKinds[t.abi].abi;
+  const kinds = kernelFrameKinds(t.config).filter((kind) => at !== undefined || frameKinds[kind].abi === abi);
+  let frame = { kind: t.abi, amx: 'none' as AmxState, fits: 0 };
+  let alt = { kind: t.abi, amx: 'none' as AmxState, value: 0 };
+  for (const kind of kinds) {
+    const kabi = frameKinds[kind].abi;
+    for (const s of possibleAmxStates(k, era, t.config, kabi)) {
+      const z = sized(kind, taskFpu(k, era, t.config, kabi, s), k, era, t);
+      if (z.frame.bytes_below_worst_top + 1 > frame.fits)
+        frame = { kind, amx: s, fits: z.frame.bytes_below_worst_top + 1 };
+      if (z.minAltstackWorst > alt.value) alt = { kind, amx: s, value: z.minAltstackWorst };
+    }
+  }
+  const by = at !== undefined ? 'AT_MINSIGSTKSZ' : `${libcLabel} sysconf(_SC_MINSIGSTKSZ)`;
+  const scope =
+    at !== undefined ? 'every ABI and AMX state on this kernel' : `every ${abi} frame and AMX state`;
+  const value = at ?? libc.sc_minsigstksz;
+  const base = { by, value, largest_frame: frame, largest_min_altstack: alt };
+  if (value === null) {
+    return {
+      ...base,
+      frames: null,
+      delivery: null,
+      summary: `Linux ${era.label} gives no AT_MINSIGSTKSZ and ${libcLabel} has no _SC_MINSIGSTKSZ: nothing at run time tells a program how big a frame is (the largest ${abi} frame needs ${frame.fits} bytes, ${frame.kind} AMX ${frame.amx})`,
+    };
+  }
+  const frames = value >= frame.fits;
+  const delivery = value >= alt.value;
+  const summary = delivery
+    ? `${by} (${value}) covers the kernel's part for ${scope} (the most any needs: ${alt.value}, ${alt.kind} AMX ${alt.amx})`
+    : frames
+      ? `${by} (${value}) holds ${scope.replace('every', 'the frame of every')} (the largest needs ${frame.fits}, ${frame.kind} AMX ${frame.amx}), but sigaltstack() accepts nothing under ${alt.value}`
+      : `${by} (${value}) is ${frame.fits - value} bytes short of the largest frame (${frame.kind} AMX ${frame.amx} needs ${frame.fits}) among ${scope}`;
+  return { ...base, frames, delivery, summary };
+}
+
+export interface SizeOptions {
+  /** The C library for the headline and hazards; default: the newest glibc. */
+  readonly libc?: LibcChoice;
+  /** Set for the host: whether the running kernel is the target, and what it said. */
+  readonly live?: LiveTarget;
 }
 
 export function sizeReport(
@@ -156,7 +289,7 @@ export function sizeReport(
   kernel: KernelChoice,
   target: SizeTarget,
   selected: AmxState = 'none',
-  hostAt?: { kernel: string; at_minsigstksz: number | undefined },
+  opts: SizeOptions = {},
 ): SizeReport {
   const { config } = target;
   const era = kernel.era;
@@ -168,49 +301,68 @@ export function sizeReport(
   if (why) throw new InputError(`--amx ${selected}: ${why}`, { path: 'amx' });
 
   const at = atMinsigstksz(k, era, config);
-  const glibc = glibcSigstksz(at, k, abi);
-  const musl = muslSigstksz(at);
   const reachable = possibleAmxStates(k, era, config, abi);
   const tasks = new Map(reachable.map((s) => [s, taskFpu(k, era, config, abi, s)]));
-  const frames = new Map(reachable.map((s) => [s, frameSizing(target.abi, tasks.get(s)!, k, target)]));
+  const sizes = new Map(reachable.map((s) => [s, sized(target.abi, tasks.get(s)!, k, era, target)]));
 
-  const states = reachable.map((s): StateSizing => {
+  const states = reachable.map((s) => {
     const task = tasks.get(s)!;
-    const frame = frames.get(s)!;
-    const sas = sigaltstackMinAccepted(k, era, config, task);
-    // A thread with permission may execute its first tile instruction at any moment: size for it.
-    const later = s === 'permitted' ? reachable.filter((x) => x !== 'none') : [s];
-    const worst = later.reduce((m, x) => Math.max(m, frames.get(x)!.min_altstack_worst), 0);
-    const minimum = Math.max(worst, sas.minAccepted);
+    const z = sizes.get(s)!;
+    const later = reachableFrom(s, reachable);
+    const worstState = later.reduce((m, x) =>
+      sizes.get(x)!.minAltstackWorst > sizes.get(m)!.minAltstackWorst ? x : m,
+    );
+    const w = sizes.get(worstState)!;
+    const minimum = w.minAltstackWorst;
     const whyMin =
-      minimum === sas.minAccepted && sas.minAccepted > worst
-        ? `sigaltstack() accepts nothing smaller: ${sas.rule}`
-        : worst > frame.min_altstack_worst
-          ? `the frame after this thread's first AMX use (${worst - 1} bytes below the worst top) must fit`
-          : `the frame (${frame.bytes_below_top} bytes below a ${target.topAlign}-aligned top, ${frame.min_altstack_worst - 1} below the worst top) must start above ss_sp`;
+      w.sigaltstack.min_accepted >= w.frame.bytes_below_worst_top + 1
+        ? `sigaltstack() accepts nothing smaller: ${w.sigaltstack.rule}`
+        : worstState !== s
+          ? `the frame after this thread's first AMX use (${w.frame.bytes_below_worst_top} bytes below the worst top) must fit`
+          : `the frame (${z.frame.bytes_below_top} bytes below a ${target.topAlign}-aligned top, ${z.frame.bytes_below_worst_top} below the worst top) must start above ss_sp`;
     return {
       amx: s,
       user_size: task.userSize,
       user_xfeatures: task.userXfeatures,
-      frame,
-      sigaltstack: { min_accepted: sas.minAccepted, rule: sas.rule },
+      frame: z.frame,
+      min_altstack: z.minAltstack,
+      min_altstack_worst: z.minAltstackWorst,
+      sigaltstack: z.sigaltstack,
       allocate: { minimum, why: whyMin },
-      hazards: stateHazards(s, minimum, sas.minAccepted, at),
+      hazards: [] as Hazard[],
     };
   });
-  const chosen = states.find((s) => s.amx === selected)!;
+  const chosenIndex = states.findIndex((s) => s.amx === selected);
+  const chosen = states[chosenIndex]!;
+
+  const libcChoice = opts.libc ?? {
+    libc: 'glibc',
+    version: undefined,
+    release: newestLibcRelease('glibc'),
+  };
+  const libc = libcRows(at, k, abi, chosen.sigaltstack.min_accepted);
+  const libcIndex = libcReleases.findIndex((r) => r === libcChoice.release);
+  const libcLabel = libcChoiceLabel(libcChoice);
 
   const hdr = maxFrameSiginfoUctxtSize(config);
   const fsz = fpstateSize(k, config);
   const perm = requestXcompPerm(k, era, config, XFEATURE_XTILE_DATA);
-  const report: SizeReport = {
+  const check = config.bits === 64 && abi === 'ia32' ? era.overflowCheck.compat : era.overflowCheck.native;
+  const observed = profile.origin === 'host' ? undefined : profile.file.observed;
+  const live = opts.live;
+  const report = {
     profile: profile.name,
+    origin: profile.origin,
     title: profile.file.title,
+    recorded: observed
+      ? { kernel: observed.kernel, at_minsigstksz: observed.at_minsigstksz ?? null, basis: observed.basis }
+      : null,
     kernel: kernel.label,
     era: era.label,
     kernel_bits: config.bits,
     ia32_emulation: config.bits === 64 && hasIa32(config),
     strict_sas_size: config.strictSasSize === true,
+    overflow_check: check,
     abi: target.abi,
     top_align: target.topAlign,
     xsave: k.xsave,
@@ -228,86 +380,38 @@ export function sizeReport(
     user_size: chosen.user_size,
     user_xfeatures: chosen.user_xfeatures,
     frame: chosen.frame,
+    min_altstack: chosen.min_altstack,
+    min_altstack_worst: chosen.min_altstack_worst,
     sigaltstack: chosen.sigaltstack,
     allocate: chosen.allocate,
     states,
     impossible_states: amxStates
       .filter((s) => !reachable.includes(s))
       .map((s) => ({ amx: s, why: amxImpossible(k, era, config, abi, s)! })),
+    coverage: coverage(k, era, target, at, libc[libcIndex]!, libcLabel),
     arch_req_xcomp_perm: {
       result: perm.result,
       reason: perm.reason,
       ...(perm.enospcBelow === undefined ? {} : { enospc_below: perm.enospcBelow }),
     },
-    glibc,
-    musl,
+    libc,
+    libc_selected: { index: libcIndex, label: libcLabel },
     legacy: { MINSIGSTKSZ: K.MINSIGSTKSZ, SIGSTKSZ: K.SIGSTKSZ },
-    hazards: processHazards(states, glibc, perm, era.overflowCheck, frameKinds[target.abi].abi, config),
-    ...(hostAt
-      ? {
-          host: {
-            kernel: hostAt.kernel,
-            at_minsigstksz: hostAt.at_minsigstksz ?? null,
-            matches: (hostAt.at_minsigstksz ?? null) === (at ?? null),
-          },
-        }
-      : {}),
+    hazards: [] as Hazard[],
+    live: !live
+      ? null
+      : live.applies
+        ? {
+            applies: true as const,
+            kernel: live.kernel,
+            at_minsigstksz: live.at_minsigstksz ?? null,
+            matches: (live.at_minsigstksz ?? null) === (at ?? null),
+          }
+        : { applies: false as const, why: live.why },
   };
+  // Hazards read the finished numbers, so each one is a statement about this very report.
+  for (const [i, s] of states.entries())
+    s.hazards.push(...evaluateHazards(report, 'state', { i, libc: libcIndex }));
+  report.hazards.push(...evaluateHazards(report, 'process', { libc: libcIndex }));
   return report;
-}
-
-function stateHazards(s: AmxState, minimum: number, minAccepted: number, at: number | undefined): string[] {
-  const out: string[] = [];
-  const short = (name: string, v: number) =>
-    v < minimum
-      ? `${name} (${v}) is ${minimum - v} bytes short of the ${minimum} this thread needs`
-      : undefined;
-  for (const h of [short('MINSIGSTKSZ', K.MINSIGSTKSZ), short('SIGSTKSZ', K.SIGSTKSZ)]) if (h) out.push(h);
-  if (s === 'permitted' && minAccepted > K.SIGSTKSZ) {
-    out.push(
-      `with AMX permission sigaltstack() rejects anything under ${minAccepted} bytes (ENOMEM), SIGSTKSZ included`,
-    );
-  }
-  if (at !== undefined && at < minimum) {
-    out.push(
-      `AT_MINSIGSTKSZ (${at}) is less than this thread needs (${minimum}): a sigframe bug — please report`,
-    );
-  }
-  return out;
-}
-
-function processHazards(
-  states: readonly StateSizing[],
-  glibc: LibcSigstksz,
-  perm: PermRequest,
-  check: KernelChoice['era']['overflowCheck'],
-  abi: 'x86_64' | 'x32' | 'ia32',
-  config: KernelConfig,
-): string[] {
-  const out: string[] = [];
-  const none = states.find((s) => s.amx === 'none')!;
-  if (glibc.sc_minsigstksz < K.MINSIGSTKSZ) {
-    out.push(
-      `glibc's sysconf(_SC_MINSIGSTKSZ) = ${glibc.sc_minsigstksz} is below MINSIGSTKSZ: sigaltstack() with that size fails with ENOMEM`,
-    );
-  }
-  if (glibc.sc_minsigstksz < none.allocate.minimum) {
-    out.push(
-      `glibc's sysconf(_SC_MINSIGSTKSZ) = ${glibc.sc_minsigstksz} (${glibc.basis}) is ${none.allocate.minimum - glibc.sc_minsigstksz} bytes short of the ${none.allocate.minimum} a frame needs`,
-    );
-  }
-  const c = config.bits === 64 && abi === 'ia32' ? check.compat : check.native;
-  if (c !== 'entering') {
-    out.push(
-      c === 'none'
-        ? 'this kernel never checks ia32 frames against the alt stack: a too-small alt stack is silently overrun (the memory below ss_sp is overwritten)'
-        : 'this kernel checks the alt stack only for nested signals: the first signal on a too-small alt stack silently overwrites the memory below ss_sp',
-    );
-  }
-  if (perm.result === 0 && perm.enospcBelow !== undefined) {
-    out.push(
-      `ARCH_REQ_XCOMP_PERM fails with ENOSPC while any thread has an alt stack under ${perm.enospcBelow} bytes; request AMX permission before creating small alt stacks, or size them all for AMX`,
-    );
-  }
-  return out;
 }
