@@ -1,6 +1,7 @@
 /** sigframe's library entry point: the model, without the CLI. */
 
 export { abis, dataModels } from '../layouts/abi.js';
+export { type LibcName, type LibcRelease, libcReleases } from '../layouts/libc.js';
 export * from './abi/constants.js';
 export * from './abi/frames.js';
 export * from './abi/index.js';
@@ -33,7 +34,9 @@ export * from './libc/sysconf.js';
 export * from './profile/checks.js';
 export * from './profile/profile.js';
 export { builtinProfileNames, loadBuiltinProfile, loadProfile, profileFromDump } from './profile/store.js';
+export { type Hazard, type HazardOperand, hazardRules } from './report/hazards.js';
 export { type SizeReport, type SizeTarget, sizeReport } from './report/size.js';
+export { sizeTerms } from './report/terms.js';
 export * from './schema/index.js';
 export * from './xsave/catalog.js';
 export * from './xsave/enumeration.js';
