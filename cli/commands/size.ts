@@ -29,7 +29,7 @@ export const builder = (y: Argv) =>
     .option('strict-sas-size', {
       type: 'boolean',
       describe:
-        'the kernel runs with strict_sas_size=1 or CONFIG_STRICT_SIGALTSTACK_SIZE (default: as the host has it, else off)',
+        'the kernel is built with CONFIG_STRICT_SIGALTSTACK_SIZE (default: as the host has it, else off)',
     })
     .option('abi', {
       choices: ABIS,
@@ -107,6 +107,7 @@ export const handler = (argv: Args) =>
     let config = modelConfig;
     let live: LiveTarget | undefined;
     let otherSystem: string[] = [];
+    let ia32Runs = false;
     let libc = argv.libc === undefined ? undefined : parseLibcChoice(argv.libc);
     if (profile.origin === 'host') {
       const { runningSystem, hostTarget } = await import('../../src/host/system.js');
@@ -115,6 +116,7 @@ export const handler = (argv: Args) =>
       const t = hostTarget(running, asked);
       config = t.config;
       otherSystem = t.otherSystem;
+      ia32Runs = running.ia32Runs;
       live =
         otherSystem.length > 0
           ? {
@@ -143,7 +145,7 @@ export const handler = (argv: Args) =>
       ...(libc ? { libc } : {}),
       ...(live ? { live } : {}),
     });
-    const measured = argv.measure ? await measure(profile, kernel, config) : undefined;
+    const measured = argv.measure ? await measure(profile, kernel, config, ia32Runs) : undefined;
     print(argv.json ? toJson(measured ? { ...report, measured } : report) : render(report, measured));
     let status = EXIT_OK;
     if (report.live?.applies && !report.live.matches) {
@@ -166,6 +168,7 @@ async function measure(
   profile: Awaited<ReturnType<typeof selectTarget>>['profile'],
   kernel: Awaited<ReturnType<typeof selectTarget>>['kernel'],
   config: { bits: 64 | 32; ia32Emulation: boolean; strictSasSize: boolean },
+  ia32Runs: boolean,
 ): Promise<KernelCheck[]> {
   const { runAltstackExperiment } = await import('../../src/host/altstack.js');
   const { muslSkipReason, runLibcExperiment } = await import('../../src/host/libc.js');
@@ -182,8 +185,8 @@ async function measure(
       process.stderr.write(`sigframe: ${what} not measured: ${e.message.split('\n')[0]}\n`);
     }
   };
-  if (config.ia32Emulation)
-    optional('ia32', () => compareWithKernel(runAltstackExperiment('ia32'), k, kernel, config));
+  if (ia32Runs) optional('ia32', () => compareWithKernel(runAltstackExperiment('ia32'), k, kernel, config));
+  else process.stderr.write('sigframe: ia32 not measured: 32-bit programs do not run on this kernel\n');
   optional('glibc', () => compareLibcWithKernel(runLibcExperiment('glibc'), k, kernel, config));
   const noMusl = muslSkipReason();
   if (noMusl) process.stderr.write(`sigframe: musl not measured: ${noMusl}\n`);
@@ -196,7 +199,7 @@ const columnOf = (key: (typeof sizeTerms)[number]['key']) => sizeTerms.find((t) 
 function render(r: SizeReport, measured?: readonly KernelCheck[]): string {
   const out: string[] = [];
   out.push(
-    `${r.title} (${r.profile}${r.origin === 'host' ? '' : `, ${r.origin} profile`}) — ${r.kernel}${r.kernel.endsWith(r.era) ? '' : ` (${r.era})`}, ${r.kernel_bits}-bit kernel${r.kernel_bits === 64 ? `, IA32 emulation ${r.ia32_emulation ? 'on' : 'off'}` : ''}${r.strict_sas_size ? ', strict_sas_size' : ''}`,
+    `${r.title} (${r.profile}${r.origin === 'host' ? '' : `, ${r.origin} profile`}) — ${r.kernel}${r.kernel.endsWith(r.era) ? '' : ` (${r.era})`}, ${r.kernel_bits}-bit kernel${r.kernel_bits === 64 ? `, IA32 emulation ${r.ia32_emulation ? 'on' : 'off'}` : ''}${r.strict_sas_size ? ', CONFIG_STRICT_SIGALTSTACK_SIZE' : ''}`,
   );
   if (r.recorded) {
     out.push(

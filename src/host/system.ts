@@ -13,6 +13,8 @@ export interface RunningSystem {
   readonly release: string;
   /** glibc's version, or undefined where programs are not built against glibc. */
   readonly glibc: string | undefined;
+  /** 32-bit programs run now (IA32 emulation built in and not turned off at boot). */
+  readonly ia32Runs: boolean;
   readonly config: Required<KernelConfig>;
   readonly basis: { readonly ia32Emulation: string; readonly strictSasSize: string };
 }
@@ -48,9 +50,16 @@ function configBool(config: { text: string } | undefined, name: string): boolean
 }
 
 /**
- * The running system. IA32 emulation is observed (the probe's `int $0x80`);
- * strict_sas_size comes from the boot command line (kernel/signal.c, `strict_sas_size=`), else
- * CONFIG_STRICT_SIGALTSTACK_SIZE from the kernel's config, else the Kconfig default (off).
+ * The running system. CONFIG_IA32_EMULATION is what sizes frames (MAX_FRAME_SIGINFO_UCTXT_SIZE and
+ * the FSAVE header in fpu__get_fpstate_size() are compile-time): 32-bit system calls working
+ * (the probe's `int $0x80`) prove it on; an `ia32_emulation=0` boot option (6.7+) turns the calls
+ * off but not the config; else the kernel's config file says, else the failed call means off.
+ * strict_sas_size comes only from CONFIG_STRICT_SIGALTSTACK_SIZE: the boot option is never
+ * accepted — arch/x86/kernel/signal.c registers it with __setup("strict_sas_size"), and
+ * obsolete_checksetup() (init/main.c) hands a __setup handler the text after the name, here
+ * "=1", which kstrtobool() refuses; the kernel then reports it as an unknown
+ * parameter (seen on Debian 6.18.15: "Unknown kernel command line parameters
+ * "strict_sas_size=1", will be passed to user space").
  */
 export function runningSystem(probe: HostProbe = probeHost()): RunningSystem {
   const cmdline = (() => {
@@ -61,30 +70,39 @@ export function runningSystem(probe: HostProbe = probeHost()): RunningSystem {
     }
   })();
   const config = kconfig(probe.release);
+  const fromConfig = configBool(config, 'IA32_EMULATION');
+  const bootOff = bootBool(cmdline, 'ia32_emulation') === false;
 
-  let ia32Emulation = true;
-  let ia32Basis = 'assumed on (the distribution default): the probe could not run int $0x80';
-  if (probe.ia32Syscall !== undefined) {
-    ia32Emulation = probe.ia32Syscall;
-    ia32Basis = probe.ia32Syscall
-      ? 'int $0x80 reached the 32-bit system call table'
-      : 'int $0x80 found no 32-bit system call table';
-  }
-
-  let strict = false;
-  let strictBasis = 'off: no strict_sas_size= boot option, and the kernel config is not readable';
-  const fromCmdline = bootBool(cmdline, 'strict_sas_size');
-  const fromConfig = configBool(config, 'STRICT_SIGALTSTACK_SIZE');
-  if (fromCmdline !== undefined) {
-    strict = fromCmdline;
-    strictBasis = `strict_sas_size=${fromCmdline ? 1 : 0} on the kernel command line`;
+  let ia32Emulation: boolean;
+  let ia32Basis: string;
+  if (probe.ia32Syscall === true) {
+    ia32Emulation = true;
+    ia32Basis = 'int $0x80 reached the 32-bit system call table';
+  } else if (bootOff) {
+    ia32Emulation = true;
+    ia32Basis =
+      'built in, but turned off at boot (ia32_emulation=0): 32-bit programs do not run, frames are sized for them';
   } else if (fromConfig !== undefined) {
-    strict = fromConfig;
-    strictBasis = `CONFIG_STRICT_SIGALTSTACK_SIZE=${fromConfig ? 'y' : 'n'} in ${config!.where}`;
+    ia32Emulation = fromConfig;
+    ia32Basis = `CONFIG_IA32_EMULATION=${fromConfig ? 'y' : 'n'} in ${config!.where}`;
+  } else if (probe.ia32Syscall === false) {
+    ia32Emulation = false;
+    ia32Basis = 'int $0x80 found no 32-bit system call table, and no ia32_emulation= boot option';
+  } else {
+    ia32Emulation = true;
+    ia32Basis = 'assumed on (the distribution default): the probe could not run int $0x80';
   }
+
+  const strictConfig = configBool(config, 'STRICT_SIGALTSTACK_SIZE');
+  const strict = strictConfig ?? false;
+  const strictBasis =
+    strictConfig !== undefined
+      ? `CONFIG_STRICT_SIGALTSTACK_SIZE=${strictConfig ? 'y' : 'n'} in ${config!.where}`
+      : 'off: the kernel config is not readable, and the strict_sas_size= boot option never takes effect';
   return {
     release: probe.release,
     glibc: probe.glibc,
+    ia32Runs: probe.ia32Syscall === true,
     config: { bits: 64, ia32Emulation, strictSasSize: strict },
     basis: { ia32Emulation: ia32Basis, strictSasSize: strictBasis },
   };

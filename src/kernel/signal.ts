@@ -216,7 +216,7 @@ export function sigaltstackMinAccepted(
   if (fsize + 1 <= K.MINSIGSTKSZ) return base;
   return {
     minAccepted: fsize + 1,
-    rule: `ss_size > max_frame_size ${maxFrameSize(k, config)} − fpu_default_state_size ${fpstateSize(k, config)} + perm user size ${task.permUserSize} = ${fsize} (${strict ? 'strict_sas_size' : 'the process holds AMX permission'})`,
+    rule: `ss_size > max_frame_size ${maxFrameSize(k, config)} − fpu_default_state_size ${fpstateSize(k, config)} + perm user size ${task.permUserSize} = ${fsize} (${strict ? 'CONFIG_STRICT_SIGALTSTACK_SIZE' : 'the process holds AMX permission'})`,
   };
 }
 

@@ -13,7 +13,10 @@ export interface KernelConfig {
   readonly bits: 64 | 32;
   /** CONFIG_IA32_EMULATION (64-bit kernels; default on, as in every distribution kernel). */
   readonly ia32Emulation?: boolean;
-  /** CONFIG_STRICT_SIGALTSTACK_SIZE or the `strict_sas_size=1` boot option (default off). */
+  /**
+   * CONFIG_STRICT_SIGALTSTACK_SIZE (default off). The `strict_sas_size=` boot option meant to set it
+   * is refused by the kernel as an unknown parameter (see src/host/system.ts).
+   */
   readonly strictSasSize?: boolean;
 }
 

@@ -20,7 +20,7 @@ export const sizeTerms = [
     key: 'sigaltstack.min_accepted',
     column: 'sigaltstack ≥',
     meaning:
-      'the smallest ss_size sigaltstack() accepts: MINSIGSTKSZ, or more with AMX permission or strict_sas_size (ENOMEM below it)',
+      'the smallest ss_size sigaltstack() accepts: MINSIGSTKSZ, or more with AMX permission or CONFIG_STRICT_SIGALTSTACK_SIZE (ENOMEM below it)',
   },
   {
     key: 'allocate.minimum',
