@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { packageRoot } from '../src/io/paths.js';
+import { packageRoot } from '../layouts/paths.js';
 import * as build from './commands/build.js';
 import * as capture from './commands/capture.js';
 import * as compat from './commands/compat.js';

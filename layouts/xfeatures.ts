@@ -1,7 +1,7 @@
-import { fpstate_64 } from '../src/abi/uapi.js';
 import type { StructNode } from '../src/schema/node.js';
-import * as r from '../src/xsave/registers.js';
 import type { CpuidFieldId } from './cpuid.js';
+import * as r from './registers.js';
+import { fpstate_64 } from './uapi.js';
 
 /**
  * Every XSAVE state component, as arch/x86/kernel/fpu/xstate.c and asm/fpu/types.h describe them

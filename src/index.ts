@@ -1,11 +1,11 @@
 /** sigframe's library entry point: the model, without the CLI. */
 
 export { abis, dataModels } from '../layouts/abi.js';
+export * from '../layouts/frames.js';
 export { type LibcName, type LibcRelease, libcReleases } from '../layouts/libc.js';
+export * from '../layouts/uapi.js';
 export * from './abi/constants.js';
-export * from './abi/frames.js';
 export * from './abi/index.js';
-export * from './abi/uapi.js';
 export { compat, compatMatrix } from './compat/compat.js';
 export { convertImage, convertState } from './compat/convert.js';
 export * from './cpuid/parse.js';
@@ -25,6 +25,7 @@ export {
   type SwReserved,
 } from './frame/view.js';
 export { type FrameRegisters, FrameWriter } from './frame/writer.js';
+export { builtinProfileNames, loadBuiltinProfile, loadProfile } from './io/profiles.js';
 export * from './kernel/eras.js';
 export * from './kernel/fpu_signal.js';
 export * from './kernel/signal.js';
@@ -32,8 +33,8 @@ export * from './kernel/task.js';
 export * from './kernel/xstate.js';
 export * from './libc/sysconf.js';
 export * from './profile/checks.js';
+export { profileFromDump } from './profile/dump.js';
 export * from './profile/profile.js';
-export { builtinProfileNames, loadBuiltinProfile, loadProfile, profileFromDump } from './profile/store.js';
 export { type Hazard, type HazardOperand, hazardRules } from './report/hazards.js';
 export { type SizeReport, type SizeTarget, sizeReport } from './report/size.js';
 export { sizeTerms } from './report/terms.js';

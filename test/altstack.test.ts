@@ -4,12 +4,12 @@ import { type AltstackExperiment, runAltstackExperiment } from '../src/host/alts
 import { hostAtMinsigstksz } from '../src/host/auxv.js';
 import { HostError } from '../src/host/native.js';
 import { probeHost } from '../src/host/probe.js';
+import { hostProfile } from '../src/host/profile.js';
 import { runningSystem } from '../src/host/system.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { deliveryMinimum, sigaltstackMinAccepted } from '../src/kernel/signal.js';
 import { taskFpu } from '../src/kernel/task.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
-import { hostProfile } from '../src/profile/store.js';
 import { compareWithKernel } from '../src/report/measure.js';
 import { hostSkipReason, targetSkipReason } from './helpers.js';
 

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type FrameKindName, frameKinds } from '../src/abi/frames.js';
+import { type FrameKindName, frameKinds } from '../layouts/frames.js';
 import { decodeFrame } from '../src/frame/decode.js';
 import type { FrameTarget } from '../src/frame/target.js';
 import { frameReader } from '../src/frame/view.js';

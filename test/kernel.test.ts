@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Cpuid } from '../src/cpuid/records.js';
+import { loadBuiltinProfile } from '../src/io/profiles.js';
 import { chooseKernel, eraFor, parseKernelVersion } from '../src/kernel/eras.js';
 import { type KernelConfig, kernelXfeatures } from '../src/kernel/xstate.js';
 import type { Profile } from '../src/profile/profile.js';
-import { loadBuiltinProfile } from '../src/profile/store.js';
 import { readXsaveEnumeration } from '../src/xsave/enumeration.js';
 
 const x64: KernelConfig = { bits: 64 };

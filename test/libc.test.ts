@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { muslSkipReason, runLibcExperiment } from '../src/host/libc.js';
 import { probeHost } from '../src/host/probe.js';
+import { hostProfile } from '../src/host/profile.js';
 import { runningSystem } from '../src/host/system.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
-import { hostProfile } from '../src/profile/store.js';
 import { compareLibcWithKernel } from '../src/report/measure.js';
 import { hostSkipReason } from './helpers.js';
 

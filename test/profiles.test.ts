@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { builtinProfileNames, loadBuiltinProfile } from '../src/io/profiles.js';
 import { eraFor } from '../src/kernel/eras.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
 import { sizeChecks } from '../src/profile/checks.js';
+import { profileFromDump } from '../src/profile/dump.js';
 import { formatProfile, profileFromJson } from '../src/profile/profile.js';
-import { builtinProfileNames, loadBuiltinProfile, profileFromDump } from '../src/profile/store.js';
 import { xsaveLayout } from '../src/xsave/layout.js';
 import { readFixture } from './helpers.js';
 

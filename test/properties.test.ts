@@ -6,13 +6,13 @@ import type { SignalState } from '../src/frame/state.js';
 import { frameLayout, frameReader } from '../src/frame/view.js';
 import { FrameWriter } from '../src/frame/writer.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
+import { loadBuiltinProfile } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { fpstateSize, xstateSigframeSize } from '../src/kernel/fpu_signal.js';
 import { maxFrameSize } from '../src/kernel/signal.js';
 import { dynamicXfeatures } from '../src/kernel/task.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
 import { sizeChecks } from '../src/profile/checks.js';
-import { loadBuiltinProfile } from '../src/profile/store.js';
 import {
   AmxProcess,
   arbitraryCpuShape,

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { dataModels } from '../layouts/abi.js';
+import { fpstate_32, sigcontext_64, ucontext } from '../layouts/uapi.js';
 import { allStructs } from '../src/abi/index.js';
-import { fpstate_32, sigcontext_64, ucontext } from '../src/abi/uapi.js';
 import {
   array,
   DecodeError,

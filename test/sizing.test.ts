@@ -4,8 +4,6 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { dataModels } from '../layouts/abi.js';
-import { kernelEras } from '../layouts/kernels.js';
-import { libcReleases } from '../layouts/libc.js';
 import {
   type FrameKindName,
   frameKinds,
@@ -13,8 +11,11 @@ import {
   rt_sigframe_ia32,
   rt_sigframe_x32,
   sigframe_ia32,
-} from '../src/abi/frames.js';
+} from '../layouts/frames.js';
+import { kernelEras } from '../layouts/kernels.js';
+import { libcReleases } from '../layouts/libc.js';
 import { parseAltstackOutput } from '../src/host/altstack.js';
+import { builtinProfileNames, loadBuiltinProfile } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import {
   atMinsigstksz,
@@ -29,7 +30,6 @@ import {
 import { amxStates, possibleAmxStates, taskFpu } from '../src/kernel/task.js';
 import { type KernelConfig, kernelXfeatures } from '../src/kernel/xstate.js';
 import { libcRelease, libcRow, parseLibcChoice, releaseRange } from '../src/libc/sysconf.js';
-import { builtinProfileNames, loadBuiltinProfile } from '../src/profile/store.js';
 import { compare, hazardRules, rulePath, valueAt } from '../src/report/hazards.js';
 import { compareWithKernel } from '../src/report/measure.js';
 import { sizeReport } from '../src/report/size.js';

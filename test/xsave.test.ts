@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { builtinProfileNames, loadBuiltinProfile } from '../src/io/profiles.js';
 import { eraFor } from '../src/kernel/eras.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
-import { builtinProfileNames, loadBuiltinProfile } from '../src/profile/store.js';
 import { bitsOf, maskOf } from '../src/xsave/catalog.js';
 import { xsaveLayout, xstateSize } from '../src/xsave/layout.js';
 

@@ -26,7 +26,7 @@ export interface GlobalArgs {
 
 /** Loads the profile a command asked for, with the kernel version to reason about. */
 export async function selectTarget(profileSpec: string, kernelArg: string | undefined) {
-  const { loadProfile } = await import('../../src/profile/store.js');
+  const { loadProfile } = await import('../../src/io/profiles.js');
   const { chooseKernel } = await import('../../src/kernel/eras.js');
   const profile = loadProfile(profileSpec);
   const hostKernel = profile.origin === 'host' ? profile.file.observed?.kernel : undefined;

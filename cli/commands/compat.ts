@@ -43,9 +43,7 @@ type Args = ArgumentsCamelCase<
 export const handler = (argv: Args) =>
   run(async () => {
     const { compat, compatMatrix } = await import('../../src/compat/compat.js');
-    const { loadProfile, builtinProfileNames, loadBuiltinProfile } = await import(
-      '../../src/profile/store.js'
-    );
+    const { loadProfile, builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
     const { chooseKernel } = await import('../../src/kernel/eras.js');
     const kernel = chooseKernel(argv.kernel);
     const config = { bits: 64 as const };

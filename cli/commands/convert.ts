@@ -41,7 +41,7 @@ type Args = ArgumentsCamelCase<
 export const handler = (argv: Args) =>
   run(async () => {
     const { convertImage, convertState, ConvertRefused } = await import('../../src/compat/convert.js');
-    const { loadProfile } = await import('../../src/profile/store.js');
+    const { loadProfile } = await import('../../src/io/profiles.js');
     const { chooseKernel } = await import('../../src/kernel/eras.js');
     const { InputError } = await import('../../src/schema/errors.js');
     const config = { bits: 64 as const };

@@ -57,7 +57,7 @@ export const handler = (argv: Args) =>
       m = frameMap(buildFrame(decoded.state, t), t, `${decoded.state.kind} frame from ${argv.file}`, decoded);
     } else {
       const { sampleState } = await import('../../src/frame/sample.js');
-      const { loadProfile } = await import('../../src/profile/store.js');
+      const { loadProfile } = await import('../../src/io/profiles.js');
       const { chooseKernel } = await import('../../src/kernel/eras.js');
       const { frameTarget } = await import('../../src/frame/target.js');
       const profile = loadProfile(argv.profile ?? 'host');

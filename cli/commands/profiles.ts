@@ -34,16 +34,18 @@ export const handler = (argv: Args) =>
       throw new InputError('--from-host and --from-dump are mutually exclusive');
     }
     if (argv.fromHost || argv.fromDump !== undefined) {
-      const store = await import('../../src/profile/store.js');
       const { formatProfile, profileFromFile } = await import('../../src/profile/profile.js');
       const p = argv.fromHost
-        ? store.hostProfile()
-        : store.profileFromDump(readFileSync(argv.fromDump!, 'utf8'), argv.fromDump!);
+        ? (await import('../../src/host/profile.js')).hostProfile()
+        : (await import('../../src/profile/dump.js')).profileFromDump(
+            readFileSync(argv.fromDump!, 'utf8'),
+            argv.fromDump!,
+          );
       const file = argv.name ? profileFromFile({ ...p.file, name: argv.name }).file : p.file;
       print(formatProfile(file));
       return EXIT_OK;
     }
-    const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/profile/store.js');
+    const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
     const { chooseKernel } = await import('../../src/kernel/eras.js');
     const { profileRow } = await import('../../src/report/profiles.js');
     const kernel = chooseKernel(argv.kernel);

@@ -98,7 +98,11 @@ export const handler = (argv: Args) =>
     };
     if (argv.all) {
       const { sizeMatrix } = await import('../../src/report/matrix.js');
-      const rows = sizeMatrix({ abi: argv.abi, topAlign: argv.topAlign, config: modelConfig });
+      const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
+      const rows = sizeMatrix(
+        { abi: argv.abi, topAlign: argv.topAlign, config: modelConfig },
+        builtinProfileNames().map(loadBuiltinProfile),
+      );
       print(argv.json ? toJson(rows) : renderMatrix(rows));
       return EXIT_OK;
     }

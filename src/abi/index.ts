@@ -1,10 +1,10 @@
 import { type AbiName, abis, dataModels } from '../../layouts/abi.js';
+import { frameStructs } from '../../layouts/frames.js';
+import { uapiStructs } from '../../layouts/uapi.js';
 import { xfeatures } from '../../layouts/xfeatures.js';
 import { InputError } from '../schema/errors.js';
 import type { DataModel } from '../schema/layout.js';
 import type { StructNode } from '../schema/node.js';
-import { frameStructs } from './frames.js';
-import { uapiStructs } from './uapi.js';
 
 /** Every struct sigframe describes, by C name: what `sigframe layout --struct` can show. */
 export const allStructs: readonly StructNode[] = [

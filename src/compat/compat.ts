@@ -1,4 +1,4 @@
-import { frameKinds } from '../abi/frames.js';
+import { frameKinds } from '../../layouts/frames.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { atMinsigstksz, frameFit } from '../kernel/signal.js';
 import { type AmxState, possibleAmxStates, taskFpu } from '../kernel/task.js';

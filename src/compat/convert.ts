@@ -1,6 +1,6 @@
 import { dataModels } from '../../layouts/abi.js';
-import { frameKinds } from '../abi/frames.js';
-import { fpstate_64, xstate_header } from '../abi/uapi.js';
+import { frameKinds } from '../../layouts/frames.js';
+import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
 import { type BuiltFrame, buildFrame } from '../frame/build.js';
 import type { SignalState } from '../frame/state.js';
 import { frameTarget } from '../frame/target.js';

@@ -1,7 +1,7 @@
 import { dataModels } from '../../layouts/abi.js';
+import { frameKinds, fregs_state } from '../../layouts/frames.js';
+import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
 import { K } from '../abi/constants.js';
-import { frameKinds, fregs_state } from '../abi/frames.js';
-import { fpstate_64, xstate_header } from '../abi/uapi.js';
 import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
 import { getSigframe, type Placement } from '../kernel/signal.js';
 import { dynamicXfeatures } from '../kernel/task.js';

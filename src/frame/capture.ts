@@ -1,4 +1,4 @@
-import { type FrameKindName, frameKinds } from '../abi/frames.js';
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { InputError } from '../schema/errors.js';
 import { type JsonInfer, j } from '../schema/json.js';
 import type { Memory } from './sigreturn.js';

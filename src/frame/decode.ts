@@ -1,7 +1,7 @@
 import { dataModels } from '../../layouts/abi.js';
+import { type FrameKindName, frameKinds, fregs_state } from '../../layouts/frames.js';
+import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
 import { K } from '../abi/constants.js';
-import { type FrameKindName, frameKinds, fregs_state } from '../abi/frames.js';
-import { fpstate_64, xstate_header } from '../abi/uapi.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
 import { frameGeometry } from '../kernel/signal.js';

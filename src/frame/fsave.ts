@@ -1,6 +1,6 @@
+import type { fregs_state } from '../../layouts/frames.js';
+import type { fpstate_64 } from '../../layouts/uapi.js';
 import { K } from '../abi/constants.js';
-import type { fregs_state } from '../abi/frames.js';
-import type { fpstate_64 } from '../abi/uapi.js';
 import type { Infer } from '../schema/node.js';
 
 type Fxsave = Infer<typeof fpstate_64>;

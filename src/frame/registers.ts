@@ -1,4 +1,4 @@
-import type { fpstate_64 } from '../abi/uapi.js';
+import type { fpstate_64 } from '../../layouts/uapi.js';
 import type { Infer } from '../schema/node.js';
 import type { ComponentValues } from './state.js';
 

@@ -1,6 +1,6 @@
 import { dataModels } from '../../layouts/abi.js';
-import { frameKinds } from '../abi/frames.js';
-import { fpstate_64 } from '../abi/uapi.js';
+import { frameKinds } from '../../layouts/frames.js';
+import { fpstate_64 } from '../../layouts/uapi.js';
 import { INIT_PKRU_VALUE } from '../kernel/task.js';
 import { type DataModel, layoutOf } from '../schema/layout.js';
 import { decode } from '../schema/parse.js';

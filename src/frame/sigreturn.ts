@@ -1,7 +1,7 @@
 import { dataModels } from '../../layouts/abi.js';
+import { frameKinds } from '../../layouts/frames.js';
+import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
 import { K } from '../abi/constants.js';
-import { frameKinds } from '../abi/frames.js';
-import { fpstate_64, xstate_header } from '../abi/uapi.js';
 import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
 import { decode } from '../schema/parse.js';
 import { bit, bitsOf, FXSAVE_SIZE, XSAVE_HDR_SIZE } from '../xsave/catalog.js';

@@ -1,8 +1,8 @@
 import { dataModels } from '../../layouts/abi.js';
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
+import { fpstate_64 } from '../../layouts/uapi.js';
 import { xfeatures } from '../../layouts/xfeatures.js';
-import { type FrameKindName, frameKinds } from '../abi/frames.js';
 import { structModel } from '../abi/index.js';
-import { fpstate_64 } from '../abi/uapi.js';
 import { amxStates } from '../kernel/task.js';
 import { InputError } from '../schema/errors.js';
 import { type JsonInfer, type JsonSchema, j } from '../schema/json.js';

@@ -1,5 +1,5 @@
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { xfeatures } from '../../layouts/xfeatures.js';
-import { type FrameKindName, frameKinds } from '../abi/frames.js';
 import { structModel } from '../abi/index.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { type AmxState, type TaskFpu, taskFpu } from '../kernel/task.js';

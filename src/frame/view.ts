@@ -1,7 +1,7 @@
 import { dataModels } from '../../layouts/abi.js';
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
+import { fpstate_64 } from '../../layouts/uapi.js';
 import { K } from '../abi/constants.js';
-import { type FrameKindName, frameKinds } from '../abi/frames.js';
-import { fpstate_64 } from '../abi/uapi.js';
 import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
 import { DecodeError } from '../schema/errors.js';
 import { intSize, layoutOf, locate } from '../schema/layout.js';

@@ -1,6 +1,6 @@
 import { dataModels } from '../../layouts/abi.js';
-import { fregs_state } from '../abi/frames.js';
-import { fpstate_64 } from '../abi/uapi.js';
+import { fregs_state } from '../../layouts/frames.js';
+import { fpstate_64 } from '../../layouts/uapi.js';
 import { encodeInto } from '../schema/encode.js';
 import { decode } from '../schema/parse.js';
 import { LEGACY_RESERVED, XSAVE_EXTENDED_START, XSTATE_BV_OFFSET } from '../xsave/catalog.js';

@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatProfile } from '../profile/profile.js';
-import { hostProfile } from '../profile/store.js';
 import { assertX86Linux, HostError, nativeHelper, runHelper } from './native.js';
 import { emulatedCpu } from './probe.js';
+import { hostProfile } from './profile.js';
 
 export interface CaptureRun {
   readonly dir: string;

@@ -2,22 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LibcName } from '../../layouts/libc.js';
+import { type LibcExperiment, libcSchema } from '../report/experiments.js';
 import { InputError } from '../schema/errors.js';
-import { type JsonInfer, j } from '../schema/json.js';
 import { assertX86Linux, HostError, nativeHelper, runHelper } from './native.js';
-
-/** What native/libc.c found out about the C library it was linked with. */
-const libcSchema = j.object({
-  format: j.literal('sigframe-libc/1'),
-  libc: j.oneOf(['glibc', 'musl']),
-  version: j.nullable(j.string()),
-  sc_minsigstksz: j.nullable(j.int()),
-  sc_sigstksz: j.nullable(j.int()),
-  sigaltstack_min: j.int(),
-  errno_below: j.int(),
-});
-
-export type LibcExperiment = JsonInfer<typeof libcSchema>;
 
 /** The musl-gcc wrapper to build with: SIGFRAME_MUSL_GCC (e.g. a musl built from source), else musl-gcc. */
 function muslGcc(): string | undefined {
@@ -56,7 +43,7 @@ export function muslSkipReason(): string | undefined {
 }
 
 /** Runs native/libc.c linked with `libc`; throws HostError when it cannot be built or run. */
-export function runLibcExperiment(libc: LibcName): LibcExperiment {
+export function runLibcExperiment(libc: LibcName): LibcExperiment & { readonly version: string } {
   assertX86Linux('measuring the C library on the host');
   let binary: string;
   if (libc === 'glibc') {
@@ -71,10 +58,14 @@ export function runLibcExperiment(libc: LibcName): LibcExperiment {
   try {
     const exp = libcSchema.parse(JSON.parse(runHelper(binary)), 'libc');
     if (exp.libc !== libc) throw new HostError(`native/libc.c built for ${libc} reports ${exp.libc}`);
-    return exp;
+    if (exp.version === undefined)
+      throw new HostError(`native/libc.c could not tell which ${libc} it runs with`);
+    return { ...exp, version: exp.version };
   } catch (e) {
     if (e instanceof InputError || e instanceof SyntaxError)
       throw new HostError(`unexpected output from native/libc.c: ${e.message}`);
     throw e;
   }
 }
+
+export type { LibcExperiment };

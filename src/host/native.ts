@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { nativeDir } from '../io/paths.js';
+import { nativeDir } from '../../layouts/paths.js';
 import { SigframeError } from '../schema/errors.js';
 
 /** The host cannot do what was asked (no compiler, not x86 Linux, helper failed). */

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import type { FrameKindName } from '../abi/frames.js';
+import type { FrameKindName } from '../../layouts/frames.js';
 import { buildFrame } from '../frame/build.js';
 import { type Capture, loadCapture } from '../frame/capture.js';
 import { type DecodedFrame, decodeFrame, type FrameLocation } from '../frame/decode.js';
@@ -9,8 +9,8 @@ import { frameTarget } from '../frame/target.js';
 import { chooseKernel } from '../kernel/eras.js';
 import type { AmxState } from '../kernel/task.js';
 import type { KernelConfig } from '../kernel/xstate.js';
-import { builtinProfileNames, loadProfile } from '../profile/store.js';
 import { InputError } from '../schema/errors.js';
+import { builtinProfileNames, loadProfile } from './profiles.js';
 
 /** Frame files are small; anything bigger is not a frame and is refused before it is read. */
 export const MAX_FRAME_FILE = 1 << 24;

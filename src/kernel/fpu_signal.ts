@@ -1,6 +1,6 @@
 import { dataModels } from '../../layouts/abi.js';
+import { fregs_state } from '../../layouts/frames.js';
 import { K } from '../abi/constants.js';
-import { fregs_state } from '../abi/frames.js';
 import { sizeOf } from '../schema/layout.js';
 import { hasIa32, type KernelConfig, type KernelXfeatures } from './xstate.js';
 

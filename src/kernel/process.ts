@@ -1,5 +1,5 @@
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import type { KernelEra } from '../../layouts/kernels.js';
-import { type FrameKindName, frameKinds } from '../abi/frames.js';
 import {
   type DeliveryOutcome,
   getSigframe,

@@ -1,6 +1,6 @@
+import { type FrameKind, rt_sigframe, sigframe_ia32 } from '../../layouts/frames.js';
 import type { KernelEra, OverflowCheck } from '../../layouts/kernels.js';
 import { K } from '../abi/constants.js';
-import { type FrameKind, rt_sigframe, sigframe_ia32 } from '../abi/frames.js';
 import { structModel } from '../abi/index.js';
 import { roundUp, sizeOf } from '../schema/layout.js';
 import { allocMathframe, fpstateSize, roundDown, XSAVE_ALIGNMENT } from './fpu_signal.js';

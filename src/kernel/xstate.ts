@@ -1,7 +1,7 @@
 import { dataModels } from '../../layouts/abi.js';
 import { type CpuidFieldId, cpuidDeps } from '../../layouts/cpuid.js';
+import { fregs_state } from '../../layouts/frames.js';
 import type { KernelEra } from '../../layouts/kernels.js';
-import { fregs_state } from '../abi/frames.js';
 import type { Cpuid } from '../cpuid/records.js';
 import { sizeOf } from '../schema/layout.js';
 import { bit, bitsOf, FXSAVE_SIZE, has, xfeature } from '../xsave/catalog.js';

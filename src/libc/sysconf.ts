@@ -1,4 +1,5 @@
 import type { AbiName } from '../../layouts/abi.js';
+import { rt_sigframe, sigframe_ia32 } from '../../layouts/frames.js';
 import {
   type LibcName,
   type LibcRelease,
@@ -8,7 +9,6 @@ import {
   type SigstkszRule,
 } from '../../layouts/libc.js';
 import { K } from '../abi/constants.js';
-import { rt_sigframe, sigframe_ia32 } from '../abi/frames.js';
 import { structModel } from '../abi/index.js';
 import { FREGS_STATE_SIZE } from '../kernel/fpu_signal.js';
 import { FRAME_ALIGNMENT, MAX_FRAME_PADDING } from '../kernel/signal.js';

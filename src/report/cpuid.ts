@@ -1,4 +1,3 @@
-import type { HostProbe } from '../host/probe.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { type KernelConfig, kernelXfeatures } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
@@ -106,11 +105,18 @@ function view(k: ReturnType<typeof kernelXfeatures>, kernel: KernelChoice, confi
   };
 }
 
+/** What the running machine itself said (XGETBV and ARCH_GET_XCOMP_SUPP), for the host profile. */
+export interface HostXstate {
+  readonly xcr0: bigint | undefined;
+  readonly xinuse: bigint | undefined;
+  readonly xcompSupp: bigint | undefined;
+}
+
 export function cpuidReport(
   profile: Profile,
   kernel: KernelChoice,
   config: KernelConfig,
-  host?: HostProbe,
+  host?: HostXstate,
 ): CpuidReport {
   const e = profile.xsave;
   const linux = linuxView(profile, kernel, config);

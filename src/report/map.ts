@@ -1,6 +1,6 @@
 import { dataModels } from '../../layouts/abi.js';
-import { frameKinds } from '../abi/frames.js';
-import { fpstate_64 } from '../abi/uapi.js';
+import { frameKinds } from '../../layouts/frames.js';
+import { fpstate_64 } from '../../layouts/uapi.js';
 import type { BuiltFrame } from '../frame/build.js';
 import type { DecodedFrame } from '../frame/decode.js';
 import type { FrameTarget } from '../frame/target.js';

@@ -1,6 +1,6 @@
 import { kernelEras } from '../../layouts/kernels.js';
 import { chooseKernel } from '../kernel/eras.js';
-import { builtinProfileNames, loadBuiltinProfile } from '../profile/store.js';
+import type { Profile } from '../profile/profile.js';
 import { SigframeError } from '../schema/errors.js';
 import { checkTargetConfig, type SizeTarget, sizeReport } from './size.js';
 
@@ -20,12 +20,12 @@ export interface MatrixRow {
   readonly error?: string;
 }
 
-/** Every shipped profile × kernel era × possible AMX state, for one ABI and kernel configuration. */
-export function sizeMatrix(target: SizeTarget): MatrixRow[] {
+/** Every profile given × kernel era × possible AMX state, for one frame kind and kernel configuration. */
+export function sizeMatrix(target: SizeTarget, profiles: readonly Profile[]): MatrixRow[] {
   checkTargetConfig(target);
   const rows: MatrixRow[] = [];
-  for (const name of builtinProfileNames()) {
-    const profile = loadBuiltinProfile(name);
+  for (const profile of profiles) {
+    const name = profile.name;
     for (const era of kernelEras) {
       const kernel = { ...chooseKernel(era.since), label: `Linux ${era.label}` };
       try {

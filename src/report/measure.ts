@@ -1,7 +1,4 @@
-import { type FrameKindName, frameKinds } from '../abi/frames.js';
-import type { AltstackExperiment } from '../host/altstack.js';
-import type { LibcExperiment } from '../host/libc.js';
-import { HostError } from '../host/native.js';
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { mathFrameSize } from '../kernel/fpu_signal.js';
 import {
@@ -21,6 +18,7 @@ import {
 import type { KernelConfig, KernelXfeatures } from '../kernel/xstate.js';
 import { libcRelease, libcRow } from '../libc/sysconf.js';
 import { bit } from '../xsave/catalog.js';
+import type { AltstackExperiment, LibcExperiment } from './experiments.js';
 
 /** One number the model predicts and the live kernel reported. */
 export interface KernelCheck {
@@ -148,13 +146,11 @@ export function compareWithKernel(
  * C library of a known version — with that release's row of the libc table.
  */
 export function compareLibcWithKernel(
-  exp: LibcExperiment,
+  exp: LibcExperiment & { readonly version: string },
   k: KernelXfeatures,
   kernel: KernelChoice,
   config: KernelConfig,
 ): KernelCheck[] {
-  if (exp.version === undefined)
-    throw new HostError(`native/libc.c could not tell which ${exp.libc} it runs with`);
   const at = atMinsigstksz(k, kernel.era, config);
   const kernelMin = sigaltstackMinAccepted(
     k,

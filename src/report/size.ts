@@ -1,6 +1,6 @@
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { libcReleases } from '../../layouts/libc.js';
 import { K } from '../abi/constants.js';
-import { type FrameKindName, frameKinds } from '../abi/frames.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { fpstateSize, xstateSigframeSize } from '../kernel/fpu_signal.js';
 import {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { dataModels } from '../../layouts/abi.js';
-import { frameKinds } from '../abi/frames.js';
-import { fpstate_64 } from '../abi/uapi.js';
+import { frameKinds } from '../../layouts/frames.js';
+import { fpstate_64 } from '../../layouts/uapi.js';
 import { compat } from '../compat/compat.js';
 import { convertState } from '../compat/convert.js';
 import { type BuiltFrame, buildFrame, kernelFrameMembers } from '../frame/build.js';

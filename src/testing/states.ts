@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { dataModels } from '../../layouts/abi.js';
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { kernelEras } from '../../layouts/kernels.js';
-import { type FrameKindName, frameKinds } from '../abi/frames.js';
-import { fpstate_64 } from '../abi/uapi.js';
+import { fpstate_64 } from '../../layouts/uapi.js';
 import { extendedComponents, type SignalState } from '../frame/state.js';
 import { type FrameTarget, frameTarget } from '../frame/target.js';
 import { chooseKernel } from '../kernel/eras.js';

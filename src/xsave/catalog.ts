@@ -1,6 +1,6 @@
 import { dataModels } from '../../layouts/abi.js';
+import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
 import { type XfeatureSpec, xfeatures } from '../../layouts/xfeatures.js';
-import { fpstate_64, xstate_header } from '../abi/uapi.js';
 import { InputError } from '../schema/errors.js';
 import { locate, sizeOf } from '../schema/layout.js';
 

@@ -1,4 +1,4 @@
-import { array, bytes, i32, pad, ptr, struct, u16, u32, u64, ulong } from '../schema/node.js';
+import { array, bytes, i32, pad, ptr, struct, u16, u32, u64, ulong } from '../src/schema/node.js';
 
 /**
  * The user-visible signal-context structs of arch/x86/include/uapi/asm/sigcontext.h, signal.h and

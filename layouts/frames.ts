@@ -1,4 +1,4 @@
-import { array, bytes, i32, pad, ptr, struct, u16, u32, u64 } from '../schema/node.js';
+import { array, bytes, i32, pad, ptr, struct, u16, u32, u64 } from '../src/schema/node.js';
 import { fpstate_32, sigcontext_32, ucontext, ucontext_ia32, ucontext_x32 } from './uapi.js';
 
 /**

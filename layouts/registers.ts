@@ -1,4 +1,4 @@
-import { array, bytes, pad, struct, u8, u16, u32, u64 } from '../schema/node.js';
+import { array, bytes, pad, struct, u8, u16, u32, u64 } from '../src/schema/node.js';
 
 /**
  * Register layouts of the user XSAVE components in the standard format, one struct each, named as

@@ -1,0 +1,53 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { profilesDir } from '../../layouts/paths.js';
+import { hostProfile } from '../host/profile.js';
+import { profileFromDump } from '../profile/dump.js';
+import { type Profile, profileFromJson } from '../profile/profile.js';
+import { InputError } from '../schema/errors.js';
+
+export function builtinProfileNames(): string[] {
+  return readdirSync(profilesDir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+}
+
+function readJsonFile(path: string): unknown {
+  const text = readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`${path}: not valid JSON (${(e as Error).message})`, { path });
+  }
+}
+
+export function loadBuiltinProfile(name: string): Profile {
+  const path = join(profilesDir, `${name}.json`);
+  if (!existsSync(path)) {
+    throw new InputError(
+      `unknown profile '${name}'; shipped profiles: ${builtinProfileNames().join(', ')}, or 'host', or a file path`,
+      {
+        path: 'profile',
+      },
+    );
+  }
+  const p = profileFromJson(readJsonFile(path), `layouts/profiles/${name}.json`, 'shipped');
+  if (p.name !== name)
+    throw new InputError(`layouts/profiles/${name}.json: $.name is '${p.name}', expected '${name}'`);
+  return p;
+}
+
+/**
+ * Resolves a `--profile` argument: `host`, a shipped profile name, or a file holding a profile
+ * or a raw CPUID dump.
+ */
+export function loadProfile(spec: string): Profile {
+  if (spec === 'host') return hostProfile();
+  if (builtinProfileNames().includes(spec)) return loadBuiltinProfile(spec);
+  if (existsSync(spec)) return profileFromDump(readFileSync(spec, 'utf8'), spec);
+  throw new InputError(
+    `unknown profile '${spec}': not a shipped profile (${builtinProfileNames().join(', ')}), not 'host', and no such file`,
+    { path: 'profile' },
+  );
+}
