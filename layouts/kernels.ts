@@ -1,3 +1,5 @@
+import { XFEATURE } from './xfeatures.js';
+
 /**
  * Kernel eras: the Linux versions at which the x86 signal-frame and XSAVE rules changed, each with
  * the constants sigframe's kernel model reads. A version maps to the newest era whose `since` it
@@ -38,9 +40,10 @@ export interface KernelEra {
 
 export type OverflowCheck = 'none' | 'nested' | 'entering';
 
-const LEGACY_USER = [0, 1, 2, 3, 4, 5, 6, 7, 9];
-const WITH_AMX = [...LEGACY_USER, 17, 18];
-const WITH_APX = [...WITH_AMX, 19];
+const X = XFEATURE;
+const LEGACY_USER = [X.FP, X.SSE, X.YMM, X.BNDREGS, X.BNDCSR, X.OPMASK, X.ZMM_Hi256, X.Hi16_ZMM, X.PKRU];
+const WITH_AMX = [...LEGACY_USER, X.XTILE_CFG, X.XTILE_DATA];
+const WITH_APX = [...WITH_AMX, X.APX];
 
 export const kernelEras = [
   {
@@ -78,12 +81,12 @@ export const kernelEras = [
     since: '5.16',
     label: '5.16–6.1',
     userSupported: WITH_AMX,
-    userDynamic: [18],
+    userDynamic: [X.XTILE_DATA],
     apxMpxConflict: false,
     atMinsigstksz: true,
     overflowCheck: { native: 'entering', compat: 'none' },
     sigaltstackValidation: true,
-    xfeatureMax: 19,
+    xfeatureMax: X.XTILE_DATA + 1,
     pkruXstateBv: 'xinuse',
     changes: [
       'AMX XTILE_CFG/XTILE_DATA; XFD; ARCH_REQ_XCOMP_PERM; sigaltstack size validation; INIT skip of AMX in frames',
@@ -94,12 +97,12 @@ export const kernelEras = [
     since: '6.2',
     label: '6.2–6.11',
     userSupported: WITH_AMX,
-    userDynamic: [18],
+    userDynamic: [X.XTILE_DATA],
     apxMpxConflict: false,
     atMinsigstksz: true,
     overflowCheck: { native: 'entering', compat: 'entering' },
     sigaltstackValidation: true,
-    xfeatureMax: 19,
+    xfeatureMax: X.XTILE_DATA + 1,
     pkruXstateBv: 'xinuse',
     changes: [
       'signal code split into signal_64.c/signal_32.c; one get_sigframe() for native and compat frames',
@@ -110,12 +113,12 @@ export const kernelEras = [
     since: '6.12',
     label: '6.12',
     userSupported: WITH_AMX,
-    userDynamic: [18],
+    userDynamic: [X.XTILE_DATA],
     apxMpxConflict: false,
     atMinsigstksz: true,
     overflowCheck: { native: 'entering', compat: 'entering' },
     sigaltstackValidation: true,
-    xfeatureMax: 19,
+    xfeatureMax: X.XTILE_DATA + 1,
     pkruXstateBv: 'clear',
     changes: [
       'PKRU set to 0 while the frame is written; the saved PKRU stored into the frame (84ee6e8d195e)',
@@ -126,12 +129,12 @@ export const kernelEras = [
     since: '6.13',
     label: '6.13–6.15',
     userSupported: WITH_AMX,
-    userDynamic: [18],
+    userDynamic: [X.XTILE_DATA],
     apxMpxConflict: false,
     atMinsigstksz: true,
     overflowCheck: { native: 'entering', compat: 'entering' },
     sigaltstackValidation: true,
-    xfeatureMax: 19,
+    xfeatureMax: X.XTILE_DATA + 1,
     pkruXstateBv: 'set',
     changes: ['XSTATE_BV[PKRU] forced to 1 in every frame (ae6012d72fa6)'],
   },
@@ -140,12 +143,12 @@ export const kernelEras = [
     since: '6.16',
     label: '6.16 and later',
     userSupported: WITH_APX,
-    userDynamic: [18],
+    userDynamic: [X.XTILE_DATA],
     apxMpxConflict: true,
     atMinsigstksz: true,
     overflowCheck: { native: 'entering', compat: 'entering' },
     sigaltstackValidation: true,
-    xfeatureMax: 20,
+    xfeatureMax: X.APX + 1,
     pkruXstateBv: 'set',
     changes: ['APX (component 19, standard offset out of index order); APX with MPX disables XSAVE'],
   },

@@ -264,3 +264,33 @@ export const xfeatures = [
 ] as const satisfies readonly XfeatureSpec[];
 
 export type XfeatureName = (typeof xfeatures)[number]['name'];
+
+type ByName = { readonly [X in (typeof xfeatures)[number] as X['name']]: X['nr'] };
+
+/** The kernel's `enum xfeature`: each component's number by its name (XFEATURE.PKRU = 9). */
+export const XFEATURE = Object.fromEntries(xfeatures.map((x) => [x.name, x.nr])) as ByName;
+
+const mask = (...names: XfeatureName[]): bigint =>
+  names.reduce((m, n) => m | (1n << BigInt(XFEATURE[n])), 0n);
+
+/**
+ * The kernel's XFEATURE_MASK_* (arch/x86/include/asm/fpu/xstate.h, types.h): each component's
+ * bit, and the groups the kernel names.
+ */
+export const XFEATURE_MASK = {
+  ...(Object.fromEntries(xfeatures.map((x) => [x.name, 1n << BigInt(x.nr)])) as {
+    readonly [N in XfeatureName]: bigint;
+  }),
+  /** XFEATURE_MASK_FPSSE: the legacy region, always in a frame's XSTATE_BV. */
+  FPSSE: mask('FP', 'SSE'),
+  /** XFEATURE_MASK_AVX512. */
+  AVX512: mask('OPMASK', 'ZMM_Hi256', 'Hi16_ZMM'),
+  /** MPX's two components, which APX's area overlaps. */
+  MPX: mask('BNDREGS', 'BNDCSR'),
+  /** XFEATURE_MASK_XTILE: AMX. */
+  XTILE: mask('XTILE_CFG', 'XTILE_DATA'),
+  /** XFEATURE_MASK_SIGFRAME_INITOPT: components a frame leaves out while they are in INIT. */
+  SIGFRAME_INITOPT: mask(
+    ...xfeatures.filter((x) => 'sigframeInitOpt' in x && x.sigframeInitOpt).map((x) => x.name),
+  ),
+} as const;

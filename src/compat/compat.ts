@@ -1,4 +1,5 @@
 import { frameKinds } from '../../layouts/frames.js';
+import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { atMinsigstksz, frameFit } from '../kernel/signal.js';
 import { type AmxState, possibleAmxStates, taskFpu } from '../kernel/task.js';
@@ -154,7 +155,7 @@ export function frameFindings(
       message: `the frame (xstate_size ${ta.userSize}) is smaller than the destination task's user_size ${tb.userSize}: fine for kernels that look for MAGIC2 at the frame's own xstate_size; the 2026 "refine magic number check" change (reverted, 44eeff9bc467) looked at the destination's size and restored such frames fx-only`,
     });
   }
-  const lost = ta.userXfeatures & ~tb.userXfeatures & ~3n;
+  const lost = ta.userXfeatures & ~tb.userXfeatures & ~XFEATURE_MASK.FPSSE;
   if (lost !== 0n) {
     out.push({
       level: 'incompatible',

@@ -1,6 +1,7 @@
 import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../../layouts/frames.js';
 import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
+import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { type BuiltFrame, buildFrame } from '../frame/build.js';
 import type { SignalState } from '../frame/state.js';
 import { frameTarget } from '../frame/target.js';
@@ -12,16 +13,14 @@ import { encodeInto } from '../schema/encode.js';
 import { InputError, SigframeError } from '../schema/errors.js';
 import { decode } from '../schema/parse.js';
 import {
-  bit,
   bitsOf,
   FIRST_EXTENDED_XFEATURE,
   FXSAVE_SIZE,
+  has,
   XSAVE_HDR_SIZE,
   xfeatureName,
 } from '../xsave/catalog.js';
 import { xstateSize } from '../xsave/layout.js';
-
-const PKRU = 9;
 
 /** Why a conversion cannot be done: the destination lacks something the source state uses. */
 export class ConvertRefused extends SigframeError {}
@@ -45,11 +44,11 @@ export function convertState(
 ): { state: SignalState; frame: BuiltFrame; notes: string[] } {
   const abi = frameKinds[state.kind].abi;
   const k = kernelXfeatures(to.cpuid, to.xsave, kernel.era, config);
-  const inUse = (state.fpu?.xstate_bv ?? 0n) & ~3n;
+  const inUse = (state.fpu?.xstate_bv ?? 0n) & ~XFEATURE_MASK.FPSSE;
   let amx: AmxState = state.amx;
   if (!possibleAmxStates(k, kernel.era, config, abi).includes(amx)) {
-    const tiles = bit(17) | bit(18);
-    if (inUse & tiles) throw new ConvertRefused(`${to.name} has no AMX, and the state's tiles are in use`);
+    if (inUse & XFEATURE_MASK.XTILE)
+      throw new ConvertRefused(`${to.name} has no AMX, and the state's tiles are in use`);
     amx = 'none';
   }
   const t = frameTarget(state.kind, to, kernel, config, amx);
@@ -61,7 +60,7 @@ export function convertState(
   }
   const notes: string[] = [];
   let fpu = state.fpu;
-  if (fpu && (t.task.userXfeatures & bit(PKRU)) !== 0n && fpu.pkru === undefined && !fpu.components.PKRU) {
+  if (fpu && has(t.task.userXfeatures, XFEATURE.PKRU) && fpu.pkru === undefined && !fpu.components.PKRU) {
     // The source had no protection keys; the destination kernel gives new tasks init_pkru_value.
     fpu = { ...fpu, pkru: INIT_PKRU_VALUE };
     notes.push(

@@ -1,6 +1,7 @@
 import { dataModels } from '../../layouts/abi.js';
 import { frameKinds, fregs_state } from '../../layouts/frames.js';
 import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
+import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
 import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
 import { getSigframe, type Placement } from '../kernel/signal.js';
@@ -12,7 +13,7 @@ import { bit, FXSAVE_SIZE, has, maskOf } from '../xsave/catalog.js';
 import { xsaveLayout } from '../xsave/layout.js';
 import { fsaveHeader } from './fsave.js';
 import { extendedComponents, type FpuState, type FrameValue, type SignalState } from './state.js';
-import { type FrameTarget, SIGFRAME_INITOPT } from './target.js';
+import type { FrameTarget } from './target.js';
 
 /** A frame as the kernel writes it: the bytes from the frame start to the stack top. */
 export interface BuiltFrame {
@@ -30,7 +31,6 @@ export interface BuiltFrame {
 }
 
 const MAX_REGION = 1 << 24;
-const PKRU = 9;
 
 /**
  * Builds the bytes the kernel writes for `state`: placement (get_sigframe), the frame struct
@@ -218,10 +218,10 @@ function writeXsaveImage(
   const dynamic = dynamicXfeatures(t.k, era) !== 0n;
   const supported = maskOf(era.userSupported);
   let rfbm = user;
-  if (dynamic) rfbm &= fpu.xstate_bv | (supported & ~SIGFRAME_INITOPT);
-  let xstateBv = (fpu.xstate_bv & rfbm) | bit(0) | bit(1);
-  if (has(rfbm, PKRU) && era.pkruXstateBv !== 'xinuse') {
-    xstateBv = era.pkruXstateBv === 'set' ? xstateBv | bit(PKRU) : xstateBv & ~bit(PKRU);
+  if (dynamic) rfbm &= fpu.xstate_bv | (supported & ~XFEATURE_MASK.SIGFRAME_INITOPT);
+  let xstateBv = (fpu.xstate_bv & rfbm) | XFEATURE_MASK.FPSSE;
+  if (has(rfbm, XFEATURE.PKRU) && era.pkruXstateBv !== 'xinuse') {
+    xstateBv = era.pkruXstateBv === 'set' ? xstateBv | bit(XFEATURE.PKRU) : xstateBv & ~bit(XFEATURE.PKRU);
   }
   encodeInto(
     xstate_header,
@@ -243,14 +243,14 @@ function writeXsaveImage(
     }
     const values = fpu.components as Record<string, unknown>;
     let v = values[spec.name];
-    if (region.nr === PKRU && fpu.pkru !== undefined) v = { pkru: fpu.pkru, pad: 0 };
-    const inUse = has(xstateBv, region.nr) || (region.nr === PKRU && v !== undefined);
+    if (region.nr === XFEATURE.PKRU && fpu.pkru !== undefined) v = { pkru: fpu.pkru, pad: 0 };
+    const inUse = has(xstateBv, region.nr) || (region.nr === XFEATURE.PKRU && v !== undefined);
     if (inUse && v === undefined) {
       throw new InputError(
-        region.nr === PKRU
+        region.nr === XFEATURE.PKRU
           ? 'fpu.pkru: this kernel stores the interrupted PKRU in every frame, and the state gives none'
           : `fpu.components.${spec.name}: XSTATE_BV marks it in use, but the state has no values for it`,
-        { path: region.nr === PKRU ? 'fpu.pkru' : `fpu.components.${spec.name}` },
+        { path: region.nr === XFEATURE.PKRU ? 'fpu.pkru' : `fpu.components.${spec.name}` },
       );
     }
     const regionEnd = buf + region.offset + region.size;

@@ -1,6 +1,7 @@
 import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../../layouts/frames.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
+import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { INIT_PKRU_VALUE } from '../kernel/task.js';
 import { type DataModel, layoutOf } from '../schema/layout.js';
 import { decode } from '../schema/parse.js';
@@ -18,7 +19,8 @@ export function sampleState(t: FrameTarget, profileRef: string, top?: bigint): S
   const end = top ?? (kind.abi === 'x86_64' ? 0x7f00_0000_0000n : 0xf700_0000n);
   const zero = <T>(node: Parameters<typeof layoutOf>[0], model: DataModel = dataModels.lp64) =>
     decode(node, model, new Uint8Array(layoutOf(node, model).size)) as T;
-  const inUse = bitsOf(t.task.userXfeatures).filter((nr) => nr >= 2 && nr !== 17 && nr !== 18);
+  // AMX stays in INIT: a frame then carries no tiles, as a thread that never loaded any.
+  const inUse = bitsOf(t.task.userXfeatures & ~XFEATURE_MASK.FPSSE & ~XFEATURE_MASK.XTILE);
   const components = Object.fromEntries(
     inUse.flatMap((nr) => {
       const spec = extendedComponents.find((x) => x.nr === nr);
@@ -36,9 +38,9 @@ export function sampleState(t: FrameTarget, profileRef: string, top?: bigint): S
     frame: zero<FrameValue>(kind.struct, t.model),
     fpu: {
       legacy: { ...zero(fpstate_64), cwd: 0x37f, mxcsr: 0x1f80, mxcsr_mask: 0xffff },
-      xstate_bv: inUse.reduce((m, nr) => m | bit(nr), 3n),
+      xstate_bv: inUse.reduce((m, nr) => m | bit(nr), XFEATURE_MASK.FPSSE),
       components,
-      ...(has(t.task.userXfeatures, 9) ? { pkru: INIT_PKRU_VALUE } : {}),
+      ...(has(t.task.userXfeatures, XFEATURE.PKRU) ? { pkru: INIT_PKRU_VALUE } : {}),
     },
   };
 }

@@ -1,10 +1,11 @@
 import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../../layouts/frames.js';
 import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
+import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
 import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
 import { decode } from '../schema/parse.js';
-import { bit, bitsOf, FXSAVE_SIZE, XSAVE_HDR_SIZE } from '../xsave/catalog.js';
+import { bitsOf, FXSAVE_SIZE, XSAVE_HDR_SIZE } from '../xsave/catalog.js';
 import type { FrameTarget } from './target.js';
 
 /** What rt_sigreturn()/sigreturn() would do with a frame's FP state on the target kernel and task. */
@@ -55,7 +56,7 @@ export function sigreturnVerdict(mem: Memory, fpstate: bigint, t: FrameTarget): 
       verdict: 'init',
       reason: 'sigcontext.fpstate is NULL: the FPU registers are reset to their initial state',
       restored: 0n,
-      init: task.userXfeatures | bit(0) | bit(1),
+      init: task.userXfeatures | XFEATURE_MASK.FPSSE,
       notes,
     };
   }
@@ -100,7 +101,7 @@ export function sigreturnVerdict(mem: Memory, fpstate: bigint, t: FrameTarget): 
     }
   } else fxOnly = 'the CPU has no XSAVE';
 
-  const legacyMask = bit(0) | bit(1);
+  const legacyMask = XFEATURE_MASK.FPSSE;
   if (fxOnly !== undefined) {
     if (!ia32Fx && bufFx % 16n !== 0n)
       return fail('FXRSTOR from an address that is not 16-byte aligned raises #GP');

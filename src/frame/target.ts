@@ -1,5 +1,4 @@
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
-import { xfeatures } from '../../layouts/xfeatures.js';
 import { structModel } from '../abi/index.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { type AmxState, type TaskFpu, taskFpu } from '../kernel/task.js';
@@ -7,7 +6,6 @@ import { type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../ker
 import { requireConsistent } from '../profile/checks.js';
 import type { Profile } from '../profile/profile.js';
 import type { DataModel } from '../schema/layout.js';
-import { maskOf } from '../xsave/catalog.js';
 
 /** The CPU, kernel and task a frame belongs to, resolved once for the builder and the decoder. */
 export interface FrameTarget {
@@ -64,8 +62,3 @@ export function frameTarget(
   perProfile.set(key, t);
   return t;
 }
-
-/** XFEATURE_MASK_SIGFRAME_INITOPT: components a frame skips while they are in INIT. */
-export const SIGFRAME_INITOPT = maskOf(
-  xfeatures.filter((x) => 'sigframeInitOpt' in x && x.sigframeInitOpt).map((x) => x.nr),
-);

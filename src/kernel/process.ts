@@ -1,5 +1,6 @@
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import type { KernelEra } from '../../layouts/kernels.js';
+import { XFEATURE } from '../../layouts/xfeatures.js';
 import {
   type DeliveryOutcome,
   getSigframe,
@@ -7,7 +8,7 @@ import {
   requestXcompPerm,
   sigaltstackMinAccepted,
 } from './signal.js';
-import { type AmxState, dynamicXfeatures, taskFpu, XFEATURE_XTILE_DATA } from './task.js';
+import { type AmxState, dynamicXfeatures, taskFpu } from './task.js';
 import type { KernelConfig, KernelXfeatures } from './xstate.js';
 
 /**
@@ -66,13 +67,13 @@ export class AmxProcess {
     return 0;
   }
 
-  /** arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILE_DATA). */
+  /** arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE.XTILE_DATA). */
   requestPermission(): PermResult {
     const r = requestXcompPerm(
       this.k,
       this.era,
       this.config,
-      XFEATURE_XTILE_DATA,
+      XFEATURE.XTILE_DATA,
       this.threads.map((t) => t.altstack),
       this.permitted,
     );

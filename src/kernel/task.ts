@@ -1,7 +1,7 @@
 import type { AbiName } from '../../layouts/abi.js';
 import type { KernelEra } from '../../layouts/kernels.js';
 import { InputError } from '../schema/errors.js';
-import { bit, maskOf } from '../xsave/catalog.js';
+import { maskOf } from '../xsave/catalog.js';
 import type { KernelConfig, KernelXfeatures } from './xstate.js';
 
 /**
@@ -91,10 +91,6 @@ export function possibleAmxStates(
 ): AmxState[] {
   return amxStates.filter((s) => amxImpossible(k, era, config, abi, s) === undefined);
 }
-
-/** XFEATURE_XTILE_DATA: the feature number ARCH_REQ_XCOMP_PERM takes for AMX. */
-export const XFEATURE_XTILE_DATA = 18;
-export const XTILE_DATA_MASK = bit(XFEATURE_XTILE_DATA);
 
 /** init_pkru_value: the PKRU new tasks get — key 0 accessible, keys 1–15 denied (arch/x86/mm/pkeys.c). */
 export const INIT_PKRU_VALUE = 0x55555554;

@@ -2,6 +2,7 @@ import { dataModels } from '../../layouts/abi.js';
 import { type CpuidFieldId, cpuidDeps } from '../../layouts/cpuid.js';
 import { fregs_state } from '../../layouts/frames.js';
 import type { KernelEra } from '../../layouts/kernels.js';
+import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import type { Cpuid } from '../cpuid/records.js';
 import { sizeOf } from '../schema/layout.js';
 import { bit, bitsOf, FXSAVE_SIZE, has, xfeature } from '../xsave/catalog.js';
@@ -76,8 +77,6 @@ export function effectiveFlags(cpuid: Cpuid): (id: CpuidFieldId) => boolean {
   return get;
 }
 
-const FPSSE = 0b11n;
-
 export function kernelXfeatures(
   cpuid: Cpuid,
   e: XsaveEnumeration,
@@ -102,8 +101,9 @@ export function kernelXfeatures(
   if (!flag('fpu')) return disabled('no FPU');
   if (!flag('xsave')) return disabled('CPUID.1:ECX.XSAVE is clear: the kernel uses FXSAVE/FSAVE');
   const supported = e.xcr0Supported | e.xssSupported;
-  if ((supported & FPSSE) !== FPSSE) return disabled('FP/SSE not present amongst the CPU’s xstate features');
-  if (era.apxMpxConflict && has(supported, 19) && (has(supported, 3) || has(supported, 4))) {
+  if ((supported & XFEATURE_MASK.FPSSE) !== XFEATURE_MASK.FPSSE)
+    return disabled('FP/SSE not present amongst the CPU’s xstate features');
+  if (era.apxMpxConflict && has(supported, XFEATURE.APX) && (supported & XFEATURE_MASK.MPX) !== 0n) {
     return disabled('CPUID enumerates both APX and MPX, which would share the standard-format area at 960');
   }
 

@@ -1,4 +1,5 @@
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
+import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { mathFrameSize } from '../kernel/fpu_signal.js';
 import {
@@ -8,16 +9,10 @@ import {
   requestXcompPerm,
   sigaltstackMinAccepted,
 } from '../kernel/signal.js';
-import {
-  type AmxState,
-  possibleAmxStates,
-  type TaskFpu,
-  taskFpu,
-  XFEATURE_XTILE_DATA,
-} from '../kernel/task.js';
+import { type AmxState, possibleAmxStates, type TaskFpu, taskFpu } from '../kernel/task.js';
 import type { KernelConfig, KernelXfeatures } from '../kernel/xstate.js';
 import { libcRelease, libcRow } from '../libc/sysconf.js';
-import { bit } from '../xsave/catalog.js';
+import { has } from '../xsave/catalog.js';
 import type { AltstackExperiment, LibcExperiment } from './experiments.js';
 
 /** One number the model predicts and the live kernel reported. */
@@ -102,7 +97,7 @@ export function compareWithKernel(
 
   const amx = exp.amx;
   if (amx) {
-    const req = requestXcompPerm(k, era, config, XFEATURE_XTILE_DATA);
+    const req = requestXcompPerm(k, era, config, XFEATURE.XTILE_DATA);
     check(
       'ARCH_REQ_XCOMP_PERM(18)',
       req.result === 0 ? 0 : req.result,
@@ -124,7 +119,6 @@ export function compareWithKernel(
         amx.req_ok_min_ss_size,
       );
     }
-    const tiles = bit(17) | bit(XFEATURE_XTILE_DATA);
     for (const row of amx.frames ?? []) {
       const state: AmxState = row.amx === 'used_released' ? 'used' : row.amx;
       if (!states.includes(state)) continue;
@@ -133,9 +127,13 @@ export function compareWithKernel(
       frameChecks(label, 'x86_64', taskFpu(k, era, config, 'x86_64', state), row);
       // Tiles in INIT are skipped (XSTATE_BV bits clear); a loaded TILECFG is written.
       if (row.amx === 'used_released')
-        check(`${label}: XSTATE_BV tile bits`, '0x0', `0x${(row.xstate_bv & tiles).toString(16)}`);
+        check(
+          `${label}: XSTATE_BV tile bits`,
+          '0x0',
+          `0x${(row.xstate_bv & XFEATURE_MASK.XTILE).toString(16)}`,
+        );
       if (row.amx === 'used')
-        check(`${label}: XSTATE_BV has TILECFG`, 1, Number((row.xstate_bv >> 17n) & 1n));
+        check(`${label}: XSTATE_BV has TILECFG`, 1, has(row.xstate_bv, XFEATURE.XTILE_CFG) ? 1 : 0);
     }
   }
   return out;

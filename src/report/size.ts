@@ -1,5 +1,6 @@
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { libcReleases } from '../../layouts/libc.js';
+import { XFEATURE } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { fpstateSize, xstateSigframeSize } from '../kernel/fpu_signal.js';
@@ -19,7 +20,6 @@ import {
   possibleAmxStates,
   type TaskFpu,
   taskFpu,
-  XFEATURE_XTILE_DATA,
 } from '../kernel/task.js';
 import { hasIa32, type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
 import {
@@ -346,7 +346,7 @@ export function sizeReport(
 
   const hdr = maxFrameSiginfoUctxtSize(config);
   const fsz = fpstateSize(k, config);
-  const perm = requestXcompPerm(k, era, config, XFEATURE_XTILE_DATA);
+  const perm = requestXcompPerm(k, era, config, XFEATURE.XTILE_DATA);
   const check = config.bits === 64 && abi === 'ia32' ? era.overflowCheck.compat : era.overflowCheck.native;
   const observed = profile.origin === 'host' ? undefined : profile.file.observed;
   const live = opts.live;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
+import { XFEATURE, XFEATURE_MASK, type XfeatureName } from '../../layouts/xfeatures.js';
 import { PROFILE_FORMAT, type Profile, profileFromFile } from '../profile/profile.js';
-import { XSAVE_EXTENDED_START } from '../xsave/catalog.js';
+import { architecturalSize, XSAVE_EXTENDED_START, xfeature } from '../xsave/catalog.js';
 
 /**
  * Arbitrary CPUs that obey the architecture: leaf 0xD built from an Intel-like scheme (fixed
@@ -26,44 +27,52 @@ interface Comp {
   readonly ecx: number;
 }
 
-/** Intel SDM Vol. 1 §13.4 / Table 13-1 offsets; the APX offset is the published 960. */
-const INTEL: Record<number, { offset: number; size: number; ecx?: number }> = {
-  2: { offset: 576, size: 256 },
-  3: { offset: 960, size: 64 },
-  4: { offset: 1024, size: 64 },
-  5: { offset: 1088, size: 64 },
-  6: { offset: 1152, size: 512 },
-  7: { offset: 1664, size: 1024 },
-  9: { offset: 2688, size: 8 },
-  17: { offset: 2752, size: 64, ecx: 2 },
-  18: { offset: 2816, size: 8192, ecx: 6 },
-  19: { offset: 960, size: 128 },
+/** Intel SDM Vol. 1 §13.4 / Table 13-1 offsets; the APX offset is the published 960. ECX bit 1: 64-byte aligned in the compacted form. */
+const INTEL_OFFSET: Partial<Record<XfeatureName, { offset: number; ecx?: number }>> = {
+  YMM: { offset: 576 },
+  BNDREGS: { offset: 960 },
+  BNDCSR: { offset: 1024 },
+  OPMASK: { offset: 1088 },
+  ZMM_Hi256: { offset: 1152 },
+  Hi16_ZMM: { offset: 1664 },
+  PKRU: { offset: 2688 },
+  XTILE_CFG: { offset: 2752, ecx: 2 },
+  XTILE_DATA: { offset: 2816, ecx: 6 },
+  APX: { offset: 960 },
 };
+
+/** Processor Trace's supervisor area as Intel parts enumerate it (CPUID.(0xD,8).EAX). */
+const PT_SIZE = 128;
 
 function components(s: CpuShape): Comp[] {
   const user = [
-    s.avx && 2,
-    s.mpx && 3,
-    s.mpx && 4,
-    s.avx512 && 5,
-    s.avx512 && 6,
-    s.avx512 && 7,
-    s.pku && 9,
-    s.amx && 17,
-    s.amx && 18,
-    s.apx && 19,
-  ].filter((n): n is number => n !== false);
+    s.avx && 'YMM',
+    s.mpx && 'BNDREGS',
+    s.mpx && 'BNDCSR',
+    s.avx512 && 'OPMASK',
+    s.avx512 && 'ZMM_Hi256',
+    s.avx512 && 'Hi16_ZMM',
+    s.pku && 'PKRU',
+    s.amx && 'XTILE_CFG',
+    s.amx && 'XTILE_DATA',
+    s.apx && 'APX',
+  ].filter((n): n is XfeatureName => n !== false);
+  // Each component's size is its register struct's: the architectural size the kernel checks.
+  const size = (name: XfeatureName) => architecturalSize(xfeature(XFEATURE[name])!)!;
   const out: Comp[] = [];
-  if (s.vendor === 'intel') for (const nr of user) out.push({ nr, ...INTEL[nr]!, ecx: INTEL[nr]!.ecx ?? 0 });
+  if (s.vendor === 'intel')
+    for (const name of user) {
+      const at = INTEL_OFFSET[name]!;
+      out.push({ nr: XFEATURE[name], size: size(name), offset: at.offset, ecx: at.ecx ?? 0 });
+    }
   else {
     let offset = XSAVE_EXTENDED_START;
-    for (const nr of user) {
-      const size = INTEL[nr]!.size;
-      out.push({ nr, size, offset, ecx: 0 });
-      offset += size;
+    for (const name of user) {
+      out.push({ nr: XFEATURE[name], size: size(name), offset, ecx: 0 });
+      offset += size(name);
     }
   }
-  if (s.pt) out.push({ nr: 8, size: 128, offset: 0, ecx: 1 });
+  if (s.pt) out.push({ nr: XFEATURE.PT, size: PT_SIZE, offset: 0, ecx: 1 });
   return out.sort((a, b) => a.nr - b.nr);
 }
 
@@ -73,7 +82,7 @@ const b = (on: boolean, n: number) => (on ? 2 ** n : 0);
 export function profileOfShape(s: CpuShape, name = 'arbitrary-cpu'): Profile {
   const comps = components(s);
   const user = comps.filter((c) => !(c.ecx & 1));
-  const userMask = user.reduce((m, c) => m | (1n << BigInt(c.nr)), 3n);
+  const userMask = user.reduce((m, c) => m | (1n << BigInt(c.nr)), XFEATURE_MASK.FPSSE);
   const xss = comps.filter((c) => c.ecx & 1).reduce((m, c) => m | (1n << BigInt(c.nr)), 0n);
   const stdSize = user.reduce((m, c) => Math.max(m, c.offset + c.size), XSAVE_EXTENDED_START);
   let compacted = XSAVE_EXTENDED_START;

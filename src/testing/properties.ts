@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../../layouts/frames.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
+import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { compat } from '../compat/compat.js';
 import { convertState } from '../compat/convert.js';
 import { type BuiltFrame, buildFrame, kernelFrameMembers } from '../frame/build.js';
@@ -11,12 +12,12 @@ import type { SignalState } from '../frame/state.js';
 import { type FrameTarget, frameTarget } from '../frame/target.js';
 import { chooseKernel } from '../kernel/eras.js';
 import { bytesBelowTop, maxFrameSize } from '../kernel/signal.js';
-import { possibleAmxStates, taskFpu, XFEATURE_XTILE_DATA } from '../kernel/task.js';
+import { possibleAmxStates, taskFpu } from '../kernel/task.js';
 import { kernelXfeatures } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { toJson } from '../schema/json.js';
 import { locate } from '../schema/layout.js';
-import { bit, bitsOf, has } from '../xsave/catalog.js';
+import { bit, bitsOf, FIRST_EXTENDED_XFEATURE, has } from '../xsave/catalog.js';
 import { xsaveLayout } from '../xsave/layout.js';
 import { arbitraryProfile } from './profiles.js';
 import { arbitraryState, arbitraryTarget } from './states.js';
@@ -73,14 +74,14 @@ export function decodeBuild(targets?: fc.Arbitrary<FrameTarget>) {
     same(legacyGot, legacyWant, 'legacy FXSAVE state');
     assert.equal(d.fpu!.xstate_bv, b.xstateBv, 'XSTATE_BV');
     // PKRU's bit follows the era's rule (cleared by 6.12, forced since 6.13), not XINUSE.
-    const pkruRule = t.kernel.era.pkruXstateBv === 'xinuse' ? 0n : bit(9);
+    const pkruRule = t.kernel.era.pkruXstateBv === 'xinuse' ? 0n : XFEATURE_MASK.PKRU;
     assert.equal(
       s.fpu!.xstate_bv & b.rfbm & ~b.xstateBv & ~pkruRule,
       0n,
       'every component in use and written is marked',
     );
     for (const nr of bitsOf(b.xstateBv)) {
-      if (nr < 2 || nr === 9) continue;
+      if (nr < FIRST_EXTENDED_XFEATURE || nr === XFEATURE.PKRU) continue;
       const name = Object.keys(d.fpu!.components).find((n) => xfeatureNr(t, n) === nr)!;
       same(
         (d.fpu!.components as Record<string, unknown>)[name],
@@ -88,7 +89,7 @@ export function decodeBuild(targets?: fc.Arbitrary<FrameTarget>) {
         name,
       );
     }
-    if (has(b.xstateBv, 9) && s.fpu!.pkru !== undefined)
+    if (has(b.xstateBv, XFEATURE.PKRU) && s.fpu!.pkru !== undefined)
       assert.equal(d.fpu!.components.PKRU?.pkru, s.fpu!.pkru);
   });
 }
@@ -110,7 +111,7 @@ function leftAlone(t: FrameTarget, b: BuiltFrame): [number, number][] {
   out.push([buf + r2.offset, buf + r2.offset + r2.size]);
   const all = xsaveLayout(t.profile.xsave, t.task.userXfeatures, 'standard');
   for (const r of all.regions) {
-    if (typeof r.nr === 'number' && r.nr >= 2 && !has(b.rfbm, r.nr))
+    if (typeof r.nr === 'number' && r.nr >= FIRST_EXTENDED_XFEATURE && !has(b.rfbm, r.nr))
       out.push([buf + r.offset, buf + r.offset + r.size]);
   }
   if (b.placement.magic2 !== null) out.push([Number(b.placement.magic2 - b.address) + 4, b.bytes.length]);
@@ -174,9 +175,9 @@ export function framesNeverShrink(profiles = arbitraryProfile()) {
 export function noTileRegionWithoutAmxUse(targets = arbitraryTarget()) {
   return fc.property(targets, (t) => {
     if (t.amx === 'used') return;
-    assert.equal(has(t.task.userXfeatures, XFEATURE_XTILE_DATA), false);
-    const tiles = t.profile.xsave.components.get(XFEATURE_XTILE_DATA);
-    if (tiles && has(t.k.xcr0, XFEATURE_XTILE_DATA)) assert.ok(t.task.userSize <= tiles.offset);
+    assert.equal(has(t.task.userXfeatures, XFEATURE.XTILE_DATA), false);
+    const tiles = t.profile.xsave.components.get(XFEATURE.XTILE_DATA);
+    if (tiles && has(t.k.xcr0, XFEATURE.XTILE_DATA)) assert.ok(t.task.userSize <= tiles.offset);
   });
 }
 
@@ -234,9 +235,9 @@ function limitTo(s: SignalState, t1: FrameTarget, p2: Profile): SignalState {
   const same = bitsOf(shared).filter((nr) => {
     const a = t1.profile.xsave.components.get(nr);
     const b = p2.xsave.components.get(nr);
-    return nr < 2 || (a && b && a.size === b.size);
+    return nr < FIRST_EXTENDED_XFEATURE || (a && b && a.size === b.size);
   });
-  const keep = same.reduce((m, nr) => m | bit(nr), 3n) & ~bit(9);
+  const keep = same.reduce((m, nr) => m | bit(nr), XFEATURE_MASK.FPSSE) & ~XFEATURE_MASK.PKRU;
   const fpu = s.fpu!;
   const components = Object.fromEntries(
     Object.entries(fpu.components).filter(([name]) => {

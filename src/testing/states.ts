@@ -3,6 +3,7 @@ import { dataModels } from '../../layouts/abi.js';
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { kernelEras } from '../../layouts/kernels.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
+import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { extendedComponents, type SignalState } from '../frame/state.js';
 import { type FrameTarget, frameTarget } from '../frame/target.js';
 import { chooseKernel } from '../kernel/eras.js';
@@ -96,7 +97,7 @@ export function arbitraryState(t: FrameTarget): fc.Arbitrary<SignalState> {
       delivery: arbitraryDelivery(kind.abi === 'x86_64' ? 47 : 32),
     })
     .map(({ frame, legacy, inUse, values, pkru, delivery }) => {
-      const xstateBv = inUse.reduce((m, nr) => m | bit(nr), 3n);
+      const xstateBv = inUse.reduce((m, nr) => m | bit(nr), XFEATURE_MASK.FPSSE);
       const components = Object.fromEntries(
         inUse.map((nr) => {
           const name = extendedComponents.find((x) => x.nr === nr)!.name;
@@ -117,7 +118,7 @@ export function arbitraryState(t: FrameTarget): fc.Arbitrary<SignalState> {
           legacy: { ...legacy, mxcsr: legacy.mxcsr & 0xffff },
           xstate_bv: xstateBv,
           components,
-          ...(has(user, 9) ? { pkru } : {}),
+          ...(has(user, XFEATURE.PKRU) ? { pkru } : {}),
         },
       };
     });

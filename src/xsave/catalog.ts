@@ -1,6 +1,6 @@
 import { dataModels } from '../../layouts/abi.js';
 import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
-import { type XfeatureSpec, xfeatures } from '../../layouts/xfeatures.js';
+import { XFEATURE, type XfeatureSpec, xfeatures } from '../../layouts/xfeatures.js';
 import { InputError } from '../schema/errors.js';
 import { locate, sizeOf } from '../schema/layout.js';
 
@@ -23,16 +23,15 @@ export function architecturalSize(spec: XfeatureSpec): number | null {
   return spec.size ?? null;
 }
 
-export const XFEATURE_FP = 0;
-export const XFEATURE_SSE = 1;
-export const FIRST_EXTENDED_XFEATURE = 2;
+/** FIRST_EXTENDED_XFEATURE: components below it live in the 512-byte legacy region. */
+export const FIRST_EXTENDED_XFEATURE = XFEATURE.YMM;
 
 /** Where the legacy components sit in the 512-byte FXSAVE region, as the kernel caches them
  * (setup_xstate_cache: FP = bytes 0..offsetof(xmm_space), SSE = xmm_space). */
 const xmm = locate(fpstate_64, dataModels.lp64, 'xmm_space');
 export const LEGACY_REGIONS = [
-  { nr: XFEATURE_FP, offset: 0, size: xmm.offset },
-  { nr: XFEATURE_SSE, offset: xmm.offset, size: xmm.size },
+  { nr: XFEATURE.FP, offset: 0, size: xmm.offset },
+  { nr: XFEATURE.SSE, offset: xmm.offset, size: xmm.size },
 ] as const;
 
 /** The rest of the legacy region: bytes the hardware reserves and the kernel's software bytes. */
