@@ -241,7 +241,7 @@ const probeC = rows[0]!.c_decode_per_s as number | null;
 // As `size --all` runs it: the shipped profiles read from their files, then every row.
 const sizeAll = () =>
   sizeMatrix(
-    { abi: 'x86_64', topAlign: 4096, config: { bits: 64 } },
+    { kind: 'x86_64', topAlign: 4096, config: { bits: 64 } },
     builtinProfileNames().map(loadBuiltinProfile),
   );
 const t0 = performance.now();

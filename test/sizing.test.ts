@@ -53,7 +53,7 @@ function model(name: string, version = '6.18', config: KernelConfig = IA32) {
 const PAGE = 4096;
 const size = (name: string, amx: 'none' | 'permitted' | 'used' = 'none', config = IA32, version = '6.18') => {
   const m = model(name, version, config);
-  return sizeReport(m.p, m.kernel, { abi: 'x86_64', topAlign: PAGE, config }, amx);
+  return sizeReport(m.p, m.kernel, { kind: 'x86_64', topAlign: PAGE, config }, amx);
 };
 /** A report's row for one C library release. */
 const libcOf = (r: ReturnType<typeof size>, libc: 'glibc' | 'musl', version: string) =>
@@ -405,7 +405,7 @@ describe('hazards are true statements', () => {
               let r: ReturnType<typeof sizeReport>;
               const libc = libcs[reports % libcs.length]!;
               try {
-                r = sizeReport(m.p, m.kernel, { abi: kind, topAlign: PAGE, config }, amx, { libc });
+                r = sizeReport(m.p, m.kernel, { kind, topAlign: PAGE, config }, amx, { libc });
               } catch (e) {
                 if (e instanceof SigframeError) continue; // an impossible target, refused with its reason
                 throw e;

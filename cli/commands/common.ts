@@ -1,4 +1,5 @@
-import type { Options } from 'yargs';
+import type { Argv, Options } from 'yargs';
+import type { KernelConfig } from '../../src/kernel/xstate.js';
 
 /** Options several commands share, declared once. */
 export const profileOption = {
@@ -19,6 +20,48 @@ export const kernelBitsOption = {
   default: 64 as const,
   describe: 'the kernel is 64-bit, or an i386 kernel',
 } as const satisfies Options;
+
+/** The kernel a command models, as every command takes it: version and configuration. */
+export function kernelOptions<T>(y: Argv<T>) {
+  return y
+    .option('kernel', kernelOption)
+    .option('kernel-bits', kernelBitsOption)
+    .option('ia32-emulation', {
+      choices: ['on', 'off'] as const,
+      describe: 'CONFIG_IA32_EMULATION of a 64-bit kernel (default: as the host has it, else on)',
+    })
+    .option('strict-sas-size', {
+      type: 'boolean',
+      describe:
+        'the kernel is built with CONFIG_STRICT_SIGALTSTACK_SIZE (default: as the host has it, else off)',
+    });
+}
+
+export interface KernelArgs {
+  readonly kernel?: string;
+  readonly kernelBits: 64 | 32;
+  readonly ia32Emulation?: 'on' | 'off';
+  readonly strictSasSize?: boolean;
+}
+
+/** The configuration the options ask for; left-out settings are undefined (the host's, or the default). */
+export function askedConfig(a: KernelArgs): {
+  bits: 64 | 32;
+  ia32Emulation?: boolean;
+  strictSasSize?: boolean;
+} {
+  return {
+    bits: a.kernelBits,
+    ...(a.ia32Emulation === undefined ? {} : { ia32Emulation: a.ia32Emulation === 'on' }),
+    ...(a.strictSasSize === undefined ? {} : { strictSasSize: a.strictSasSize }),
+  };
+}
+
+/** The configuration to model where nothing is live: what was asked, else a distribution kernel's. */
+export function kernelConfig(a: KernelArgs): Required<KernelConfig> {
+  const c = askedConfig(a);
+  return { bits: c.bits, ia32Emulation: c.ia32Emulation ?? true, strictSasSize: c.strictSasSize ?? false };
+}
 
 export interface GlobalArgs {
   readonly json?: boolean;

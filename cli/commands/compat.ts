@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { CompatReport } from '../../src/compat/compat.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, kernelOption } from './common.js';
+import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions } from './common.js';
 
 export const command = 'compat';
 export const describe =
@@ -11,10 +11,9 @@ export const describe =
 const WHAT = ['frame', 'xsave-image', 'checkpoint'] as const;
 
 export const builder = (y: Argv) =>
-  y
+  kernelOptions(y)
     .option('from', { type: 'string', describe: 'source CPU: profile name, profile file or raw CPUID dump' })
     .option('to', { type: 'string', describe: 'destination CPU, likewise' })
-    .option('kernel', kernelOption)
     .option('what', { choices: WHAT, default: 'frame' as const, describe: 'what is carried over' })
     .option('amx', {
       choices: ['none', 'permitted', 'used'] as const,
@@ -30,14 +29,14 @@ export const builder = (y: Argv) =>
     .example('$0 compat --matrix --what checkpoint', 'which migrations are safe');
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & {
-    from?: string;
-    to?: string;
-    kernel?: string;
-    what: (typeof WHAT)[number];
-    amx: 'none' | 'permitted' | 'used';
-    matrix?: boolean;
-  }
+  GlobalArgs &
+    KernelArgs & {
+      from?: string;
+      to?: string;
+      what: (typeof WHAT)[number];
+      amx: 'none' | 'permitted' | 'used';
+      matrix?: boolean;
+    }
 >;
 
 export const handler = (argv: Args) =>
@@ -46,7 +45,7 @@ export const handler = (argv: Args) =>
     const { loadProfile, builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
     const { chooseKernel } = await import('../../src/kernel/eras.js');
     const kernel = chooseKernel(argv.kernel);
-    const config = { bits: 64 as const };
+    const config = kernelConfig(argv);
     if (argv.matrix) {
       const profiles = builtinProfileNames().map(loadBuiltinProfile);
       const cells = compatMatrix(profiles, kernel, config, argv.what, argv.amx);

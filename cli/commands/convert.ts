@@ -2,13 +2,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { hex, print, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, kernelOption } from './common.js';
+import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions } from './common.js';
 
 export const command = 'convert <file>';
 export const describe = "move a frame or XSAVE image to another CPU's layout, component by component";
 
 export const builder = (y: Argv) =>
-  y
+  kernelOptions(y)
     .positional('file', {
       type: 'string',
       demandOption: true,
@@ -27,7 +27,6 @@ export const builder = (y: Argv) =>
       type: 'boolean',
       describe: 'FILE is a raw standard-format XSAVE image (needs --from)',
     })
-    .option('kernel', kernelOption)
     .option('out', {
       type: 'string',
       describe: 'write the converted bytes here (and the state to OUT.json for frames)',
@@ -35,7 +34,7 @@ export const builder = (y: Argv) =>
     .example('$0 convert frame.json --to amd-zen4-genoa --out amd.bin', 'an Intel frame for an AMD machine');
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & { file: string; from?: string; to: string; image?: boolean; kernel?: string; out?: string }
+  GlobalArgs & KernelArgs & { file: string; from?: string; to: string; image?: boolean; out?: string }
 >;
 
 export const handler = (argv: Args) =>
@@ -44,7 +43,7 @@ export const handler = (argv: Args) =>
     const { loadProfile } = await import('../../src/io/profiles.js');
     const { chooseKernel } = await import('../../src/kernel/eras.js');
     const { InputError } = await import('../../src/schema/errors.js');
-    const config = { bits: 64 as const };
+    const config = kernelConfig(argv);
     const to = loadProfile(argv.to);
     try {
       if (argv.image) {

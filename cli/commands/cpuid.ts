@@ -2,26 +2,24 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { CpuidReport } from '../../src/report/cpuid.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, kernelBitsOption, kernelOption, selectTarget } from './common.js';
+import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions, selectTarget } from './common.js';
 
 export const command = 'cpuid';
 export const describe = 'decode CPUID leaf 0xD (the host by default) into XSAVE components';
 
 export const builder = (y: Argv) =>
-  y
+  kernelOptions(y)
     .option('input', {
       type: 'string',
       describe: 'a CPUID dump (JSON records, `cpuid -r` output, AIDA64/InstLatx64 text) or profile file',
     })
-    .option('kernel', kernelOption)
-    .option('kernel-bits', kernelBitsOption)
     .example('$0 cpuid', 'the host, with what the running kernel enabled')
     .example(
       '$0 cpuid --input GenuineIntel00806F8_SapphireRapids_06_CPUID.txt --kernel 6.1',
       'a dump, as Linux 6.1 sees it',
     );
 
-type Args = ArgumentsCamelCase<GlobalArgs & { input?: string; kernel?: string; kernelBits: 64 | 32 }>;
+type Args = ArgumentsCamelCase<GlobalArgs & KernelArgs & { input?: string }>;
 
 export const handler = (argv: Args) =>
   run(async () => {
@@ -29,7 +27,7 @@ export const handler = (argv: Args) =>
     const { profile, kernel } = await selectTarget(argv.input ?? 'host', argv.kernel);
     const host =
       profile.origin === 'host' ? (await import('../../src/host/probe.js')).probeHost() : undefined;
-    const report = cpuidReport(profile, kernel, { bits: argv.kernelBits }, host);
+    const report = cpuidReport(profile, kernel, kernelConfig(argv), host);
     print(argv.json ? toJson(report) : render(report));
     const errors = report.findings.filter((f) => f.level === 'error');
     if (errors.length > 0) {

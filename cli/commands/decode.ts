@@ -2,14 +2,21 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { DecodedFrame } from '../../src/frame/decode.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
-import { frameKindOption, type GlobalArgs, kernelBitsOption, kernelOption, parseAddress } from './common.js';
+import {
+  frameKindOption,
+  type GlobalArgs,
+  type KernelArgs,
+  kernelConfig,
+  kernelOptions,
+  parseAddress,
+} from './common.js';
 
 export const command = 'decode <file>';
 export const describe =
   'read a signal frame: registers, what XSTATE_BV says was written, and the sigreturn verdict';
 
 export const builder = (y: Argv) =>
-  y
+  kernelOptions(y)
     .positional('file', {
       type: 'string',
       demandOption: true,
@@ -29,8 +36,6 @@ export const builder = (y: Argv) =>
       type: 'string',
       describe: 'CPU profile (default: the one the capture names, else host)',
     })
-    .option('kernel', kernelOption)
-    .option('kernel-bits', kernelBitsOption)
     .option('amx', {
       choices: ['none', 'permitted', 'used'] as const,
       describe: "the task's AMX state (default: inferred)",
@@ -38,18 +43,17 @@ export const builder = (y: Argv) =>
     .example('$0 decode test/fixtures/frames/x86_64-sigusr1-vectors.json', 'a committed capture');
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & {
-    file: string;
-    address?: string;
-    frame?: string;
-    ucontext?: string;
-    top?: string;
-    abi?: 'x86_64' | 'x32' | 'ia32' | 'ia32-rt';
-    profile?: string;
-    kernel?: string;
-    kernelBits: 64 | 32;
-    amx?: 'none' | 'permitted' | 'used';
-  }
+  GlobalArgs &
+    KernelArgs & {
+      file: string;
+      address?: string;
+      frame?: string;
+      ucontext?: string;
+      top?: string;
+      abi?: 'x86_64' | 'x32' | 'ia32' | 'ia32-rt';
+      profile?: string;
+      amx?: 'none' | 'permitted' | 'used';
+    }
 >;
 
 export const handler = (argv: Args) =>
@@ -74,7 +78,7 @@ export const handler = (argv: Args) =>
       ...(argv.profile ? { profile: argv.profile } : {}),
       ...(argv.kernel ? { kernel: argv.kernel } : {}),
       ...(argv.amx ? { amx: argv.amx } : {}),
-      config: { bits: argv.kernelBits },
+      config: kernelConfig(argv),
     });
     print(argv.json ? toJson(decoded) : render(decoded));
     return EXIT_OK;

@@ -3,21 +3,26 @@ import type { StructReport, XsaveLayoutReport } from '../../src/report/layout.js
 import { flatten } from '../../src/schema/describe.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, kernelBitsOption, kernelOption, profileOption, selectTarget } from './common.js';
+import {
+  type GlobalArgs,
+  type KernelArgs,
+  kernelConfig,
+  kernelOptions,
+  profileOption,
+  selectTarget,
+} from './common.js';
 
 export const command = 'layout';
 export const describe = 'the XSAVE layout of a CPU profile, or the fields of an ABI struct (--struct)';
 
 export const builder = (y: Argv) =>
-  y
+  kernelOptions(y)
     .option('profile', profileOption)
     .option('format', {
       choices: ['standard', 'compacted'] as const,
       default: 'standard' as const,
       describe: 'XSAVE format',
     })
-    .option('kernel', kernelOption)
-    .option('kernel-bits', kernelBitsOption)
     .option('mask', {
       type: 'string',
       describe: 'feature mask to lay out, e.g. 0x2e7 (default: the XCR0 Linux sets)',
@@ -43,16 +48,15 @@ export const builder = (y: Argv) =>
     );
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & {
-    profile: string;
-    format: 'standard' | 'compacted';
-    kernel?: string;
-    kernelBits: 64 | 32;
-    mask?: string;
-    struct?: string;
-    abi: 'x86_64' | 'ia32' | 'x32';
-    cAsserts: boolean;
-  }
+  GlobalArgs &
+    KernelArgs & {
+      profile: string;
+      format: 'standard' | 'compacted';
+      mask?: string;
+      struct?: string;
+      abi: 'x86_64' | 'ia32' | 'x32';
+      cAsserts: boolean;
+    }
 >;
 
 export const handler = (argv: Args) =>
@@ -72,7 +76,7 @@ export const handler = (argv: Args) =>
     const { parseMask } = await import('../../src/xsave/catalog.js');
     const { profile, kernel } = await selectTarget(argv.profile, argv.kernel);
     const mask = argv.mask === undefined ? undefined : parseMask(argv.mask, '--mask');
-    const report = xsaveLayoutReport(profile, kernel, { bits: argv.kernelBits }, argv.format, mask);
+    const report = xsaveLayoutReport(profile, kernel, kernelConfig(argv), argv.format, mask);
     print(argv.json ? toJson(report) : renderXsave(report));
     return EXIT_OK;
   });

@@ -2,13 +2,20 @@ import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { print, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
-import { frameKindOption, type GlobalArgs, kernelOption, parseAddress } from './common.js';
+import {
+  frameKindOption,
+  type GlobalArgs,
+  type KernelArgs,
+  kernelConfig,
+  kernelOptions,
+  parseAddress,
+} from './common.js';
 
 export const command = 'map [file]';
 export const describe = 'a picture of a frame on its stack, top down: every region, what the kernel wrote';
 
 export const builder = (y: Argv) =>
-  y
+  kernelOptions(y)
     .positional('file', {
       type: 'string',
       describe: 'a capture, state or decode JSON (default: a frame built for --profile)',
@@ -20,7 +27,6 @@ export const builder = (y: Argv) =>
       default: 'none' as const,
       describe: 'AMX state of a built frame',
     })
-    .option('kernel', kernelOption)
     .option('top', { type: 'string', describe: 'alt stack top of a built frame' })
     .option('svg', { type: 'string', describe: 'write an SVG picture here' })
     .option('html', { type: 'string', describe: 'write an HTML page here (register values on hover)' })
@@ -32,16 +38,16 @@ export const builder = (y: Argv) =>
     .example('$0 map test/fixtures/frames/x86_64-sigusr1-vectors.json', 'a real frame, in the terminal');
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & {
-    file?: string;
-    profile?: string;
-    abi?: 'x86_64' | 'x32' | 'ia32' | 'ia32-rt';
-    amx: 'none' | 'permitted' | 'used';
-    kernel?: string;
-    top?: string;
-    svg?: string;
-    html?: string;
-  }
+  GlobalArgs &
+    KernelArgs & {
+      file?: string;
+      profile?: string;
+      abi?: 'x86_64' | 'x32' | 'ia32' | 'ia32-rt';
+      amx: 'none' | 'permitted' | 'used';
+      top?: string;
+      svg?: string;
+      html?: string;
+    }
 >;
 
 export const handler = (argv: Args) =>
@@ -65,7 +71,7 @@ export const handler = (argv: Args) =>
         argv.kernel,
         profile.origin === 'host' ? profile.file.observed?.kernel : undefined,
       );
-      const t = frameTarget(argv.abi ?? 'x86_64', profile, kernel, { bits: 64 }, argv.amx);
+      const t = frameTarget(argv.abi ?? 'x86_64', profile, kernel, kernelConfig(argv), argv.amx);
       const state = sampleState(t, argv.profile ?? 'host', top);
       m = frameMap(
         buildFrame(state, t),

@@ -4,16 +4,14 @@ import type { ProfileRow } from '../../src/report/profiles.js';
 import { InputError } from '../../src/schema/errors.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, kernelBitsOption, kernelOption } from './common.js';
+import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions } from './common.js';
 
 export const command = 'profiles';
 export const describe =
   'list the shipped CPU profiles with the XCR0 and sizes Linux uses on each; or write a new profile';
 
 export const builder = (y: Argv) =>
-  y
-    .option('kernel', kernelOption)
-    .option('kernel-bits', kernelBitsOption)
+  kernelOptions(y)
     .option('from-host', {
       type: 'boolean',
       default: false,
@@ -25,7 +23,7 @@ export const builder = (y: Argv) =>
     .example('$0 profiles --from-host --name my-box > my-box.json', 'capture this machine as a profile');
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & { kernel?: string; kernelBits: 64 | 32; fromHost?: boolean; fromDump?: string; name?: string }
+  GlobalArgs & KernelArgs & { fromHost?: boolean; fromDump?: string; name?: string }
 >;
 
 export const handler = (argv: Args) =>
@@ -50,7 +48,7 @@ export const handler = (argv: Args) =>
     const { profileRow } = await import('../../src/report/profiles.js');
     const kernel = chooseKernel(argv.kernel);
     const rows = builtinProfileNames().map((n) =>
-      profileRow(loadBuiltinProfile(n), kernel, { bits: argv.kernelBits }),
+      profileRow(loadBuiltinProfile(n), kernel, kernelConfig(argv)),
     );
     print(
       argv.json

@@ -4,7 +4,15 @@ import type { LiveTarget, SizeReport } from '../../src/report/size.js';
 import { sizeTerms } from '../../src/report/terms.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, kernelBitsOption, kernelOption, profileOption, selectTarget } from './common.js';
+import {
+  askedConfig,
+  type GlobalArgs,
+  type KernelArgs,
+  kernelConfig,
+  kernelOptions,
+  profileOption,
+  selectTarget,
+} from './common.js';
 
 export const command = 'size';
 export const describe =
@@ -14,22 +22,11 @@ const ABIS = ['x86_64', 'x32', 'ia32', 'ia32-rt'] as const;
 const AMX = ['none', 'permitted', 'used'] as const;
 
 export const builder = (y: Argv) =>
-  y
+  kernelOptions(y)
     .option('profile', profileOption)
     .option('cpuid-dump', {
       type: 'string',
       describe: 'a raw CPUID dump (JSON records, `cpuid -r`, AIDA64/InstLatx64 text) instead of --profile',
-    })
-    .option('kernel', kernelOption)
-    .option('kernel-bits', kernelBitsOption)
-    .option('ia32-emulation', {
-      choices: ['on', 'off'] as const,
-      describe: 'CONFIG_IA32_EMULATION of a 64-bit kernel (default: as the host has it, else on)',
-    })
-    .option('strict-sas-size', {
-      type: 'boolean',
-      describe:
-        'the kernel is built with CONFIG_STRICT_SIGALTSTACK_SIZE (default: as the host has it, else off)',
     })
     .option('abi', {
       choices: ABIS,
@@ -64,20 +61,17 @@ export const builder = (y: Argv) =>
     .example('$0 size --all', 'every shipped CPU profile on every kernel era');
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & {
-    profile: string;
-    cpuidDump?: string;
-    kernel?: string;
-    kernelBits: 64 | 32;
-    ia32Emulation?: 'on' | 'off';
-    strictSasSize?: boolean;
-    abi: (typeof ABIS)[number];
-    amx: (typeof AMX)[number];
-    libc?: string;
-    topAlign: number;
-    all?: boolean;
-    measure?: boolean;
-  }
+  GlobalArgs &
+    KernelArgs & {
+      profile: string;
+      cpuidDump?: string;
+      abi: (typeof ABIS)[number];
+      amx: (typeof AMX)[number];
+      libc?: string;
+      topAlign: number;
+      all?: boolean;
+      measure?: boolean;
+    }
 >;
 
 export const handler = (argv: Args) =>
@@ -85,22 +79,13 @@ export const handler = (argv: Args) =>
     const { sizeReport } = await import('../../src/report/size.js');
     const { parseLibcChoice } = await import('../../src/libc/sysconf.js');
     const { InputError } = await import('../../src/schema/errors.js');
-    const asked = {
-      ...(argv.kernel === undefined ? {} : { kernel: argv.kernel }),
-      bits: argv.kernelBits,
-      ...(argv.ia32Emulation === undefined ? {} : { ia32Emulation: argv.ia32Emulation === 'on' }),
-      ...(argv.strictSasSize === undefined ? {} : { strictSasSize: argv.strictSasSize }),
-    };
-    const modelConfig = {
-      bits: asked.bits,
-      ia32Emulation: asked.ia32Emulation ?? true,
-      strictSasSize: asked.strictSasSize ?? false,
-    };
+    const asked = { ...(argv.kernel === undefined ? {} : { kernel: argv.kernel }), ...askedConfig(argv) };
+    const modelConfig = kernelConfig(argv);
     if (argv.all) {
       const { sizeMatrix } = await import('../../src/report/matrix.js');
       const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
       const rows = sizeMatrix(
-        { abi: argv.abi, topAlign: argv.topAlign, config: modelConfig },
+        { kind: argv.abi, topAlign: argv.topAlign, config: modelConfig },
         builtinProfileNames().map(loadBuiltinProfile),
       );
       print(argv.json ? toJson(rows) : renderMatrix(rows));
@@ -144,7 +129,7 @@ export const handler = (argv: Args) =>
         },
       );
     }
-    const target = { abi: argv.abi, topAlign: argv.topAlign, config };
+    const target = { kind: argv.abi, topAlign: argv.topAlign, config };
     const report = sizeReport(profile, kernel, target, argv.amx, {
       ...(libc ? { libc } : {}),
       ...(live ? { live } : {}),
@@ -177,9 +162,9 @@ async function measure(
   const { runAltstackExperiment } = await import('../../src/host/altstack.js');
   const { muslSkipReason, runLibcExperiment } = await import('../../src/host/libc.js');
   const { compareLibcWithKernel, compareWithKernel } = await import('../../src/report/measure.js');
-  const { kernelXfeatures } = await import('../../src/kernel/xstate.js');
+  const { systemTarget } = await import('../../src/kernel/system.js');
   const { HostError } = await import('../../src/host/native.js');
-  const k = kernelXfeatures(profile.cpuid, profile.xsave, kernel.era, config);
+  const { k } = systemTarget(profile, kernel, config);
   const checks = compareWithKernel(runAltstackExperiment('x86_64'), k, kernel, config);
   const optional = (what: string, body: () => KernelCheck[]) => {
     try {
@@ -229,7 +214,7 @@ function render(r: SizeReport, measured?: readonly KernelCheck[]): string {
   }
   out.push('');
   const anyTop = (c: string) => `${c}, any top`;
-  out.push(`${r.abi} frames (${r.frame.struct}), alt stack top aligned to ${r.top_align}:`);
+  out.push(`${r.frame_kind} frames (${r.frame.struct}), alt stack top aligned to ${r.top_align}:`);
   out.push(
     table(
       [

@@ -2,9 +2,9 @@ import { frameKinds } from '../../layouts/frames.js';
 import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { atMinsigstksz, frameFit } from '../kernel/signal.js';
+import { systemTarget } from '../kernel/system.js';
 import { type AmxState, possibleAmxStates, taskFpu } from '../kernel/task.js';
-import { type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
-import { requireConsistent } from '../profile/checks.js';
+import type { KernelConfig, KernelXfeatures } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { bitsOf, FIRST_EXTENDED_XFEATURE, has, xfeatureName } from '../xsave/catalog.js';
 
@@ -221,10 +221,8 @@ export function compat(
   what: CompatWhat = 'frame',
   amx: AmxState = 'none',
 ): CompatReport {
-  requireConsistent(from);
-  requireConsistent(to);
-  const a: Side = { p: from, k: kernelXfeatures(from.cpuid, from.xsave, kernel.era, config) };
-  const b: Side = { p: to, k: kernelXfeatures(to.cpuid, to.xsave, kernel.era, config) };
+  const a: Side = { p: from, k: systemTarget(from, kernel, config).k };
+  const b: Side = { p: to, k: systemTarget(to, kernel, config).k };
   const components = componentCompat(a, b, what);
   const findings: Finding[] = components
     .filter((c) => c.restore === 'garbage' || c.restore === 'fault')

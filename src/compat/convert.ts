@@ -6,8 +6,9 @@ import { type BuiltFrame, buildFrame } from '../frame/build.js';
 import type { SignalState } from '../frame/state.js';
 import { frameTarget } from '../frame/target.js';
 import type { KernelChoice } from '../kernel/eras.js';
+import { systemTarget } from '../kernel/system.js';
 import { type AmxState, INIT_PKRU_VALUE, possibleAmxStates } from '../kernel/task.js';
-import { type KernelConfig, kernelXfeatures } from '../kernel/xstate.js';
+import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { encodeInto } from '../schema/encode.js';
 import { InputError, SigframeError } from '../schema/errors.js';
@@ -43,7 +44,7 @@ export function convertState(
   config: KernelConfig,
 ): { state: SignalState; frame: BuiltFrame; notes: string[] } {
   const abi = frameKinds[state.kind].abi;
-  const k = kernelXfeatures(to.cpuid, to.xsave, kernel.era, config);
+  const { k } = systemTarget(to, kernel, config);
   const inUse = (state.fpu?.xstate_bv ?? 0n) & ~XFEATURE_MASK.FPSSE;
   let amx: AmxState = state.amx;
   if (!possibleAmxStates(k, kernel.era, config, abi).includes(amx)) {
@@ -96,7 +97,7 @@ export function convertImage(
       },
     );
   }
-  const kb = kernelXfeatures(to.cpuid, to.xsave, kernel.era, config);
+  const kb = systemTarget(to, kernel, config).k;
   const hdr = decode(xstate_header, dataModels.lp64, image, FXSAVE_SIZE);
   const inUse = hdr.xfeatures;
   const missing = inUse & ~kb.xcr0;

@@ -1,3 +1,4 @@
+import type { AbiName } from '../../layouts/abi.js';
 import { type FrameKind, rt_sigframe, sigframe_ia32 } from '../../layouts/frames.js';
 import type { KernelEra, OverflowCheck } from '../../layouts/kernels.js';
 import { K } from '../abi/constants.js';
@@ -140,8 +141,7 @@ export function getSigframe(
     entering = true;
   }
   const g = frameGeometry(kind, sp, task, k, config);
-  const check: OverflowCheck =
-    config.bits === 64 && kind.abi === 'ia32' ? era.overflowCheck.compat : era.overflowCheck.native;
+  const check = overflowCheck(era, config, kind.abi);
   const onAlt = entering || nested;
   const fits = !onAlt || onSigStack(g.frame, a);
   const detected = check === 'entering' ? onAlt : check === 'nested' ? nested : false;
@@ -151,6 +151,14 @@ export function getSigframe(
     nested,
     outcome: fits ? 'delivered' : detected ? 'sigsegv' : 'overrun',
   };
+}
+
+/**
+ * When get_sigframe() refuses a frame that would leave the alt stack, for frames of `abi`: ia32
+ * frames on a 64-bit kernel went through the compat path (arch/x86/ia32/ia32_signal.c before 6.2).
+ */
+export function overflowCheck(era: KernelEra, config: KernelConfig, abi: AbiName): OverflowCheck {
+  return config.bits === 64 && abi === 'ia32' ? era.overflowCheck.compat : era.overflowCheck.native;
 }
 
 /** Bytes from an alt stack's top down to the frame start, for a top address `top`. */

@@ -1,7 +1,8 @@
 import type { AbiName } from '../../layouts/abi.js';
 import { abiByName, findStruct, structModel } from '../abi/index.js';
 import type { KernelChoice } from '../kernel/eras.js';
-import { type KernelConfig, kernelXfeatures } from '../kernel/xstate.js';
+import { systemTarget } from '../kernel/system.js';
+import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { describe, type StructDescription } from '../schema/describe.js';
 import { maskNames } from '../xsave/catalog.js';
@@ -32,7 +33,7 @@ export function xsaveLayoutReport(
   format: XsaveFormat,
   mask?: bigint,
 ): XsaveLayoutReport {
-  const m = mask ?? kernelXfeatures(profile.cpuid, profile.xsave, kernel.era, config).xcr0;
+  const m = mask ?? systemTarget(profile, kernel, config).k.xcr0;
   const l = xsaveLayout(profile.xsave, m, format);
   const regions: XsaveLayoutReport['regions'][number][] = [];
   let cursor = 0;

@@ -10,9 +10,11 @@ import {
   MAX_XSAVE_PADDING,
   maxFrameSiginfoUctxtSize,
   minAltstack,
+  overflowCheck,
   type PermRequest,
   requestXcompPerm,
 } from '../kernel/signal.js';
+import { systemTarget } from '../kernel/system.js';
 import {
   type AmxState,
   amxImpossible,
@@ -21,7 +23,7 @@ import {
   type TaskFpu,
   taskFpu,
 } from '../kernel/task.js';
-import { hasIa32, type KernelConfig, type KernelXfeatures, kernelXfeatures } from '../kernel/xstate.js';
+import { hasIa32, type KernelConfig, type KernelXfeatures } from '../kernel/xstate.js';
 import {
   type LibcChoice,
   type LibcRow,
@@ -29,7 +31,6 @@ import {
   libcRows,
   newestLibcRelease,
 } from '../libc/sysconf.js';
-import { requireConsistent } from '../profile/checks.js';
 import type { Profile, ProfileOrigin } from '../profile/profile.js';
 import { InputError } from '../schema/errors.js';
 import { evaluateHazards, type Hazard } from './hazards.js';
@@ -40,7 +41,8 @@ import { evaluateHazards, type Hazard } from './hazards.js';
  * terms in snake_case; the four sizes are defined once in terms.ts.
  */
 export interface SizeTarget {
-  readonly abi: FrameKindName;
+  /** The handler's frame kind (`--abi`): x86_64, x32, ia32 or ia32-rt. */
+  readonly kind: FrameKindName;
   /** The alt stack's top is a multiple of this (a power of two; 1 = anywhere). */
   readonly topAlign: number;
   readonly config: KernelConfig;
@@ -111,7 +113,7 @@ export interface SizeReport {
   readonly strict_sas_size: boolean;
   /** When get_sigframe() catches a frame that leaves the alt stack, for this ABI's frames. */
   readonly overflow_check: 'none' | 'nested' | 'entering';
-  readonly abi: FrameKindName;
+  readonly frame_kind: FrameKindName;
   readonly top_align: number;
   readonly xsave: boolean;
   readonly xcr0: bigint;
@@ -160,14 +162,14 @@ export type LiveReport =
 
 /** Refuses ABI, kernel and alignment combinations no kernel can run, with what would have to change. */
 export function checkTargetConfig(target: SizeTarget): void {
-  const kind = frameKinds[target.abi];
+  const kind = frameKinds[target.kind];
   const c = target.config;
   if (c.bits === 32 && kind.abi !== 'ia32') {
-    throw new InputError(`an i386 kernel runs only ia32 programs, not ${target.abi}`, { path: 'abi' });
+    throw new InputError(`an i386 kernel runs only ia32 programs, not ${target.kind}`, { path: 'abi' });
   }
   if (kind.abi === 'ia32' && !hasIa32(c)) {
     throw new InputError(
-      `${target.abi} frames need IA32_EMULATION, which this kernel configuration lacks (--ia32-emulation off)`,
+      `${target.kind} frames need IA32_EMULATION, which this kernel configuration lacks (--ia32-emulation off)`,
       { path: 'abi' },
     );
   }
@@ -241,10 +243,10 @@ function coverage(
   libc: LibcRow,
   libcLabel: string,
 ): Coverage {
-  const abi = frameKinds[t.abi].abi;
+  const abi = frameKinds[t.kind].abi;
   const kinds = kernelFrameKinds(t.config).filter((kind) => at !== undefined || frameKinds[kind].abi === abi);
-  let frame = { kind: t.abi, amx: 'none' as AmxState, fits: 0 };
-  let alt = { kind: t.abi, amx: 'none' as AmxState, value: 0 };
+  let frame = { kind: t.kind, amx: 'none' as AmxState, fits: 0 };
+  let alt = { kind: t.kind, amx: 'none' as AmxState, value: 0 };
   for (const kind of kinds) {
     const kabi = frameKinds[kind].abi;
     for (const s of possibleAmxStates(k, era, t.config, kabi)) {
@@ -293,17 +295,16 @@ export function sizeReport(
 ): SizeReport {
   const { config } = target;
   const era = kernel.era;
-  requireConsistent(profile);
-  const k = kernelXfeatures(profile.cpuid, profile.xsave, era, config);
+  const { k } = systemTarget(profile, kernel, config);
   checkTarget(k, target);
-  const abi = frameKinds[target.abi].abi;
+  const abi = frameKinds[target.kind].abi;
   const why = amxImpossible(k, era, config, abi, selected);
   if (why) throw new InputError(`--amx ${selected}: ${why}`, { path: 'amx' });
 
   const at = atMinsigstksz(k, era, config);
   const reachable = possibleAmxStates(k, era, config, abi);
   const tasks = new Map(reachable.map((s) => [s, taskFpu(k, era, config, abi, s)]));
-  const sizes = new Map(reachable.map((s) => [s, sized(target.abi, tasks.get(s)!, k, era, target)]));
+  const sizes = new Map(reachable.map((s) => [s, sized(target.kind, tasks.get(s)!, k, era, target)]));
 
   const states = reachable.map((s) => {
     const task = tasks.get(s)!;
@@ -347,7 +348,7 @@ export function sizeReport(
   const hdr = maxFrameSiginfoUctxtSize(config);
   const fsz = fpstateSize(k, config);
   const perm = requestXcompPerm(k, era, config, XFEATURE.XTILE_DATA);
-  const check = config.bits === 64 && abi === 'ia32' ? era.overflowCheck.compat : era.overflowCheck.native;
+  const check = overflowCheck(era, config, abi);
   const observed = profile.origin === 'host' ? undefined : profile.file.observed;
   const live = opts.live;
   const report = {
@@ -363,7 +364,7 @@ export function sizeReport(
     ia32_emulation: config.bits === 64 && hasIa32(config),
     strict_sas_size: config.strictSasSize === true,
     overflow_check: check,
-    abi: target.abi,
+    frame_kind: target.kind,
     top_align: target.topAlign,
     xsave: k.xsave,
     xcr0: k.xcr0,

@@ -1,5 +1,6 @@
 import { SchemaError } from './errors.js';
 import { type DataModel, layoutOf } from './layout.js';
+import { memo } from './memo.js';
 import type { Infer, Node } from './node.js';
 import { nodeName } from './parse.js';
 
@@ -13,22 +14,10 @@ import { nodeName } from './parse.js';
 
 type Writer = (view: DataView, offset: number, value: unknown, mask: Uint8Array | undefined) => void;
 
-const writers = new WeakMap<Node, Map<string, Writer>>();
-
-function writerFor(node: Node, model: DataModel, path: string): Writer {
-  let perModel = writers.get(node);
-  if (!perModel) {
-    perModel = new Map();
-    writers.set(node, perModel);
-  }
-  const key = `${model.name}:${path}`;
-  let w = perModel.get(key);
-  if (!w) {
-    w = compile(node, model, path);
-    perModel.set(key, w);
-  }
-  return w;
-}
+const writerFor = memo(
+  (node: Node, model: DataModel, path: string): Writer => compile(node, model, path),
+  (model, path) => `${model.name}:${path}`,
+);
 
 function fail(path: string, expected: string, value: unknown): never {
   const got =

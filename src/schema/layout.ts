@@ -1,4 +1,5 @@
 import { SchemaError } from './errors.js';
+import { memo } from './memo.js';
 import type { Node, StructNode } from './node.js';
 
 /**
@@ -29,20 +30,10 @@ export interface Layout {
   readonly fields: readonly FieldLayout[];
 }
 
-const cache = new WeakMap<Node, Map<string, Layout>>();
-
-export function layoutOf(node: Node, model: DataModel): Layout {
-  let perModel = cache.get(node);
-  if (!perModel) {
-    perModel = new Map();
-    cache.set(node, perModel);
-  }
-  const hit = perModel.get(model.name);
-  if (hit) return hit;
-  const computed = compute(node, model);
-  perModel.set(model.name, computed);
-  return computed;
-}
+export const layoutOf: (node: Node, model: DataModel) => Layout = memo(
+  (node: Node, model: DataModel) => compute(node, model),
+  (model) => model.name,
+);
 
 export function intSize(width: 1 | 2 | 4 | 8 | 'long' | 'pointer', model: DataModel): 1 | 2 | 4 | 8 {
   if (width === 'long') return model.long;

@@ -1,6 +1,7 @@
 import { Parser } from 'binary-parser';
 import { DecodeError } from './errors.js';
 import { type DataModel, type Layout, layoutOf } from './layout.js';
+import { memo } from './memo.js';
 import type { Infer, Node } from './node.js';
 
 /**
@@ -10,21 +11,10 @@ import type { Infer, Node } from './node.js';
  * first member that would be cut.
  */
 
-const parsers = new WeakMap<Node, Map<string, Parser>>();
-
-function parserFor(node: Node, model: DataModel): Parser {
-  let perModel = parsers.get(node);
-  if (!perModel) {
-    perModel = new Map();
-    parsers.set(node, perModel);
-  }
-  let p = perModel.get(model.name);
-  if (!p) {
-    p = build(node, model);
-    perModel.set(model.name, p);
-  }
-  return p;
-}
+const parserFor = memo(
+  (node: Node, model: DataModel): Parser => build(node, model),
+  (model) => model.name,
+);
 
 const toBytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 const toBigInt = (v: number): bigint => BigInt(v);

@@ -12,8 +12,8 @@ import type { SignalState } from '../frame/state.js';
 import { type FrameTarget, frameTarget } from '../frame/target.js';
 import { chooseKernel } from '../kernel/eras.js';
 import { bytesBelowTop, maxFrameSize } from '../kernel/signal.js';
+import { systemTarget } from '../kernel/system.js';
 import { possibleAmxStates, taskFpu } from '../kernel/task.js';
-import { kernelXfeatures } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { toJson } from '../schema/json.js';
 import { locate } from '../schema/layout.js';
@@ -230,7 +230,7 @@ const kernelChoice = () => chooseKernel('6.18');
 
 /** The state with only the components P2's tasks also have in use. */
 function limitTo(s: SignalState, t1: FrameTarget, p2: Profile): SignalState {
-  const k2 = kernelXfeatures(p2.cpuid, p2.xsave, t1.kernel.era, t1.config);
+  const k2 = systemTarget(p2, t1.kernel, t1.config).k;
   const shared = k2.userDefault & t1.task.userXfeatures;
   const same = bitsOf(shared).filter((nr) => {
     const a = t1.profile.xsave.components.get(nr);

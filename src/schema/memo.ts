@@ -1,0 +1,24 @@
+/**
+ * The one memo: whatever is compiled or resolved once per object and key — a layout, parser or
+ * writer per (schema node, data model), a system or frame target per (profile, kernel, …), a
+ * reader per target. Weak in the object, so dropping a profile drops what was made for it.
+ */
+export function memo<O extends object, A extends readonly unknown[], V>(
+  compute: (o: O, ...args: A) => V,
+  key: (...args: A) => string = () => '',
+): (o: O, ...args: A) => V {
+  const cache = new WeakMap<O, Map<string, V>>();
+  return (o, ...args) => {
+    let per = cache.get(o);
+    if (!per) {
+      per = new Map();
+      cache.set(o, per);
+    }
+    const k = key(...args);
+    const hit = per.get(k);
+    if (hit !== undefined) return hit;
+    const v = compute(o, ...args);
+    per.set(k, v);
+    return v;
+  };
+}
