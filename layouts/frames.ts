@@ -144,6 +144,11 @@ export const frameStructs = [
  * on x86-64/x32, (sp + 4) % 16 == 0 on i386 — reached as sp = round_down(sp + add, 16) − sub:
  * the 64-bit rule always moves at least 8 bytes down, the i386 rule as little as it can.
  *
+ * Where the sigcontext sits (`sigcontext`, a member path) and the ucontext around it (`ucontext`,
+ * null for the legacy frame, which has none) is each kind's own; every reader and writer finds them
+ * here. `derived` names the members the kernel computes rather than copies from the interrupted
+ * context, and from what (FrameDerivation): the builder fills them, the writer leaves them alone.
+ *
  * What the kernel writes differs too (signal_64.c, signal_32.c): the uc_flags it always sets
  * (UC_FP_XSTATE is added with XSAVE; x32 runs in 64-bit mode, so it gets UC_STRICT_RESTORE_SS;
  * null: no ucontext), the members it never writes (kernelSkips: sigcontext's reserved words, the
@@ -156,6 +161,8 @@ export const frameKinds = {
     name: 'x86_64',
     abi: 'x86_64',
     struct: rt_sigframe,
+    sigcontext: 'uc.uc_mcontext',
+    ucontext: 'uc',
     redZone: 128,
     fsaveHeader: false,
     entryAlign: { add: 0, sub: 8 },
@@ -163,12 +170,22 @@ export const frameKinds = {
     kernelSkips: ['uc.uc_mcontext.reserved1'],
     copiedWhole: ['info'],
     retcode: null,
+    derived: {
+      'uc.uc_flags': 'uc_flags',
+      'uc.uc_link': 'null',
+      'uc.uc_stack': 'uc_stack',
+      'uc.uc_mcontext.fpstate': 'fpstate',
+      'uc.uc_mcontext.sp': 'sp',
+      'uc.uc_mcontext.oldmask': 'sigmask',
+    },
     describe: 'x86-64 rt frame (every 64-bit handler)',
   },
   x32: {
     name: 'x32',
     abi: 'x32',
     struct: rt_sigframe_x32,
+    sigcontext: 'uc.uc_mcontext',
+    ucontext: 'uc',
     redZone: 128,
     fsaveHeader: false,
     entryAlign: { add: 0, sub: 8 },
@@ -176,12 +193,22 @@ export const frameKinds = {
     kernelSkips: ['uc.uc_mcontext.reserved1'],
     copiedWhole: ['info'],
     retcode: null,
+    derived: {
+      'uc.uc_flags': 'uc_flags',
+      'uc.uc_link': 'null',
+      'uc.uc_stack': 'uc_stack',
+      'uc.uc_mcontext.fpstate': 'fpstate',
+      'uc.uc_mcontext.sp': 'sp',
+      'uc.uc_mcontext.oldmask': 'sigmask',
+    },
     describe: 'x32 rt frame',
   },
   ia32: {
     name: 'ia32',
     abi: 'ia32',
     struct: sigframe_ia32,
+    sigcontext: 'sc',
+    ucontext: null,
     redZone: 0,
     fsaveHeader: true,
     entryAlign: { add: 4, sub: 4 },
@@ -189,12 +216,20 @@ export const frameKinds = {
     kernelSkips: ['fpstate_unused'],
     copiedWhole: [],
     retcode: [0x58, 0xb8, 0x77, 0x00, 0x00, 0x00, 0xcd, 0x80],
+    derived: {
+      'sc.fpstate': 'fpstate',
+      'sc.sp': 'sp',
+      'sc.sp_at_signal': 'sp',
+      retcode: 'retcode',
+    },
     describe: 'ia32 legacy frame (handler installed without SA_SIGINFO)',
   },
   'ia32-rt': {
     name: 'ia32-rt',
     abi: 'ia32',
     struct: rt_sigframe_ia32,
+    sigcontext: 'uc.uc_mcontext',
+    ucontext: 'uc',
     redZone: 0,
     fsaveHeader: true,
     entryAlign: { add: 4, sub: 4 },
@@ -202,9 +237,43 @@ export const frameKinds = {
     kernelSkips: [],
     copiedWhole: ['info'],
     retcode: [0xb8, 0xad, 0x00, 0x00, 0x00, 0xcd, 0x80, 0x00],
+    derived: {
+      pinfo: 'address_of_info',
+      puc: 'address_of_uc',
+      sig: 'signo',
+      'uc.uc_flags': 'uc_flags',
+      'uc.uc_link': 'null',
+      'uc.uc_stack': 'uc_stack',
+      'uc.uc_mcontext.fpstate': 'fpstate',
+      'uc.uc_mcontext.sp': 'sp',
+      'uc.uc_mcontext.sp_at_signal': 'sp',
+      'uc.uc_mcontext.oldmask': 'sigmask',
+      retcode: 'retcode',
+    },
     describe: 'ia32 rt frame (SA_SIGINFO)',
   },
-} as const;
+} as const satisfies Record<
+  string,
+  { readonly derived: Readonly<Record<string, FrameDerivation>>; readonly [member: string]: unknown }
+>;
+
+/**
+ * Where a derived member comes from: the FP state's address, the interrupted sp (regs->sp, where
+ * placement starts), the blocked mask (sigcontext.oldmask is its low word), the frame's own
+ * siginfo and ucontext addresses (pinfo, puc), the signal number, uc_flags, a NULL uc_link, the
+ * thread's sigaltstack (uc_stack), the gdb-marker retcode.
+ */
+export type FrameDerivation =
+  | 'fpstate'
+  | 'sp'
+  | 'sigmask'
+  | 'address_of_info'
+  | 'address_of_uc'
+  | 'signo'
+  | 'uc_flags'
+  | 'null'
+  | 'uc_stack'
+  | 'retcode';
 
 export type FrameKindName = keyof typeof frameKinds;
 export type FrameKind = (typeof frameKinds)[FrameKindName];

@@ -12,18 +12,17 @@ export * from './cpuid/parse.js';
 export * from './cpuid/records.js';
 export { type BuiltFrame, buildFrame } from './frame/build.js';
 export { type DecodedFrame, decodeFrame } from './frame/decode.js';
-export { parseState, type SignalState } from './frame/state.js';
-export { type FrameTarget, frameTarget } from './frame/target.js';
+export { type FrameLayout, frameLayout, type ImageLayout, imageLayout } from './frame/layout.js';
 export {
   type FrameFields,
-  type FrameLayout,
   type FrameReader,
   type FrameRegisterFile,
   type FrameSlots,
-  frameLayout,
   frameReader,
   type SwReserved,
-} from './frame/view.js';
+} from './frame/reader.js';
+export { parseState, type SignalState } from './frame/state.js';
+export { type FrameTarget, frameTarget } from './frame/target.js';
 export { type FrameRegisters, FrameWriter } from './frame/writer.js';
 export { builtinProfileNames, loadBuiltinProfile, loadProfile } from './io/profiles.js';
 export * from './kernel/eras.js';

@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { dataModels } from '../layouts/abi.js';
 import { rt_sigframe } from '../layouts/frames.js';
 import { sigcontext_64 } from '../layouts/uapi.js';
-import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from '../src/frame/build.js';
+import { buildFrame } from '../src/frame/build.js';
 import { decodeFrame } from '../src/frame/decode.js';
+import { derivedSigcontextMembers, frameLayout } from '../src/frame/layout.js';
+import { type FrameReader, type FrameRegisterFile, frameReader } from '../src/frame/reader.js';
 import type { SignalState } from '../src/frame/state.js';
 import { frameTarget } from '../src/frame/target.js';
-import { type FrameReader, type FrameRegisterFile, frameLayout, frameReader } from '../src/frame/view.js';
 import { FrameWriter } from '../src/frame/writer.js';
 import { nativeHelper } from '../src/host/native.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
@@ -108,7 +109,7 @@ function cReference(
   const dir = mkdtempSync(join(tmpdir(), 'sigframe-bench-'));
   const file = join(dir, 'frame.bin');
   writeFileSync(file, c.bytes);
-  const comps = [...frameLayout(c.t).components].map(([nr, r]) => `${nr}:${r.offset}:${r.size}`);
+  const comps = [...frameLayout(c.t).image.components.values()].map((r) => `${r.nr}:${r.offset}:${r.size}`);
   const bin = nativeHelper('bench', ['-O2']);
   const r = spawnSync(
     bin,
@@ -175,7 +176,7 @@ for (const c of cases()) {
   });
   // The same from an object of bigints (what a hand-made state looks like): names checked each time.
   const sigcontext = Object.fromEntries(
-    Object.entries(fields.sigcontext).filter(([k]) => !KERNEL_DERIVED_SIGCONTEXT.includes(k)),
+    Object.entries(fields.sigcontext).filter(([k]) => !derivedSigcontextMembers(c.t.kind).includes(k)),
   );
   const writeObject = rate(() => {
     writer.write({ sigcontext, xsave }, out);
@@ -213,11 +214,11 @@ const scParser = rate(() => {
 const probeView = new DataView(probe.bytes.buffer, probe.bytes.byteOffset, probe.bytes.byteLength);
 const scTable = rate(() => {
   const o: Record<string, number | bigint> = {};
-  for (const [name, f] of probeLayout.sigcontext)
+  for (const [name, f] of probeLayout.sigcontext.fields)
     o[name] = f.size === 8 ? probeView.getBigUint64(f.offset, true) : probeView.getUint16(f.offset, true);
 });
 const sizes = (n: number) =>
-  probeLayout.sigcontext.filter(([, f]) => f.size === n).map(([, f]) => f.offset / n);
+  probeLayout.sigcontext.fields.filter(([, f]) => f.size === n).map(([, f]) => f.offset / n);
 const jsFloor = rate(
   new Function(
     'u64',

@@ -8,9 +8,10 @@ import { frameKinds } from '../layouts/frames.js';
 import { buildFrame } from '../src/frame/build.js';
 import { type CaptureInfo, loadCapture, writtenMask } from '../src/frame/capture.js';
 import { type DecodedFrame, decodeFrame } from '../src/frame/decode.js';
+import { imageOffset, sigcontextOf } from '../src/frame/layout.js';
+import { frameReader } from '../src/frame/reader.js';
 import { leValue } from '../src/frame/registers.js';
 import { frameTarget } from '../src/frame/target.js';
-import { frameReader } from '../src/frame/view.js';
 import { captureHostFrames } from '../src/host/capture.js';
 import { emulatedCpu } from '../src/host/probe.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
@@ -31,7 +32,7 @@ function scenarios(dir: string): string[] {
 /** Everything a capture says the helper set must come back out of the decoded frame. */
 function checkPatterns(d: DecodedFrame, info: CaptureInfo) {
   const f = d.state.frame;
-  const sc = ('sc' in f ? f.sc : f.uc.uc_mcontext) as unknown as Record<string, number | bigint>;
+  const sc = sigcontextOf(f, info.kind);
   for (const [reg, value] of Object.entries(info.patterns.gpr)) {
     const want = info.kind === 'x86_64' ? value : value & 0xffffffffn;
     assert.equal(BigInt(sc[reg]!), want, `${info.scenario}: ${reg}`);
@@ -196,20 +197,47 @@ describe('sigreturn verdicts', () => {
   const sc = 48;
   test('intact: full restore', () => assert.equal(verdictOf(() => {}).verdict, 'full'));
   test('magic1, xstate_size or MAGIC2 wrong: fx-only', () => {
-    assert.equal(verdictOf((b, fp) => b.writeUInt32LE(0, fp + 464)).verdict, 'fx-only');
-    assert.equal(verdictOf((b, fp) => b.writeUInt32LE(0x7fffffff, fp + 480)).verdict, 'fx-only');
-    assert.equal(verdictOf((b, fp) => b.writeUInt32LE(0, fp + 2432)).verdict, 'fx-only');
-    assert.match(verdictOf((b, fp) => b.writeUInt32LE(0, fp + 2432)).reason, /MAGIC2/);
+    assert.equal(
+      verdictOf((b, fp) => b.writeUInt32LE(0, fp + imageOffset('sw_reserved.magic1'))).verdict,
+      'fx-only',
+    );
+    assert.equal(
+      verdictOf((b, fp) => b.writeUInt32LE(0x7fffffff, fp + imageOffset('sw_reserved.xstate_size'))).verdict,
+      'fx-only',
+    );
+    assert.equal(
+      verdictOf((b, fp) => b.writeUInt32LE(0, fp + base.decoded.sw_reserved!.xstate_size)).verdict,
+      'fx-only',
+    );
+    assert.match(
+      verdictOf((b, fp) => b.writeUInt32LE(0, fp + base.decoded.sw_reserved!.xstate_size)).reason,
+      /MAGIC2/,
+    );
   });
   test('XSTATE_BV bit outside XCR0, XCOMP_BV, MXCSR reserved bit: SIGSEGV; header bytes 24..63 are not checked', () => {
-    assert.match(verdictOf((b, fp) => b.writeBigUInt64LE(0xe7n | bit(9), fp + 512)).reason, /outside XCR0/);
-    assert.equal(verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + 520)).verdict, 'sigsegv');
-    assert.equal(verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + 528)).verdict, 'sigsegv');
-    assert.equal(verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + 560)).verdict, 'full');
-    assert.match(verdictOf((b, fp) => b.writeUInt32LE(0x80001f80, fp + 24)).reason, /MXCSR/);
+    assert.match(
+      verdictOf((b, fp) => b.writeBigUInt64LE(0xe7n | bit(9), fp + imageOffset('header.xfeatures'))).reason,
+      /outside XCR0/,
+    );
+    assert.equal(
+      verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + imageOffset('header.reserved1[0]'))).verdict,
+      'sigsegv',
+    );
+    assert.equal(
+      verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + imageOffset('header.reserved1[1]'))).verdict,
+      'sigsegv',
+    );
+    assert.equal(
+      verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + imageOffset('header.reserved2[3]'))).verdict,
+      'full',
+    );
+    assert.match(
+      verdictOf((b, fp) => b.writeUInt32LE(0x80001f80, fp + imageOffset('mxcsr'))).reason,
+      /MXCSR/,
+    );
   });
   test('components cleared from XSTATE_BV go to INIT; fpstate NULL resets the FPU', () => {
-    const v = verdictOf((b, fp) => b.writeBigUInt64LE(0xe3n, fp + 512));
+    const v = verdictOf((b, fp) => b.writeBigUInt64LE(0xe3n, fp + imageOffset('header.xfeatures')));
     assert.equal(v.verdict, 'full');
     assert.equal(v.init & bit(2), bit(2), 'YMM to INIT');
     assert.equal(verdictOf((b) => b.writeBigUInt64LE(0n, sc + 184)).verdict, 'init');
@@ -308,7 +336,7 @@ describe('the compiled reader (frameReader) against decodeFrame', () => {
       ] as const) {
         const r = reader.read(input, d.frame, start);
         const f = d.state.frame;
-        const sc = ('sc' in f ? f.sc : f.uc.uc_mcontext) as unknown as Record<string, number | bigint>;
+        const sc = sigcontextOf(f, d.state.kind);
         for (const [name, v] of Object.entries(r.sigcontext))
           assert.equal(BigInt(v), BigInt(sc[name]!), `${file}: ${name}`);
         assert.equal(r.bufFx, Number(d.buf_fx! - d.frame), file);
@@ -324,7 +352,7 @@ describe('the compiled reader (frameReader) against decodeFrame', () => {
         );
         const bv = d.state.fpu!.xstate_bv;
         assert.equal(r.xstateBv, bv, file);
-        for (const [nr, c] of reader.layout.components) {
+        for (const [nr, c] of reader.layout.image.components) {
           assert.equal(
             r.components[c.name],
             (bv >> BigInt(nr)) & 1n ? r.bufFx + c.offset : -1,
@@ -470,19 +498,30 @@ describe('sigreturn verdicts against the live kernel', { skip: hostSkipReason() 
     p.size === 8 ? b.writeBigUInt64LE(v, p.offset) : b.writeUInt32LE(Number(v), p.offset);
   const edits: Record<string, Edit> = {
     none: () => {},
-    magic1: (b, a) => b.writeUInt32LE(0, a.fx + 464),
-    xstate_size: (b, a) => b.writeUInt32LE(0x7fffffff, a.fx + 480),
+    magic1: (b, a) => b.writeUInt32LE(0, a.fx + imageOffset('sw_reserved.magic1')),
+    xstate_size: (b, a) => b.writeUInt32LE(0x7fffffff, a.fx + imageOffset('sw_reserved.xstate_size')),
     magic2: (b, a) => b.writeUInt32LE(0, a.fx + a.size),
-    xstate_bv_clear_ymm: (b, a) => b.writeBigUInt64LE(b.readBigUInt64LE(a.fx + 512) & ~4n, a.fx + 512),
+    xstate_bv_clear_ymm: (b, a) =>
+      b.writeBigUInt64LE(
+        b.readBigUInt64LE(a.fx + imageOffset('header.xfeatures')) & ~4n,
+        a.fx + imageOffset('header.xfeatures'),
+      ),
     xstate_bv_foreign: (b, a) =>
-      b.writeBigUInt64LE(b.readBigUInt64LE(a.fx + 512) | bit(a.foreign), a.fx + 512),
-    xcomp_bv: (b, a) => b.writeBigUInt64LE(1n, a.fx + 520),
-    header_reserved: (b, a) => b.writeBigUInt64LE(1n, a.fx + 560),
-    mxcsr_reserved: (b, a) => b.writeUInt32LE((b.readUInt32LE(a.fx + 24) | 0x80000000) >>> 0, a.fx + 24),
+      b.writeBigUInt64LE(
+        b.readBigUInt64LE(a.fx + imageOffset('header.xfeatures')) | bit(a.foreign),
+        a.fx + imageOffset('header.xfeatures'),
+      ),
+    xcomp_bv: (b, a) => b.writeBigUInt64LE(1n, a.fx + imageOffset('header.reserved1[0]')),
+    header_reserved: (b, a) => b.writeBigUInt64LE(1n, a.fx + imageOffset('header.reserved2[3]')),
+    mxcsr_reserved: (b, a) =>
+      b.writeUInt32LE(
+        (b.readUInt32LE(a.fx + imageOffset('mxcsr')) | 0x80000000) >>> 0,
+        a.fx + imageOffset('mxcsr'),
+      ),
     fpstate_null: (b, a) => writePtr(b, a.ptr, 0n),
     fpstate_shift16: (b, a) => writePtr(b, a.ptr, readPtr(b, a.ptr) + 16n),
-    header_16: (b, a) => b.writeBigUInt64LE(1n, a.fx + 528),
-    header_24: (b, a) => b.writeBigUInt64LE(1n, a.fx + 536),
+    header_16: (b, a) => b.writeBigUInt64LE(1n, a.fx + imageOffset('header.reserved1[1]')),
+    header_24: (b, a) => b.writeBigUInt64LE(1n, a.fx + imageOffset('header.reserved2[0]')),
   };
 
   // What XRSTOR restores, and which header it refuses, is the CPU's part of the verdict.
@@ -504,11 +543,7 @@ describe('sigreturn verdicts against the live kernel', { skip: hostSkipReason() 
       const cap = live.capture!;
       const t = stateTarget(live.decoded.state);
       const kind = frameKinds[t.kind];
-      const ptr = locate(
-        kind.struct,
-        t.model,
-        'sc' in kind.struct.fields ? 'sc.fpstate' : 'uc.uc_mcontext.fpstate',
-      );
+      const ptr = locate(kind.struct, t.model, `${kind.sigcontext}.fpstate`);
       const at: At = {
         fx: Number(live.decoded.buf_fx! - cap.info.address),
         ptr: { offset: ptr.offset, size: ptr.size },
@@ -520,7 +555,10 @@ describe('sigreturn verdicts against the live kernel', { skip: hostSkipReason() 
         const bytes = Buffer.from(cap.memory.bytes);
         // The helper's program has ymm0 live: mark YMM in use as its frame would (the ia32
         // capture only loaded xmm registers).
-        bytes.writeBigUInt64LE(bytes.readBigUInt64LE(at.fx + 512) | bit(2), at.fx + 512);
+        bytes.writeBigUInt64LE(
+          bytes.readBigUInt64LE(at.fx + imageOffset('header.xfeatures')) | bit(2),
+          at.fx + imageOffset('header.xfeatures'),
+        );
         edits[r.edit]!(bytes, at);
         const v = decodeFrame({
           memory: { address: cap.info.address, bytes },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeFrame } from '../src/frame/decode.js';
-import { frameReader } from '../src/frame/view.js';
+import { frameReader } from '../src/frame/reader.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { SigframeError } from '../src/schema/errors.js';
 import { fuzz, minimize } from './fuzz.js';

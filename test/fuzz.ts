@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type FrameKindName, frameKinds } from '../layouts/frames.js';
 import { decodeFrame } from '../src/frame/decode.js';
+import { frameLayout, imageOffset } from '../src/frame/layout.js';
+import { frameReader } from '../src/frame/reader.js';
 import type { FrameTarget } from '../src/frame/target.js';
-import { frameReader } from '../src/frame/view.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { SigframeError } from '../src/schema/errors.js';
 import { fixture, root } from './helpers.js';
@@ -87,35 +88,34 @@ const mutators: Record<string, Mutator> = {
   },
   truncate: (b, _s, r) => b.subarray(0, int(r, b.length)),
   xstate_size: (b, s, r) => {
-    put32(b, s.fp + 480, any32(r));
+    put32(b, s.fp + imageOffset('sw_reserved.xstate_size'), any32(r));
     return b;
   },
   extended_size: (b, s, r) => {
-    put32(b, s.fp + 468, any32(r));
+    put32(b, s.fp + imageOffset('sw_reserved.extended_size'), any32(r));
     return b;
   },
   magic1: (b, s, r) => {
-    put32(b, s.fp + 464, any32(r));
+    put32(b, s.fp + imageOffset('sw_reserved.magic1'), any32(r));
     return b;
   },
   magic2: (b, s, r) => {
-    put32(b, s.fp + (r() < 0.5 ? 2432 : int(r, b.length)), any32(r));
+    put32(b, s.fp + (r() < 0.5 ? s.t.task.userSize : int(r, b.length)), any32(r));
     return b;
   },
   xstate_bv: (b, s, r) => {
-    put64(b, s.fp + 512, (BigInt(any32(r)) << 32n) | BigInt(any32(r)));
+    put64(b, s.fp + imageOffset('header.xfeatures'), (BigInt(any32(r)) << 32n) | BigInt(any32(r)));
     return b;
   },
   header: (b, s, r) => {
-    put64(b, s.fp + 520 + 8 * int(r, 7), BigInt(any32(r)));
+    put64(b, s.fp + imageOffset('header.reserved1[0]') + 8 * int(r, 7), BigInt(any32(r)));
     return b;
   },
   fpstate_pointer: (b, s, r) => {
-    const sc = frameKinds[s.t.kind].struct.fields;
-    const off = 'sc' in sc ? 8 + 76 : 'pinfo' in sc ? 164 + 76 : 48 + 184;
+    const { offset: off, size } = frameLayout(s.t).fpstatePointer;
     const choices = [0n, s.address + BigInt(int(r, b.length + 64)), BigInt(any32(r)), 0xffff_ffff_ffff_f000n];
     const v = choices[int(r, choices.length)]!;
-    if (off === 232) put64(b, off, v);
+    if (size === 8) put64(b, off, v);
     else put32(b, off, Number(v & 0xffffffffn));
     return b;
   },

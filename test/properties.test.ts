@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { buildFrame, KERNEL_DERIVED_SIGCONTEXT } from '../src/frame/build.js';
+import { buildFrame } from '../src/frame/build.js';
+import { derivedSigcontextMembers, frameLayout, imageOffset, sigcontextOf } from '../src/frame/layout.js';
+import { frameReader } from '../src/frame/reader.js';
 import type { SignalState } from '../src/frame/state.js';
-import { frameLayout, frameReader } from '../src/frame/view.js';
 import { FrameWriter } from '../src/frame/writer.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { loadBuiltinProfile } from '../src/io/profiles.js';
@@ -255,9 +256,12 @@ describe('FrameWriter', () => {
     assert.throws(() => w.write({ sigcontext: { fpstate: 0n } }), /sigcontext\.fpstate is not a register/);
     assert.throws(() => w.write({}, new Uint8Array(10)), /output must be 2952 bytes, not 10/);
     assert.throws(() => w.write({ xsave: image.subarray(1) }), /xsave is 2432 bytes, not 2431/);
-    assert.throws(() => w.write({ xsave: image, legacy: image.subarray(0, 416) }), /either xsave or legacy/);
+    assert.throws(
+      () => w.write({ xsave: image, legacy: image.subarray(0, imageOffset('reserved2')) }),
+      /either xsave or legacy/,
+    );
     const other = image.slice();
-    other[512] = 0x03;
+    other[imageOffset('header.xfeatures')] = 0x03;
     assert.throws(() => w.write({ xsave: other }), /XSTATE_BV 0x3 is not the template's 0xe7/);
     assert.throws(
       () => w.write({ components: new Map([[9, new Uint8Array(8)]]) }),
@@ -272,7 +276,7 @@ describe('FrameWriter', () => {
     const own = frameReader(t).registerFile();
     assert.throws(() => w.write({ registers: own, sigcontext: {} }), /either sigcontext or registers/);
     const ip = w.write({ sigcontext: { ip: 0x1234n, cs: 0x33 } });
-    const sc = frameLayout(t).sigcontext;
+    const sc = frameLayout(t).sigcontext.fields;
     const at = (n: string) => sc.find(([name]) => name === n)![1].offset;
     assert.equal(new DataView(ip.buffer).getBigUint64(at('ip'), true), 0x1234n);
     assert.equal(new DataView(ip.buffer).getUint16(at('cs'), true), 0x33);
@@ -285,13 +289,12 @@ describe('FrameWriter', () => {
     fc.assert(
       fc.property(pairs, ([t, s, other]) => {
         // s2: s with other's registers — same delivery, signal, mask and in-use set.
-        const sc = (f: SignalState['frame']) =>
-          ('sc' in f ? f.sc : f.uc.uc_mcontext) as Record<string, unknown>;
+        const sc = (f: SignalState['frame']) => sigcontextOf(f, t.kind) as Record<string, unknown>;
         const frame2 = structuredClone(s.frame);
         const regs: Record<string, bigint | number> = {};
         for (const [k, v] of Object.entries(sc(other.frame))) {
           if (typeof v === 'bigint' || typeof v === 'number') {
-            if (KERNEL_DERIVED_SIGCONTEXT.includes(k)) continue;
+            if (derivedSigcontextMembers(t.kind).includes(k)) continue;
             sc(frame2)[k] = v;
             regs[k] = v;
           }
@@ -317,11 +320,15 @@ describe('FrameWriter', () => {
         const buf = Number(want.placement.bufFx - want.address);
         const w = new FrameWriter(s, t);
         const components = new Map<number, Uint8Array>();
-        for (const [nr, c] of frameLayout(t).components) {
+        for (const [nr, c] of frameLayout(t).image.components) {
           if ((want.xstateBv >> BigInt(nr)) & 1n)
             components.set(nr, want.bytes.subarray(buf + c.offset, buf + c.offset + c.size));
         }
-        const got = w.write({ sigcontext: regs, legacy: want.bytes.subarray(buf, buf + 416), components });
+        const got = w.write({
+          sigcontext: regs,
+          legacy: want.bytes.subarray(buf, buf + frameLayout(t).image.registers.size),
+          components,
+        });
         // The same registers as one XSAVE image (NT_X86_XSTATE style), into a reused, unaligned output.
         const image = want.bytes.slice(buf, buf + t.task.userSize);
         const unaligned = new Uint8Array(got.length + 1).subarray(1);

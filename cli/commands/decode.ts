@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { DecodedFrame } from '../../src/frame/decode.js';
+import { sigcontextOf } from '../../src/frame/layout.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
 import {
@@ -89,7 +90,7 @@ export function render(d: DecodedFrame): string {
   const out: string[] = [];
   out.push(`${s.kind} frame at ${hex(d.frame)} (${s.profile}, Linux ${s.kernel}, AMX ${s.amx})`);
   const f = s.frame;
-  const sc = 'sc' in f ? f.sc : f.uc.uc_mcontext;
+  const sc = sigcontextOf(f, s.kind);
   const rows: (string | number)[][] = [];
   for (const [k, v] of Object.entries(sc)) {
     if (k === 'reserved1') continue;

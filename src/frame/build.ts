@@ -1,5 +1,5 @@
 import { dataModels } from '../../layouts/abi.js';
-import { frameKinds, fregs_state } from '../../layouts/frames.js';
+import { type FrameDerivation, frameKinds, fregs_state } from '../../layouts/frames.js';
 import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
 import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
@@ -8,11 +8,13 @@ import { getSigframe, type Placement } from '../kernel/signal.js';
 import { dynamicXfeatures } from '../kernel/task.js';
 import { encodeInto } from '../schema/encode.js';
 import { InputError } from '../schema/errors.js';
+import { flatten } from '../schema/flat.js';
 import { locate, sizeOf } from '../schema/layout.js';
-import { bit, FXSAVE_SIZE, has, maskOf } from '../xsave/catalog.js';
-import { xsaveLayout } from '../xsave/layout.js';
+import { valueAt } from '../schema/value.js';
+import { bit, has, maskOf } from '../xsave/catalog.js';
 import { fsaveHeader } from './fsave.js';
-import { extendedComponents, type FpuState, type FrameValue, type SignalState } from './state.js';
+import { frameLayout, sigcontextOf } from './layout.js';
+import type { FpuState, FrameValue, SignalState } from './state.js';
 import type { FrameTarget } from './target.js';
 
 /** A frame as the kernel writes it: the bytes from the frame start to the stack top. */
@@ -93,7 +95,7 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
     const buf = at(placement.bufFx);
     ({ xstateBv, rfbm } = writeXsaveImage(fpu, t, bytes, written, buf));
     if (fsaveHeaderSize(kind.fsaveHeader, t.k) > 0) {
-      const sc = scOf(value);
+      const sc = sigcontextOf(value, t.kind);
       encodeInto(
         fregs_state,
         dataModels.ilp32,
@@ -107,23 +109,32 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
   return { address: placement.frame, top, bytes, written, placement, xstateBv, rfbm };
 }
 
-interface ScView {
-  cs: number | bigint;
-  ds?: number | bigint;
+/**
+ * Writes `raw` into the member at `path` as decode() would give it — bigint or number, signed or
+ * not, of the member's width (the struct's flat projection says) — so one derivation serves every
+ * frame kind's struct.
+ */
+function assign(root: unknown, t: FrameTarget, path: string, raw: bigint): void {
+  const f = flatten(frameKinds[t.kind].struct, t.model).find((x) => x.path === path);
+  if (!f) throw new Error(`frameKinds.${t.kind}.derived: ${path} is not an integer member`);
+  const bits = f.size * 8;
+  const v = f.signed ? BigInt.asIntN(bits, raw) : BigInt.asUintN(bits, raw);
+  const cut = path.lastIndexOf('.');
+  const parent = (cut < 0 ? root : valueAt(root, path.slice(0, cut))) as Record<string, unknown>;
+  parent[path.slice(cut + 1)] = f.bigint ? v : Number(v);
 }
 
-function scOf(v: FrameValue): ScView {
-  if ('sc' in v) return v.sc;
-  return v.uc.uc_mcontext;
+/** A sigset as the frame stores it (a u64, or u32 words) as one number. */
+function sigmask(v: unknown): bigint {
+  if (Array.isArray(v)) return v.reduce((m: bigint, w: number, i) => m | (BigInt(w) << BigInt(32 * i)), 0n);
+  return BigInt(v as number | bigint);
 }
-
-/** sigcontext members the kernel derives (from the placement and the signal mask), not the program's registers. */
-export const KERNEL_DERIVED_SIGCONTEXT: readonly string[] = ['fpstate', 'sp', 'sp_at_signal', 'oldmask'];
 
 /**
  * The frame struct with the members the kernel computes, rather than copies from the interrupted
- * context, filled in. sigcontext's sp is regs->sp, the value placement starts from, so
- * `delivery.sp` is its one source.
+ * context, filled in as the frame kinds table says (frameKinds[kind].derived; signal_64.c,
+ * signal_32.c). sigcontext's sp is regs->sp, the value placement starts from, so `delivery.sp` is
+ * its one source.
  */
 export function kernelFrameMembers(
   state: SignalState,
@@ -136,49 +147,26 @@ export function kernelFrameMembers(
   const alt = state.delivery.altstack;
   const flags =
     (kind.ucFlags ?? []).reduce((f, name) => f | K[name], 0) | (t.k.xsave && state.fpu ? K.UC_FP_XSTATE : 0);
-  const ss = { sp: alt?.sp ?? 0n, size: alt?.size ?? 0n, flags: alt ? alt.flags : K.SS_DISABLE };
-  const sp = state.delivery.sp;
-  if ('sc' in v) {
-    // Legacy ia32: the mask is split between sigcontext.oldmask and extramask.
-    v.sc.fpstate = Number(fpstate);
-    v.sc.sp = Number(sp);
-    v.sc.sp_at_signal = Number(sp);
-    v.retcode = Uint8Array.from(kind.retcode ?? []);
-    return v;
+  const at = (member: string) => p.frame + BigInt(locate(kind.struct, t.model, member).offset);
+  const sources: Record<Exclude<FrameDerivation, 'uc_stack' | 'retcode'>, () => bigint> = {
+    fpstate: () => fpstate,
+    sp: () => state.delivery.sp,
+    sigmask: () => sigmask(valueAt(v, `${kind.ucontext}.uc_sigmask`)),
+    address_of_info: () => at('info'),
+    address_of_uc: () => at('uc'),
+    signo: () => BigInt((v as { info: { si_signo: number } }).info.si_signo),
+    uc_flags: () => BigInt(flags),
+    null: () => 0n,
+  };
+  for (const [path, source] of Object.entries(kind.derived) as [string, FrameDerivation][]) {
+    if (source === 'retcode') {
+      (v as { retcode: Uint8Array }).retcode = Uint8Array.from(kind.retcode ?? []);
+    } else if (source === 'uc_stack') {
+      assign(v, t, `${path}.ss_sp`, alt?.sp ?? 0n);
+      assign(v, t, `${path}.ss_flags`, BigInt(alt ? alt.flags : K.SS_DISABLE));
+      assign(v, t, `${path}.ss_size`, alt?.size ?? 0n);
+    } else assign(v, t, path, sources[source]());
   }
-  if ('pinfo' in v) {
-    const off = (m: string) => BigInt(locate(kind.struct, t.model, m).offset);
-    v.pinfo = Number(p.frame + off('info'));
-    v.puc = Number(p.frame + off('uc'));
-    v.sig = v.info.si_signo;
-    v.uc.uc_flags = flags;
-    v.uc.uc_link = 0;
-    v.uc.uc_stack = { ss_sp: Number(ss.sp), ss_flags: ss.flags, ss_size: Number(ss.size) };
-    v.uc.uc_mcontext.fpstate = Number(fpstate);
-    v.uc.uc_mcontext.sp = Number(sp);
-    v.uc.uc_mcontext.sp_at_signal = Number(sp);
-    v.uc.uc_mcontext.oldmask = v.uc.uc_sigmask[0]!;
-    v.retcode = Uint8Array.from(kind.retcode ?? []);
-    return v;
-  }
-  if (Array.isArray(v.uc.uc_sigmask)) {
-    // x32: 32-bit ucontext around the 64-bit sigcontext.
-    const m = v.uc.uc_sigmask as number[];
-    v.uc.uc_flags = flags;
-    v.uc.uc_link = 0;
-    v.uc.uc_stack = { ss_sp: Number(ss.sp), ss_flags: ss.flags, ss_size: Number(ss.size) };
-    v.uc.uc_mcontext.fpstate = fpstate;
-    v.uc.uc_mcontext.sp = sp;
-    v.uc.uc_mcontext.oldmask = BigInt(m[0]!) | (BigInt(m[1]!) << 32n);
-    return v;
-  }
-  const uc = v.uc as Extract<FrameValue, { pretcode: bigint; uc: { uc_sigmask: bigint } }>['uc'];
-  uc.uc_flags = BigInt(flags);
-  uc.uc_link = 0n;
-  uc.uc_stack = { ss_sp: ss.sp, ss_flags: ss.flags, ss_size: ss.size };
-  uc.uc_mcontext.fpstate = fpstate;
-  uc.uc_mcontext.sp = sp;
-  uc.uc_mcontext.oldmask = uc.uc_sigmask;
   return v;
 }
 
@@ -209,10 +197,11 @@ function writeXsaveImage(
       padding: [0, 0, 0, 0, 0, 0, 0],
     },
   };
+  const image = frameLayout(t).image;
   encodeInto(fpstate_64, dataModels.lp64, legacy, bytes, buf, written);
-  const reserved2 = locate(fpstate_64, dataModels.lp64, 'reserved2');
-  bytes.fill(0, buf + reserved2.offset, buf + reserved2.offset + reserved2.size);
-  written.fill(0, buf + reserved2.offset, buf + reserved2.offset + reserved2.size);
+  const reserved = image.reserved;
+  bytes.fill(0, buf + reserved.offset, buf + reserved.offset + reserved.size);
+  written.fill(0, buf + reserved.offset, buf + reserved.offset + reserved.size);
   if (!t.k.xsave) return { xstateBv: 0n, rfbm: 0n };
 
   const dynamic = dynamicXfeatures(t.k, era) !== 0n;
@@ -228,19 +217,13 @@ function writeXsaveImage(
     dataModels.lp64,
     { xfeatures: xstateBv, reserved1: [0n, 0n], reserved2: [0n, 0n, 0n, 0n, 0n] },
     bytes,
-    buf + FXSAVE_SIZE,
+    buf + image.header.offset,
     written,
   );
 
-  const layout = xsaveLayout(t.profile.xsave, rfbm, 'standard');
-  for (const region of layout.regions) {
-    if (typeof region.nr !== 'number' || region.nr < 2) continue;
-    const spec = extendedComponents.find((x) => x.nr === region.nr);
-    if (!spec) {
-      bytes.fill(0, buf + region.offset, buf + region.offset + region.size);
-      written.fill(1, buf + region.offset, buf + region.offset + region.size);
-      continue;
-    }
+  for (const region of image.components.values()) {
+    if (!has(rfbm, region.nr)) continue;
+    const spec = region;
     const values = fpu.components as Record<string, unknown>;
     let v = values[spec.name];
     if (region.nr === XFEATURE.PKRU && fpu.pkru !== undefined) v = { pkru: fpu.pkru, pad: 0 };
@@ -266,7 +249,7 @@ function writeXsaveImage(
       Math.min(regionEnd, buf + region.offset + sizeOf(spec.registers, dataModels.lp64)),
     );
   }
-  const magic2 = buf + t.task.userSize;
+  const magic2 = buf + image.userSize;
   new DataView(bytes.buffer).setUint32(magic2, K.FP_XSTATE_MAGIC2, true);
   written.fill(1, magic2, magic2 + K.FP_XSTATE_MAGIC2_SIZE);
   return { xstateBv, rfbm };

@@ -5,8 +5,8 @@ import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { INIT_PKRU_VALUE } from '../kernel/task.js';
 import { type DataModel, layoutOf } from '../schema/layout.js';
 import { decode } from '../schema/parse.js';
-import { bit, bitsOf, has } from '../xsave/catalog.js';
-import { extendedComponents, type FrameValue, type SignalState } from './state.js';
+import { bit, bitsOf, extendedComponents, has } from '../xsave/catalog.js';
+import type { FrameValue, SignalState } from './state.js';
 import type { FrameTarget } from './target.js';
 
 /**

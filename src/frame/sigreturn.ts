@@ -4,8 +4,10 @@ import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
 import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
 import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
+import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 import { bitsOf, FXSAVE_SIZE, XSAVE_HDR_SIZE } from '../xsave/catalog.js';
+import type { FrameLayout } from './layout.js';
 import type { FrameTarget } from './target.js';
 
 /** What rt_sigreturn()/sigreturn() would do with a frame's FP state on the target kernel and task. */
@@ -27,10 +29,45 @@ export interface Memory {
   readonly bytes: Uint8Array;
 }
 
+export type Fxsave = Infer<typeof fpstate_64>;
+export type XsaveHeader = Infer<typeof xstate_header>;
+
+/**
+ * A frame's FP state as the decoder read it, once: where sigcontext.fpstate points, the image
+ * (buf_fx), and the FXSAVE image and XSAVE header where they lie in the given bytes.
+ */
+export interface FpImage {
+  readonly memory: Memory;
+  readonly fpstate: bigint;
+  readonly bufFx: bigint;
+  /** Undefined when the FXSAVE image is not (wholly) in the bytes. */
+  readonly legacy: Fxsave | undefined;
+  /** Undefined when the XSAVE header is not (wholly) in the bytes. */
+  readonly header: XsaveHeader | undefined;
+}
+
 function slice(m: Memory, addr: bigint, len: number): Uint8Array | undefined {
   const off = addr - m.address;
   if (off < 0n || off + BigInt(len) > BigInt(m.bytes.length)) return undefined;
   return m.bytes.subarray(Number(off), Number(off) + len);
+}
+
+/**
+ * Reads the FXSAVE image and the XSAVE header behind `fpstate` where they are in the bytes; the
+ * FXSAVE image's hardware-reserved bytes (never written by XSAVE) read as zero.
+ */
+export function readFpImage(memory: Memory, fpstate: bigint, l: FrameLayout): FpImage {
+  const bufFx = fpstate + BigInt(l.fsaveHeader);
+  const fx = slice(memory, bufFx, FXSAVE_SIZE);
+  const hdr = fx && slice(memory, bufFx + BigInt(l.image.header.offset), l.image.header.size);
+  const legacy = fx && decode(fpstate_64, dataModels.lp64, fx);
+  return {
+    memory,
+    fpstate,
+    bufFx,
+    legacy: legacy && { ...legacy, reserved2: new Uint8Array(legacy.reserved2.length) },
+    header: hdr && decode(xstate_header, dataModels.lp64, hdr),
+  };
 }
 
 /**
@@ -43,15 +80,16 @@ const USER_END = { 64: 0x7ffffffff000n, 32: 0xffffe000n } as const;
 
 /**
  * fpu__restore_sig(), __fpu_restore_sig(), check_xstate_in_sigframe() and the XRSTOR/FXRSTOR
- * they end in (arch/x86/kernel/fpu/signal.c, Linux 7.3.4), applied to `fpstate` for the target's
- * task: its user_size and user_xfeatures decide what a frame may restore.
+ * they end in (arch/x86/kernel/fpu/signal.c, Linux 7.3.4), applied to the frame's FP state (`img`,
+ * undefined when sigcontext.fpstate is NULL) for the target's task: its user_size and
+ * user_xfeatures decide what a frame may restore.
  */
-export function sigreturnVerdict(mem: Memory, fpstate: bigint, t: FrameTarget): Verdict {
+export function sigreturnVerdict(img: FpImage | undefined, t: FrameTarget): Verdict {
   const kind = frameKinds[t.kind];
   const task = t.task;
   const notes: string[] = [];
   const fail = (reason: string): Verdict => ({ verdict: 'sigsegv', reason, restored: 0n, init: 0n, notes });
-  if (fpstate === 0n) {
+  if (!img) {
     return {
       verdict: 'init',
       reason: 'sigcontext.fpstate is NULL: the FPU registers are reset to their initial state',
@@ -60,20 +98,19 @@ export function sigreturnVerdict(mem: Memory, fpstate: bigint, t: FrameTarget): 
       notes,
     };
   }
+  const { memory: mem, fpstate, bufFx } = img;
   const ia32Fx = fsaveHeaderSize(kind.fsaveHeader, t.k) > 0;
-  const bufFx = fpstate + BigInt(fsaveHeaderSize(kind.fsaveHeader, t.k));
   const size = mathFrameSize(task.userSize, kind.fsaveHeader, t.k);
   const end = USER_END[kind.abi === 'ia32' ? 32 : 64];
   if (fpstate + BigInt(size) > end) {
     return fail(`access_ok() fails: fpstate 0x${fpstate.toString(16)} + ${size} bytes is not user memory`);
   }
-  const legacyBytes = slice(mem, bufFx, FXSAVE_SIZE);
-  if (!legacyBytes) {
+  const fx = img.legacy;
+  if (!fx) {
     return fail(
       `fpstate 0x${fpstate.toString(16)}: the FXSAVE image at 0x${bufFx.toString(16)} is not in the given bytes (${mem.bytes.length} from 0x${mem.address.toString(16)}); the kernel would fault reading unmapped memory`,
     );
   }
-  const fx = decode(fpstate_64, dataModels.lp64, legacyBytes);
   if (ia32Fx) notes.push('ia32: the x87 registers are restored from the FSAVE header, not the FXSAVE image');
   const mxcsrBad = (fx.mxcsr & 0xffff0000) !== 0;
 
@@ -115,9 +152,8 @@ export function sigreturnVerdict(mem: Memory, fpstate: bigint, t: FrameTarget): 
     };
   }
 
-  const hdrBytes = slice(mem, bufFx + 512n, XSAVE_HDR_SIZE);
-  if (!hdrBytes) return fail('the XSAVE header is outside the given bytes: the read would fault');
-  const hdr = decode(xstate_header, dataModels.lp64, hdrBytes);
+  const hdr = img.header;
+  if (!hdr) return fail('the XSAVE header is outside the given bytes: the read would fault');
   const xstateBv = hdr.xfeatures;
   if (!ia32Fx && bufFx % 64n !== 0n) {
     return fail(`the XSAVE image at 0x${bufFx.toString(16)} is not 64-byte aligned: XRSTOR raises #GP`);

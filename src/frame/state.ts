@@ -1,12 +1,12 @@
 import { dataModels } from '../../layouts/abi.js';
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
-import { xfeatures } from '../../layouts/xfeatures.js';
 import { structModel } from '../abi/index.js';
 import { amxStates } from '../kernel/task.js';
 import { InputError } from '../schema/errors.js';
 import { type JsonInfer, type JsonSchema, j } from '../schema/json.js';
 import type { Infer } from '../schema/node.js';
+import { extendedComponents } from '../xsave/catalog.js';
 
 /**
  * Everything that determines a signal frame, as one typed value whose TypeScript type is inferred
@@ -22,17 +22,11 @@ export type FrameValue<K extends FrameKindName = FrameKindName> = K extends Fram
   ? Infer<(typeof frameKinds)[K]['struct']>
   : never;
 
-type Spec = (typeof xfeatures)[number];
-type WithRegisters = Extract<Spec, { registers: unknown }>;
+type WithRegisters = (typeof extendedComponents)[number];
 /** Register values of the extended components, by kernel component name (YMM, OPMASK, …). */
 export type ComponentValues = {
   -readonly [S in WithRegisters as S['name']]?: Infer<S['registers']>;
 };
-
-/** The extended components that have a register view: FP and SSE live in the legacy region. */
-export const extendedComponents = xfeatures.filter(
-  (x): x is WithRegisters => 'registers' in x && !('legacy' in x),
-);
 
 const componentsSchema: JsonSchema<ComponentValues> = {
   describe: 'component register values by name',

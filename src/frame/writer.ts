@@ -1,15 +1,16 @@
 import { dataModels } from '../../layouts/abi.js';
 import { fregs_state } from '../../layouts/frames.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
+import { type Access, compileAccess } from '../schema/compile.js';
 import { encodeInto } from '../schema/encode.js';
 import { decode } from '../schema/parse.js';
-import { LEGACY_RESERVED, XSAVE_EXTENDED_START, XSTATE_BV_OFFSET } from '../xsave/catalog.js';
-import { type Access, compileAccess } from './access.js';
-import { type BuiltFrame, buildFrame, KERNEL_DERIVED_SIGCONTEXT } from './build.js';
+import { has } from '../xsave/catalog.js';
+import { type BuiltFrame, buildFrame } from './build.js';
 import { fsaveHeader } from './fsave.js';
+import { derivedSigcontextMembers, frameLayout } from './layout.js';
+import { type FrameRegisterFile, frameReader } from './reader.js';
 import type { SignalState } from './state.js';
 import type { FrameTarget } from './target.js';
-import { type FrameRegisterFile, frameLayout, frameReader } from './view.js';
 
 /** Register values to write into a frame; anything left out keeps the template's value. */
 export interface FrameRegisters {
@@ -35,9 +36,6 @@ export interface FrameRegisters {
   readonly components?: ReadonlyMap<number, Uint8Array>;
 }
 
-const DERIVED = new Set(KERNEL_DERIVED_SIGCONTEXT);
-/** The x87 and SSE part of the FXSAVE image: everything before its reserved bytes. */
-const LEGACY_REGISTERS = LEGACY_RESERVED[0].offset;
 /** Template bytes after the XSAVE image (MAGIC2 and the slack) written as constants, not copied, up to this. */
 const POST_CONSTANTS = 64;
 
@@ -65,8 +63,12 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   const size = bytes.length;
   const fx = Number(tpl.placement.bufFx - tpl.address);
   const userSize = t.task.userSize;
-  const inUse = [...l.components].filter(([nr]) => (tpl.xstateBv >> BigInt(nr)) & 1n);
-  const scalars = l.sigcontext.filter(([name]) => !DERIVED.has(name));
+  const inUse = [...l.image.components.values()].filter((c) => has(tpl.xstateBv, c.nr));
+  const LEGACY_REGISTERS = l.image.registers.size;
+  const XSTATE_BV_OFFSET = l.image.header.xstateBv.offset;
+  const HEADER_END = l.image.header.offset + l.image.header.size;
+  const derived = new Set(derivedSigcontextMembers(t.kind));
+  const scalars = l.sigcontext.fields.filter(([name]) => !derived.has(name));
   const scAlign = Math.max(...scalars.map(([, f]) => f.size)) as 1 | 2 | 4 | 8;
   const fsave = l.fsaveHeader > 0 ? Number(tpl.placement.fpstate - tpl.address) : undefined;
   const slots = frameReader(t).slots;
@@ -75,7 +77,7 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
     u64: Math.max(0, ...scalars.filter(([, f]) => f.size === 8).map(([n]) => slots.u64[n]! + 1)),
     num: Math.max(0, ...scalars.filter(([, f]) => f.size !== 8).map(([n]) => slots.num[n]! + 1)),
   };
-  const field = (name: string) => l.sigcontext.find(([n]) => n === name)?.[1];
+  const field = (name: string) => l.sigcontext.fields.find(([n]) => n === name)?.[1];
 
   const errors = {
     size(n: number): never {
@@ -153,7 +155,7 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
     if (${Array.from({ length: 8 }, (_, i) => `x[${XSTATE_BV_OFFSET + i}] !== ${bytes[fx + XSTATE_BV_OFFSET + i]}`).join(' || ')}) E.xstateBv(x);
     out.set(x, ${fx});
     ${constants(a, fx + LEGACY_REGISTERS, fx + XSTATE_BV_OFFSET)}
-    ${constants(a, fx + XSTATE_BV_OFFSET + 8, fx + XSAVE_EXTENDED_START)}
+    ${constants(a, fx + XSTATE_BV_OFFSET + 8, fx + HEADER_END)}
   } else {
     out.set(IMAGE, ${fx});
     const lg = regs.legacy;
@@ -167,8 +169,8 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
         switch (nr) {
           ${inUse
             .map(
-              ([nr, c]) =>
-                `case ${nr}: if (c.length !== ${c.size}) E.length('component ${nr}', ${c.size}, c.length); out.set(c, ${fx + c.offset}); break;`,
+              (c) =>
+                `case ${c.nr}: if (c.length !== ${c.size}) E.length('component ${c.nr}', ${c.size}, c.length); out.set(c, ${fx + c.offset}); break;`,
             )
             .join('\n          ')}
           default: E.component(nr);

@@ -1,3 +1,7 @@
+import { valueAt } from '../schema/value.js';
+
+export { valueAt };
+
 /**
  * Hazards of `sigframe size`, as data: each is a comparison between two numbers (or settings) of
  * the same report, named by their JSON paths, and appears exactly when the comparison holds. A
@@ -35,17 +39,6 @@ export interface HazardRule {
   readonly op: HazardOp;
   readonly right: OperandSpec;
   readonly message: (l: HazardValue, r: HazardValue, at: (path: string) => unknown) => string;
-}
-
-/** `states[1].allocate.minimum` → the value, or undefined where any step is missing. */
-export function valueAt(root: unknown, path: string): unknown {
-  let v: unknown = root;
-  for (const step of path.split(/\.|(?=\[)/)) {
-    if (v === null || v === undefined) return undefined;
-    const index = /^\[(\d+)\]$/.exec(step);
-    v = index ? (v as unknown[])[Number(index[1])] : (v as Record<string, unknown>)[step];
-  }
-  return v;
 }
 
 export function compare(l: HazardValue, op: HazardOp, r: HazardValue): boolean {

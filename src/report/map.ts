@@ -1,14 +1,10 @@
-import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../../layouts/frames.js';
-import { fpstate_64 } from '../../layouts/uapi.js';
 import type { BuiltFrame } from '../frame/build.js';
 import type { DecodedFrame } from '../frame/decode.js';
+import { frameLayout } from '../frame/layout.js';
 import type { FrameTarget } from '../frame/target.js';
-import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
 import { toJson } from '../schema/json.js';
 import { layoutOf } from '../schema/layout.js';
-import { XSAVE_EXTENDED_START } from '../xsave/catalog.js';
-import { xsaveLayout } from '../xsave/layout.js';
 
 /**
  * `sigframe map`: a frame as the regions of the stack it occupies, from the top down — slack,
@@ -86,37 +82,34 @@ export function frameMap(b: BuiltFrame, t: FrameTarget, title: string, decoded?:
     add(`${kind.struct.name} tail padding`, 'gap', b.address + BigInt(cursor), sl.size - cursor);
   const structEnd = b.address + BigInt(sl.size);
   add('gap (alignment)', 'gap', structEnd, Number(p.fpstate - structEnd));
-  add('FSAVE header (fregs_state)', 'fsave', p.fpstate, fsaveHeaderSize(kind.fsaveHeader, t.k));
+  const l = frameLayout(t);
+  add('FSAVE header (fregs_state)', 'fsave', p.fpstate, l.fsaveHeader);
   const buf = p.bufFx;
-  const legacy = layoutOf(fpstate_64, dataModels.lp64).fields;
-  const at = (name: string) => legacy.find((f) => f.name === name)!;
+  const img = l.image;
+  const at = (s: { offset: number }) => buf + BigInt(s.offset);
   const values = decoded?.registers;
-  add('x87 (FP): control, status, st0–7', 'legacy', buf, at('xmm_space').offset);
-  add('SSE: xmm0–15', 'legacy', buf + BigInt(at('xmm_space').offset), at('xmm_space').size, values?.xmm);
-  add('FXSAVE reserved', 'reserved', buf + BigInt(at('reserved2').offset), at('reserved2').size);
+  add('x87 (FP): control, status, st0–7', 'legacy', at(img.fp), img.fp.size);
+  add('SSE: xmm0–15', 'legacy', at(img.sse), img.sse.size, values?.xmm);
+  add('FXSAVE reserved', 'reserved', at(img.reserved), img.reserved.size);
   add(
     'sw_reserved (_fpx_sw_bytes)',
     'sw_reserved',
-    buf + BigInt(at('sw_reserved').offset),
-    at('sw_reserved').size,
+    at(img.swReserved),
+    img.swReserved.size,
     decoded?.sw_reserved,
   );
   add(
     'XSAVE header (XSTATE_BV)',
     'header',
-    buf + 512n,
-    64,
+    at(img.header),
+    img.header.size,
     decoded ? { xstate_bv: decoded.state.fpu?.xstate_bv } : undefined,
   );
-  let end = XSAVE_EXTENDED_START;
-  const layout = xsaveLayout(t.profile.xsave, t.task.userXfeatures, 'standard');
-  const comps = layout.regions
-    .filter((r) => typeof r.nr === 'number' && r.nr >= 2)
-    .sort((a, c) => a.offset - c.offset);
-  for (const r of comps) {
+  let end = img.header.offset + img.header.size;
+  for (const r of img.components.values()) {
     if (r.offset > end) add('hole', 'hole', buf + BigInt(end), r.offset - end);
     const regs = decoded?.state.fpu?.components as Record<string, unknown> | undefined;
-    add(`${r.name} (component ${r.nr})`, 'component', buf + BigInt(r.offset), r.size, regs?.[r.name]);
+    add(`${r.name} (component ${r.nr})`, 'component', at(r), r.size, regs?.[r.name]);
     end = Math.max(end, r.offset + r.size);
   }
   if (p.magic2 !== null) {

@@ -4,14 +4,14 @@ import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { kernelEras } from '../../layouts/kernels.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
 import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
-import { extendedComponents, type SignalState } from '../frame/state.js';
+import type { SignalState } from '../frame/state.js';
 import { type FrameTarget, frameTarget } from '../frame/target.js';
 import { chooseKernel } from '../kernel/eras.js';
 import { systemTarget } from '../kernel/system.js';
 import { amxStates, possibleAmxStates } from '../kernel/task.js';
 import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
-import { bit, bitsOf, has } from '../xsave/catalog.js';
+import { bit, bitsOf, extendedComponents, has } from '../xsave/catalog.js';
 import { arbitraryOf } from './arbitraries.js';
 import { arbitraryProfile } from './profiles.js';
 

@@ -34,16 +34,23 @@ export const LEGACY_REGIONS = [
   { nr: XFEATURE.SSE, offset: xmm.offset, size: xmm.size },
 ] as const;
 
+/** Bytes 416..463 of the FXSAVE image: reserved by the hardware, never written by XSAVE. */
+export const FXSAVE_RESERVED = locate(fpstate_64, dataModels.lp64, 'reserved2');
+/** Bytes 464..511: `sw_reserved` (struct _fpx_sw_bytes), the kernel's description of what follows. */
+export const SW_RESERVED = locate(fpstate_64, dataModels.lp64, 'sw_reserved');
+/** The x87 and SSE registers: the FXSAVE image up to its reserved bytes. */
+export const LEGACY_REGISTERS_SIZE = FXSAVE_RESERVED.offset;
+
 /** The rest of the legacy region: bytes the hardware reserves and the kernel's software bytes. */
-const reserved2 = locate(fpstate_64, dataModels.lp64, 'reserved2');
-const swReserved = locate(fpstate_64, dataModels.lp64, 'sw_reserved');
 export const LEGACY_RESERVED = [
-  { name: 'reserved (FXSAVE)', offset: reserved2.offset, size: reserved2.size },
-  { name: 'sw_reserved (_fpx_sw_bytes)', offset: swReserved.offset, size: swReserved.size },
+  { name: 'reserved (FXSAVE)', offset: FXSAVE_RESERVED.offset, size: FXSAVE_RESERVED.size },
+  { name: 'sw_reserved (_fpx_sw_bytes)', offset: SW_RESERVED.offset, size: SW_RESERVED.size },
 ] as const;
 
 export const FXSAVE_SIZE = sizeOf(fpstate_64, dataModels.lp64);
 export const XSAVE_HDR_SIZE = sizeOf(xstate_header, dataModels.lp64);
+/** The XSAVE header: right after the legacy region, in both formats. */
+export const XSAVE_HEADER_OFFSET = FXSAVE_SIZE;
 /** Start of the extended region in both formats: legacy region + XSAVE header. */
 export const XSAVE_EXTENDED_START = FXSAVE_SIZE + XSAVE_HDR_SIZE;
 /** XSTATE_BV (the header's xfeatures) in an XSAVE image. */
@@ -88,3 +95,10 @@ export function parseMask(text: string, where: string): bigint {
   if (v >= 1n << 64n) throw new InputError(`${where}: ${text} does not fit in 64 bits`, { path: where });
   return v;
 }
+
+type WithRegisters = Extract<(typeof xfeatures)[number], { registers: unknown }>;
+
+/** The extended components that have a register view: FP and SSE live in the legacy region. */
+export const extendedComponents = xfeatures.filter(
+  (x): x is Exclude<WithRegisters, { legacy: true }> => 'registers' in x && !('legacy' in x),
+);

@@ -1,15 +1,12 @@
-import { dataModels } from '../../layouts/abi.js';
-import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
-import { fpstate_64 } from '../../layouts/uapi.js';
+import type { FrameKindName } from '../../layouts/frames.js';
+import type { fpx_sw_bytes } from '../../layouts/uapi.js';
 import { K } from '../abi/constants.js';
-import { fsaveHeaderSize } from '../kernel/fpu_signal.js';
+import { type Access, compileAccess } from '../schema/compile.js';
 import { DecodeError } from '../schema/errors.js';
-import { intSize, layoutOf, locate } from '../schema/layout.js';
-import type { StructNode } from '../schema/node.js';
+import { memo } from '../schema/memo.js';
+import type { Infer } from '../schema/node.js';
 import { FXSAVE_SIZE, XSAVE_EXTENDED_START, XSTATE_BV_OFFSET } from '../xsave/catalog.js';
-import { xsaveLayout } from '../xsave/layout.js';
-import { type Access, compileAccess } from './access.js';
-import { extendedComponents } from './state.js';
+import { type FrameLayout, frameLayout } from './layout.js';
 import type { FrameTarget } from './target.js';
 
 /**
@@ -18,65 +15,8 @@ import type { FrameTarget } from './target.js';
  * compiled from them per target reads at constant offsets, as C does by struct cast. It reads; it
  * does not judge: decodeFrame() gives the full typed state and the sigreturn verdict.
  */
-export interface Field {
-  readonly offset: number;
-  readonly size: 1 | 2 | 4 | 8;
-}
-
-export interface FrameLayout {
-  readonly target: FrameTarget;
-  /** Offsets from the frame start of each scalar sigcontext member. */
-  readonly sigcontext: readonly (readonly [string, Field])[];
-  readonly fpstatePointer: Field;
-  /** Bytes from sigcontext.fpstate to the XSAVE image (buf_fx): the ia32 FSAVE header. */
-  readonly fsaveHeader: number;
-  /** XSAVE image offsets (from buf_fx) of each extended component of the task, by number. */
-  readonly components: ReadonlyMap<
-    number,
-    { readonly name: string; readonly offset: number; readonly size: number }
-  >;
-}
-
-const layouts = new WeakMap<FrameTarget, FrameLayout>();
-
-function scalars(node: StructNode, model: FrameTarget['model'], base: number): [string, Field][] {
-  return layoutOf(node, model).fields.flatMap((f): [string, Field][] =>
-    f.node.kind === 'int' ? [[f.name, { offset: base + f.offset, size: intSize(f.node.width, model) }]] : [],
-  );
-}
-
-export function frameLayout(t: FrameTarget): FrameLayout {
-  let l = layouts.get(t);
-  if (l) return l;
-  const kind = frameKinds[t.kind];
-  const scPath = 'sc' in kind.struct.fields ? 'sc' : 'uc.uc_mcontext';
-  const sc = locate(kind.struct, t.model, scPath);
-  const fields = scalars(sc.node as StructNode, t.model, sc.offset);
-  const fp = fields.find(([n]) => n === 'fpstate')![1];
-  const regions = xsaveLayout(t.profile.xsave, t.task.userXfeatures, 'standard').regions;
-  const components = new Map(
-    regions
-      .filter((r) => typeof r.nr === 'number' && r.nr >= 2 && extendedComponents.some((x) => x.nr === r.nr))
-      .map((r) => [r.nr as number, { name: r.name, offset: r.offset, size: r.size }]),
-  );
-  l = {
-    target: t,
-    sigcontext: fields,
-    fpstatePointer: fp,
-    fsaveHeader: fsaveHeaderSize(kind.fsaveHeader, t.k),
-    components,
-  };
-  layouts.set(t, l);
-  return l;
-}
-
 /** The FXSAVE image's sw_reserved bytes, as the kernel fills them (struct _fpx_sw_bytes). */
-export interface SwReserved {
-  readonly magic1: number;
-  readonly extended_size: number;
-  readonly xfeatures: bigint;
-  readonly xstate_size: number;
-}
+export type SwReserved = Omit<Infer<typeof fpx_sw_bytes>, 'padding'>;
 
 export interface FrameFields {
   /** Every scalar sigcontext member by its uapi name; 64-bit members are bigint. */
@@ -128,9 +68,6 @@ export interface FrameReader {
   registerFile(): FrameRegisterFile;
 }
 
-const SW = locate(fpstate_64, dataModels.lp64, 'sw_reserved');
-const SW_FIELDS = scalars(SW.node as StructNode, dataModels.lp64, SW.offset);
-
 /** Errors raised by compiled readers: kept out of the generated code so that stays small. */
 const errors = {
   at(at: number): never {
@@ -160,25 +97,18 @@ const errors = {
   },
 };
 
-const readers = new WeakMap<FrameTarget, FrameReader>();
-
 /** The reader for a target, compiled once from its layout. */
-export function frameReader(t: FrameTarget): FrameReader {
-  let r = readers.get(t);
-  if (!r) {
-    r = compileReader(frameLayout(t));
-    readers.set(t, r);
-  }
-  return r;
-}
+export const frameReader: (t: FrameTarget) => FrameReader = memo((t: FrameTarget) =>
+  compileReader(frameLayout(t)),
+);
 
 function slotsOf(l: FrameLayout): FrameSlots {
   const u64: string[] = [];
   const num: string[] = [];
-  for (const [name, f] of l.sigcontext) (f.size === 8 ? u64 : num).push(name);
-  for (const [name, f] of SW_FIELDS) (f.size === 8 ? u64 : num).push(`sw_reserved.${name}`);
+  for (const [name, f] of l.sigcontext.fields) (f.size === 8 ? u64 : num).push(name);
+  for (const [name, f] of l.image.swReserved.fields) (f.size === 8 ? u64 : num).push(`sw_reserved.${name}`);
   u64.push('xstate_bv');
-  num.push('buf_fx', ...[...l.components.values()].map((c) => c.name));
+  num.push('buf_fx', ...[...l.image.components.values()].map((c) => c.name));
   const index = (names: string[]) => Object.fromEntries(names.map((n, i) => [n, i]));
   return { u64: index(u64), num: index(num) };
 }
@@ -194,9 +124,11 @@ function slotsOf(l: FrameLayout): FrameSlots {
 function compileReader(layout: FrameLayout): FrameReader {
   const l = layout;
   const slots = slotsOf(l);
-  const scEnd = Math.max(...l.sigcontext.map(([, f]) => f.offset + f.size));
-  const scAlign = Math.max(...l.sigcontext.map(([, f]) => f.size)) as 1 | 2 | 4 | 8;
-  const comps = [...l.components].map(([nr, c]) => ({ nr, ...c }));
+  const sc = l.sigcontext.fields;
+  const SW_FIELDS = l.image.swReserved.fields;
+  const scEnd = Math.max(...sc.map(([, f]) => f.offset + f.size));
+  const scAlign = Math.max(...sc.map(([, f]) => f.size)) as 1 | 2 | 4 | 8;
+  const comps = [...l.image.components.values()];
   const q = (name: string) => `Q[${slots.u64[name]}]`;
   const n = (name: string) => `N[${slots.num[name]}]`;
   const slot = (name: string, size: number) => (size === 8 ? q(name) : n(name));
@@ -210,7 +142,7 @@ function compileReader(layout: FrameLayout): FrameReader {
   ${a.bases('b', scAlign, slowCall)}
   const Q = file.u64, N = file.num;
   if (Q.length !== ${sizes.u64} || N.length !== ${sizes.num}) E.file(file.kind);
-  ${l.sigcontext.map(([name, f]) => `${slot(name, f.size)} = ${a.read('b', f.offset, f.size)};`).join('\n  ')}
+  ${sc.map(([name, f]) => `${slot(name, f.size)} = ${a.read('b', f.offset, f.size)};`).join('\n  ')}
   const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)};
   const fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};
   let fx = -1${comps.map((c) => `, c${c.nr} = -1`).join('')};
@@ -270,7 +202,7 @@ const file = SCRATCH, Q = file.u64, N = file.num;
 function read(bytes, address, at) {
   readInto(bytes, address, file, at);
   return {
-    sigcontext: { ${l.sigcontext.map(([name, f]) => `${name}: ${f.size === 8 ? q(name) : n(name)}`).join(', ')} },
+    sigcontext: { ${sc.map(([name, f]) => `${name}: ${f.size === 8 ? q(name) : n(name)}`).join(', ')} },
     bufFx: ${n('buf_fx')},
     swReserved: ${n('buf_fx')} < 0 ? undefined : { ${SW_FIELDS.map(([name, f]) => `${name}: ${(f.size === 8 ? q : n)(`sw_reserved.${name}`)}`).join(', ')} },
     xstateBv: ${q('xstate_bv')},
