@@ -30,6 +30,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "fpframe.h"
+
 #ifndef AT_MINSIGSTKSZ
 #define AT_MINSIGSTKSZ 51
 #endif
@@ -69,17 +71,14 @@ void handler_c(int sig, siginfo_t *si, void *ucv)
 	if (ucv) {
 		ucontext_t *uc = ucv;
 		unsigned char *fx = (unsigned char *)uc->uc_mcontext.fpregs;
-#ifndef __x86_64__
-		if (fx)
-			fx += 112; /* 32-bit frames: the FSAVE header comes first, then the FXSAVE image */
-#endif
 		if (fx) {
+			fx += FX_IMAGE;
 			r.has_fp = 1;
-			memcpy(&r.magic1, fx + 464, 4);
-			memcpy(&r.extended_size, fx + 468, 4);
-			memcpy(&r.xfeatures, fx + 472, 8);
-			memcpy(&r.xstate_size, fx + 480, 4);
-			memcpy(&r.xstate_bv, fx + 512, 8);
+			memcpy(&r.magic1, fx + FX_SW_MAGIC1, 4);
+			memcpy(&r.extended_size, fx + FX_SW_EXTENDED_SIZE, 4);
+			memcpy(&r.xfeatures, fx + FX_SW_XFEATURES, 8);
+			memcpy(&r.xstate_size, fx + FX_SW_XSTATE_SIZE, 4);
+			memcpy(&r.xstate_bv, fx + FX_HDR_XSTATE_BV, 8);
 		}
 	}
 	memcpy((void *)shared, &r, sizeof r);

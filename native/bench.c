@@ -10,11 +10,17 @@
  * offsets from buf_fx); prints JSON.
  */
 #include <asm/sigcontext.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Image offsets from the uapi structs: sw_reserved, the XSAVE header, the extended area. */
+#define SW offsetof(struct _fpstate_64, sw_reserved)
+#define HDR sizeof(struct _fpstate_64)
+#define EXT (HDR + sizeof(struct _header))
 
 static double now(void)
 {
@@ -69,8 +75,8 @@ int main(int argc, char **argv)
 			__asm__ volatile("" : "+r"(p) : : "memory");
 			uint64_t acc = fields((const void *)(p + sc_offset));
 			const unsigned char *x = p + fp;
-			const struct _fpx_sw_bytes *sw = (const void *)(x + 464);
-			uint64_t bv = ((const struct _header *)(x + 512))->xfeatures;
+			const struct _fpx_sw_bytes *sw = (const void *)(x + offsetof(struct _fpstate_64, sw_reserved));
+			uint64_t bv = ((const struct _header *)(x + sizeof(struct _fpstate_64)))->xfeatures;
 			acc ^= sw->magic1 ^ sw->extended_size ^ sw->xfeatures ^ sw->xstate_size ^ bv;
 			for (int i = 0; i < ncomp; i++)
 				if (bv >> comp[i].nr & 1)
@@ -96,15 +102,15 @@ int main(int argc, char **argv)
 			uint64_t acc = fields(sc);
 			if (sc->fpstate) {
 				uint64_t fx = sc->fpstate - address;
-				if (fx > len || len - fx < 512)
+				if (fx > len || len - fx < sizeof(struct _fpstate_64))
 					abort();
 				const unsigned char *x = p + fx;
-				const struct _fpx_sw_bytes *sw = (const void *)(x + 464);
+				const struct _fpx_sw_bytes *sw = (const void *)(x + offsetof(struct _fpstate_64, sw_reserved));
 				acc ^= sw->magic1 ^ sw->extended_size ^ sw->xfeatures ^ sw->xstate_size;
 				if (sw->magic1 == FP_XSTATE_MAGIC1) {
-					if (len - fx < 576)
+					if (len - fx < sizeof(struct _fpstate_64) + sizeof(struct _header))
 						abort();
-					uint64_t bv = ((const struct _header *)(x + 512))->xfeatures;
+					uint64_t bv = ((const struct _header *)(x + sizeof(struct _fpstate_64)))->xfeatures;
 					acc ^= bv;
 					for (int i = 0; i < ncomp; i++)
 						if (bv >> comp[i].nr & 1) {
@@ -122,17 +128,17 @@ int main(int argc, char **argv)
 	double checked = frames / (t1 - t0);
 
 	/* build: the FP image, a zeroed header, sw_reserved, XSTATE_BV, MAGIC2 and the sigcontext */
-	uint32_t user_size = ((const struct _fpx_sw_bytes *)(frame + fp + 464))->xstate_size;
+	uint32_t user_size = ((const struct _fpx_sw_bytes *)(frame + fp + offsetof(struct _fpstate_64, sw_reserved)))->xstate_size;
 	frames = 0;
 	t0 = now();
 	do {
 		for (int r = 0; r < 1000; r++) {
 			__asm__ volatile("" : : : "memory");
-			memcpy(out + fp, frame + fp, 464);
-			memcpy(out + fp + 464, frame + fp + 464, 48);
-			memset(out + fp + 512, 0, 64);
-			memcpy(out + fp + 512, frame + fp + 512, 8);
-			memcpy(out + fp + 576, frame + fp + 576, user_size - 576);
+			memcpy(out + fp, frame + fp, SW);
+			memcpy(out + fp + SW, frame + fp + SW, sizeof(struct _fpx_sw_bytes));
+			memset(out + fp + HDR, 0, sizeof(struct _header));
+			memcpy(out + fp + HDR, frame + fp + HDR, 8);
+			memcpy(out + fp + EXT, frame + fp + EXT, user_size - EXT);
 			memcpy(out + fp + user_size, frame + fp + user_size, 4);
 			memcpy(out, frame, fp < n ? fp : n);
 			sink ^= out[r % 64];

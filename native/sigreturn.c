@@ -17,6 +17,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "fpframe.h"
+
 static const char *const edits[] = {
 	"none",         "magic1",     "xstate_size", "magic2",      "xstate_bv_clear_ymm",
 	"xstate_bv_foreign", "xcomp_bv", "header_reserved", "mxcsr_reserved", "fpstate_null",
@@ -34,28 +36,24 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	(void)si;
 	ucontext_t *uc = ucv;
 	unsigned char *fpregs = (unsigned char *)uc->uc_mcontext.fpregs;
-#ifdef __x86_64__
-	unsigned char *fp = fpregs;
-#else
-	unsigned char *fp = fpregs + 112; /* after the FSAVE header */
-#endif
+	unsigned char *fp = fpregs + FX_IMAGE;
 	uint32_t xstate_size;
-	memcpy(&xstate_size, fp + 480, 4);
+	memcpy(&xstate_size, fp + FX_SW_XSTATE_SIZE, 4);
 	uint32_t zero = 0;
 	uint64_t v;
 	switch (edit) {
-	case 1: memcpy(fp + 464, &zero, 4); break;
-	case 2: { uint32_t big = 0x7fffffff; memcpy(fp + 480, &big, 4); } break;
+	case 1: memcpy(fp + FX_SW_MAGIC1, &zero, 4); break;
+	case 2: { uint32_t big = 0x7fffffff; memcpy(fp + FX_SW_XSTATE_SIZE, &big, 4); } break;
 	case 3: memcpy(fp + xstate_size, &zero, 4); break;
-	case 4: memcpy(&v, fp + 512, 8); v &= ~4ull; memcpy(fp + 512, &v, 8); break;
-	case 5: memcpy(&v, fp + 512, 8); v |= 1ull << foreign_bit; memcpy(fp + 512, &v, 8); break;
-	case 6: v = 1; memcpy(fp + 520, &v, 8); break;
-	case 7: v = 1; memcpy(fp + 560, &v, 8); break;
-	case 8: { uint32_t m; memcpy(&m, fp + 24, 4); m |= 0x80000000u; memcpy(fp + 24, &m, 4); } break;
+	case 4: memcpy(&v, fp + FX_HDR_XSTATE_BV, 8); v &= ~4ull; memcpy(fp + FX_HDR_XSTATE_BV, &v, 8); break;
+	case 5: memcpy(&v, fp + FX_HDR_XSTATE_BV, 8); v |= 1ull << foreign_bit; memcpy(fp + FX_HDR_XSTATE_BV, &v, 8); break;
+	case 6: v = 1; memcpy(fp + FX_HDR_RESERVED1(0), &v, 8); break;
+	case 7: v = 1; memcpy(fp + FX_HDR_RESERVED2(3), &v, 8); break;
+	case 8: { uint32_t m; memcpy(&m, fp + FX_MXCSR, 4); m |= 0x80000000u; memcpy(fp + FX_MXCSR, &m, 4); } break;
 	case 9: uc->uc_mcontext.fpregs = NULL; break;
 	case 10: uc->uc_mcontext.fpregs = (void *)(fpregs + 16); break;
-	case 11: v = 1; memcpy(fp + 528, &v, 8); break;
-	case 12: v = 1; memcpy(fp + 536, &v, 8); break;
+	case 11: v = 1; memcpy(fp + FX_HDR_RESERVED1(1), &v, 8); break;
+	case 12: v = 1; memcpy(fp + FX_HDR_RESERVED2(0), &v, 8); break;
 	}
 }
 

@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { dataModels } from '../layouts/abi.js';
+import { fregs_state } from '../layouts/frames.js';
 import { fpstate_32, sigcontext_64, ucontext } from '../layouts/uapi.js';
 import { allStructs } from '../src/abi/index.js';
+import { FREGS_STATE_SIZE } from '../src/kernel/fpu_signal.js';
+import { compileAccess } from '../src/schema/compile.js';
+import { flatten } from '../src/schema/flat.js';
 import {
   array,
   DecodeError,
@@ -19,7 +23,8 @@ import {
   u32,
   u64,
 } from '../src/schema/index.js';
-import { layoutOf } from '../src/schema/layout.js';
+import { layoutOf, locate } from '../src/schema/layout.js';
+import { valueAt } from '../src/schema/value.js';
 import { arbitraryOf } from '../src/testing/arbitraries.js';
 
 const models = Object.values(dataModels);
@@ -157,5 +162,92 @@ describe('errors name the member and the byte offset', () => {
       () => encode(sigcontext_64, dataModels.lp64, missing as typeof base),
       /sigcontext_64\.ip: missing member/,
     );
+  });
+});
+
+describe('the compiled fast path agrees with the interpreter', () => {
+  // flatten() is the projection the compiled frame reader and writer are generated from; a reader
+  // compiled from it with schema/compile.ts must give what decode() gives, member by member, on
+  // aligned and unaligned input.
+  const compileLeaves = (s: Parameters<typeof flatten>[0], m: (typeof models)[number]) => {
+    const fields = flatten(s, m);
+    const align = Math.max(1, ...fields.map((f) => f.size)) as 1 | 2 | 4 | 8;
+    return compileAccess((fast, slow) => {
+      const body = (a: typeof fast) =>
+        fields
+          .map((f, i) => {
+            const raw = a.read('b', f.offset, f.size);
+            return `out[${i}] = ${f.size === 8 ? raw : `BigInt(${raw})`};`;
+          })
+          .join('\n');
+      return `
+function readSlow(bytes, at) { if (bytes !== LAST) views(bytes); const b = OFF + at; const out = []; ${body(slow)} return out; }
+return function read(bytes, at) {
+  if (bytes !== LAST) views(bytes);
+  const b = OFF + at;
+  ${fast.bases('b', align, 'readSlow(bytes, at)')}
+  const out = [];
+  ${body(fast)}
+  return out;
+};`;
+    }, {}) as (bytes: Uint8Array, at: number) => bigint[];
+  };
+  for (const s of allStructs) {
+    for (const m of models) {
+      test(`${s.name} (${m.name}): every integer leaf`, () => {
+        const read = compileLeaves(s, m);
+        const fields = flatten(s, m);
+        const size = sizeOf(s, m);
+        fc.assert(
+          fc.property(
+            fc.uint8Array({ minLength: size, maxLength: size }),
+            fc.integer({ min: 0, max: 7 }),
+            (raw, shift) => {
+              const buf = new Uint8Array(size + 8);
+              buf.set(raw, shift);
+              const want = decode(s, m, buf, shift) as unknown;
+              const got = read(buf, shift);
+              fields.forEach((f, i) => {
+                const v = valueAt(want, f.path) as number | bigint;
+                const unsigned = BigInt.asUintN(f.size * 8, BigInt(v));
+                assert.equal(got[i], unsigned, `${s.name}.${f.path}`);
+                assert.equal(typeof v === 'bigint', f.bigint, `${s.name}.${f.path}: bigint`);
+              });
+            },
+          ),
+          { numRuns: 10 },
+        );
+      });
+    }
+  }
+});
+
+describe('one struct, two declarations', () => {
+  test('the FSAVE header (fregs_state) is the first 112 bytes of the uapi _fpstate_32, member for member', () => {
+    // The kernel's struct fregs_state (asm/fpu/types.h) and the uapi header name the same bytes.
+    const uapiName: Record<string, string> = {
+      cwd: 'cw',
+      swd: 'sw',
+      twd: 'tag',
+      fip: 'ipoff',
+      fcs: 'cssel',
+      foo: 'dataoff',
+      fos: 'datasel',
+      st_space: '_st',
+      status: 'status',
+      magic: 'magic',
+    };
+    for (const m of [dataModels.ilp32, dataModels.lp64]) {
+      const kernel = layoutOf(fregs_state, m).fields;
+      assert.deepEqual(
+        Object.keys(uapiName),
+        kernel.map((f) => f.name),
+      );
+      for (const f of kernel) {
+        const u = locate(fpstate_32, m, uapiName[f.name]!);
+        assert.deepEqual([u.offset, u.size], [f.offset, f.size], `${f.name} / ${uapiName[f.name]}`);
+      }
+      assert.equal(sizeOf(fregs_state, m), FREGS_STATE_SIZE);
+    }
   });
 });

@@ -36,8 +36,13 @@ function compilerCandidates(): string[] {
 export function nativeHelper(name: string, flags: readonly string[] = [], compiler?: string): string {
   const source = join(nativeDir, `${name}.c`);
   const text = readFileSync(source);
+  // The helpers' own headers (#include "…") are part of what is built: an edit rebuilds.
+  const headers = [...text.toString('utf8').matchAll(/^#include "([^"]+)"/gm)].map((m) =>
+    readFileSync(join(nativeDir, m[1]!)),
+  );
   const key = createHash('sha256')
     .update(text)
+    .update(Buffer.concat(headers))
     .update(flags.join(' '))
     .update(compiler ?? '')
     .digest('hex')
