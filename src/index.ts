@@ -6,7 +6,6 @@ export { type LibcName, type LibcRelease, libcReleases } from '../layouts/libc.j
 export * from '../layouts/uapi.js';
 export * from './abi/constants.js';
 export * from './abi/index.js';
-export { compat, compatMatrix } from './compat/compat.js';
 export { convertImage, convertState } from './compat/convert.js';
 export * from './cpuid/parse.js';
 export * from './cpuid/records.js';
@@ -34,6 +33,7 @@ export * from './libc/sysconf.js';
 export * from './profile/checks.js';
 export { profileFromDump } from './profile/dump.js';
 export * from './profile/profile.js';
+export { compat, compatMatrix } from './report/compat.js';
 export { type Hazard, type HazardOperand, hazardRules } from './report/hazards.js';
 export { type SizeReport, type SizeTarget, sizeReport } from './report/size.js';
 export { sizeTerms } from './report/terms.js';

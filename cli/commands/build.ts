@@ -23,40 +23,14 @@ export const builder = (y: Argv) =>
 
 type Args = ArgumentsCamelCase<GlobalArgs & { state: string; out?: string }>;
 
-/** Runs of 0 in the written mask, as [start, end) offsets. */
-function unwrittenRanges(mask: Uint8Array): [number, number][] {
-  const out: [number, number][] = [];
-  for (let i = 0; i < mask.length; ) {
-    if (mask[i]) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < mask.length && !mask[j]) j++;
-    out.push([i, j]);
-    i = j;
-  }
-  return out;
-}
-
 export const handler = (argv: Args) =>
   run(async () => {
     const { loadState, stateTarget } = await import('../../src/io/frames.js');
-    const { buildFrame } = await import('../../src/frame/build.js');
+    const { buildReport } = await import('../../src/report/build.js');
     const state = loadState(argv.state);
-    const b = buildFrame(state, stateTarget(state));
+    const { report, frame: b } = buildReport(state, stateTarget(state));
     if (argv.out) writeFileSync(argv.out, b.bytes);
-    const result = {
-      address: b.address,
-      top: b.top,
-      size: b.bytes.length,
-      fpstate: b.placement.fpstate,
-      buf_fx: b.placement.bufFx,
-      xstate_bv: b.xstateBv,
-      rfbm: b.rfbm,
-      unwritten: unwrittenRanges(b.written),
-      ...(argv.out ? { out: argv.out } : { bytes: b.bytes }),
-    };
+    const result = { ...report, ...(argv.out ? { out: argv.out } : { bytes: b.bytes }) };
     if (argv.json) print(toJson(result));
     else {
       print(

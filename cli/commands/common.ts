@@ -69,11 +69,8 @@ export interface GlobalArgs {
 
 /** Loads the profile a command asked for, with the kernel version to reason about. */
 export async function selectTarget(profileSpec: string, kernelArg: string | undefined) {
-  const { loadProfile } = await import('../../src/io/profiles.js');
-  const { chooseKernel } = await import('../../src/kernel/eras.js');
-  const profile = loadProfile(profileSpec);
-  const hostKernel = profile.origin === 'host' ? profile.file.observed?.kernel : undefined;
-  return { profile, kernel: chooseKernel(kernelArg, hostKernel) };
+  const { profileTarget } = await import('../../src/io/profiles.js');
+  return profileTarget(profileSpec, kernelArg);
 }
 
 /** An address argument: "0x…" or decimal, as bigint. */

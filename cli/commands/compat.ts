@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import type { CompatReport } from '../../src/compat/compat.js';
+import type { CompatReport } from '../../src/report/compat.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
 import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions } from './common.js';
@@ -41,9 +41,9 @@ type Args = ArgumentsCamelCase<
 
 export const handler = (argv: Args) =>
   run(async () => {
-    const { compat, compatMatrix } = await import('../../src/compat/compat.js');
+    const { compat, compatMatrix } = await import('../../src/report/compat.js');
     const { loadProfile, builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
-    const { chooseKernel } = await import('../../src/kernel/eras.js');
+    const { chooseKernel } = await import('../../src/report/args.js');
     const kernel = chooseKernel(argv.kernel);
     const config = kernelConfig(argv);
     if (argv.matrix) {

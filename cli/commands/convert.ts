@@ -39,9 +39,8 @@ type Args = ArgumentsCamelCase<
 
 export const handler = (argv: Args) =>
   run(async () => {
-    const { convertImage, convertState, ConvertRefused } = await import('../../src/compat/convert.js');
+    const { convertFrame, convertXsaveImage, ConvertRefused } = await import('../../src/report/convert.js');
     const { loadProfile } = await import('../../src/io/profiles.js');
-    const { chooseKernel } = await import('../../src/kernel/eras.js');
     const { InputError } = await import('../../src/schema/errors.js');
     const config = kernelConfig(argv);
     const to = loadProfile(argv.to);
@@ -49,12 +48,11 @@ export const handler = (argv: Args) =>
       if (argv.image) {
         if (!argv.from)
           throw new InputError('--image needs --from (the CPU the image was saved on)', { path: 'from' });
-        const kernel = chooseKernel(argv.kernel);
-        const out = convertImage(
+        const out = convertXsaveImage(
           new Uint8Array(readFileSync(argv.file)),
           loadProfile(argv.from),
           to,
-          kernel,
+          argv.kernel,
           config,
         );
         if (argv.out) writeFileSync(argv.out, out);
@@ -70,23 +68,13 @@ export const handler = (argv: Args) =>
         ...(argv.from ? { profile: argv.from } : {}),
         ...(argv.kernel ? { kernel: argv.kernel } : {}),
       });
-      const kernel = chooseKernel(argv.kernel ?? decoded.state.kernel);
-      const r = convertState(decoded.state, to, argv.to, kernel, config);
+      const { report, frame } = convertFrame(decoded.state, to, argv.to, argv.kernel, config);
       if (argv.out) {
-        writeFileSync(argv.out, r.frame.bytes);
-        writeFileSync(`${argv.out}.json`, `${toJson({ state: r.state })}\n`);
+        writeFileSync(argv.out, frame.bytes);
+        writeFileSync(`${argv.out}.json`, `${toJson({ state: report.state })}\n`);
       }
-      const summary = {
-        from: decoded.state.profile,
-        to: argv.to,
-        address: r.frame.address,
-        top: r.frame.top,
-        size: r.frame.bytes.length,
-        xstate_bv: r.frame.xstateBv,
-        notes: r.notes,
-        state: r.state,
-        ...(argv.out ? { out: argv.out } : {}),
-      };
+      const summary = { ...report, ...(argv.out ? { out: argv.out } : {}) };
+      const r = { frame, notes: report.notes };
       for (const n of argv.json ? [] : r.notes) print(`note: ${n}`);
       print(
         argv.json

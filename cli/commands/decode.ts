@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { DecodedFrame } from '../../src/frame/decode.js';
-import { sigcontextOf } from '../../src/frame/layout.js';
+import type { FrameSummary } from '../../src/report/decode.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
 import {
@@ -81,28 +81,26 @@ export const handler = (argv: Args) =>
       ...(argv.amx ? { amx: argv.amx } : {}),
       config: kernelConfig(argv),
     });
-    print(argv.json ? toJson(decoded) : render(decoded));
+    const { frameSummary } = await import('../../src/report/decode.js');
+    print(argv.json ? toJson(decoded) : render(decoded, frameSummary(decoded)));
     return EXIT_OK;
   });
 
-export function render(d: DecodedFrame): string {
+export function render(d: DecodedFrame, view: FrameSummary): string {
   const s = d.state;
   const out: string[] = [];
   out.push(`${s.kind} frame at ${hex(d.frame)} (${s.profile}, Linux ${s.kernel}, AMX ${s.amx})`);
-  const f = s.frame;
-  const sc = sigcontextOf(f, s.kind);
-  const rows: (string | number)[][] = [];
-  for (const [k, v] of Object.entries(sc)) {
-    if (k === 'reserved1') continue;
-    rows.push([k, typeof v === 'bigint' || typeof v === 'number' ? hex(v) : String(v)]);
-  }
-  if ('uc' in f) {
+  const rows = view.sigcontext.map(([k, v]) => [k, hex(v)]);
+  if (view.ucontext) {
+    const u = view.ucontext;
     out.push(
-      `uc_flags ${hex(f.uc.uc_flags)}   uc_stack sp ${hex(f.uc.uc_stack.ss_sp)} size ${f.uc.uc_stack.ss_size} flags ${f.uc.uc_stack.ss_flags}`,
+      `uc_flags ${hex(u.uc_flags)}   uc_stack sp ${hex(u.ss_sp)} size ${u.ss_size} flags ${u.ss_flags}`,
     );
   }
-  if ('info' in f)
-    out.push(`siginfo signo ${f.info.si_signo} code ${f.info.si_code} errno ${f.info.si_errno}`);
+  if (view.siginfo)
+    out.push(
+      `siginfo signo ${view.siginfo.si_signo} code ${view.siginfo.si_code} errno ${view.siginfo.si_errno}`,
+    );
   out.push('', table(['sigcontext', 'value'], rows, ['l', 'r']));
   out.push(
     '',

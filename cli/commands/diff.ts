@@ -16,7 +16,7 @@ type Args = ArgumentsCamelCase<GlobalArgs & { a: string; b: string }>;
 export const handler = (argv: Args) =>
   run(async () => {
     const { loadFrame } = await import('../../src/io/frames.js');
-    const { diffValues } = await import('../../src/frame/diff.js');
+    const { diffValues } = await import('../../src/schema/diff.js');
     const a = loadFrame(argv.a).decoded;
     const b = loadFrame(argv.b).decoded;
     const diffs = diffValues(

@@ -65,7 +65,7 @@ export const handler = (argv: Args) =>
       const { structReport } = await import('../../src/report/layout.js');
       const report = structReport(argv.struct, argv.abi, argv.kernelBits);
       if (argv.cAsserts) {
-        const { cStructAsserts } = await import('../../src/abi/cchecks.js');
+        const { cStructAsserts } = await import('../../src/report/layout.js');
         print(cStructAsserts(argv.struct, argv.abi).join('\n'));
         return EXIT_OK;
       }
@@ -73,7 +73,7 @@ export const handler = (argv: Args) =>
       return EXIT_OK;
     }
     const { xsaveLayoutReport } = await import('../../src/report/layout.js');
-    const { parseMask } = await import('../../src/xsave/catalog.js');
+    const { parseMask } = await import('../../src/report/args.js');
     const { profile, kernel } = await selectTarget(argv.profile, argv.kernel);
     const mask = argv.mask === undefined ? undefined : parseMask(argv.mask, '--mask');
     const report = xsaveLayoutReport(profile, kernel, kernelConfig(argv), argv.format, mask);

@@ -52,32 +52,25 @@ type Args = ArgumentsCamelCase<
 
 export const handler = (argv: Args) =>
   run(async () => {
-    const { frameMap, renderMapHtml, renderMapSvg, renderMapText } = await import('../../src/report/map.js');
-    const { buildFrame } = await import('../../src/frame/build.js');
+    const { renderMapHtml, renderMapSvg, renderMapText, sampleMap, stateMap } = await import(
+      '../../src/report/map.js'
+    );
     const top = await parseAddress(argv.top, 'top');
-    let m: ReturnType<typeof frameMap>;
+    let m: ReturnType<typeof stateMap>;
     if (argv.file) {
       const { loadFrame, stateTarget } = await import('../../src/io/frames.js');
       const { decoded } = loadFrame(argv.file, { ...(argv.profile ? { profile: argv.profile } : {}) });
-      const t = stateTarget(decoded.state);
-      m = frameMap(buildFrame(decoded.state, t), t, `${decoded.state.kind} frame from ${argv.file}`, decoded);
+      m = stateMap(
+        decoded.state,
+        stateTarget(decoded.state),
+        `${decoded.state.kind} frame from ${argv.file}`,
+        decoded,
+      );
     } else {
-      const { sampleState } = await import('../../src/frame/sample.js');
-      const { loadProfile } = await import('../../src/io/profiles.js');
-      const { chooseKernel } = await import('../../src/kernel/eras.js');
-      const { frameTarget } = await import('../../src/frame/target.js');
-      const profile = loadProfile(argv.profile ?? 'host');
-      const kernel = chooseKernel(
-        argv.kernel,
-        profile.origin === 'host' ? profile.file.observed?.kernel : undefined,
-      );
-      const t = frameTarget(argv.abi ?? 'x86_64', profile, kernel, kernelConfig(argv), argv.amx);
-      const state = sampleState(t, argv.profile ?? 'host', top);
-      m = frameMap(
-        buildFrame(state, t),
-        t,
-        `${t.kind} frame, ${profile.file.title}, ${kernel.label}, AMX ${argv.amx}`,
-      );
+      const { profileTarget } = await import('../../src/io/profiles.js');
+      const { profile, kernel } = profileTarget(argv.profile ?? 'host', argv.kernel);
+      const ref = argv.profile ?? 'host';
+      m = sampleMap(argv.abi ?? 'x86_64', profile, ref, kernel, kernelConfig(argv), argv.amx, top);
     }
     if (argv.svg) writeFileSync(argv.svg, renderMapSvg(m));
     if (argv.html) writeFileSync(argv.html, renderMapHtml(m));

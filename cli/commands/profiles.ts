@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { ProfileRow } from '../../src/report/profiles.js';
 import { InputError } from '../../src/schema/errors.js';
@@ -32,19 +31,15 @@ export const handler = (argv: Args) =>
       throw new InputError('--from-host and --from-dump are mutually exclusive');
     }
     if (argv.fromHost || argv.fromDump !== undefined) {
-      const { formatProfile, profileFromFile } = await import('../../src/profile/profile.js');
+      const { profileFromDumpFile, profileText } = await import('../../src/io/profiles.js');
       const p = argv.fromHost
         ? (await import('../../src/host/profile.js')).hostProfile()
-        : (await import('../../src/profile/dump.js')).profileFromDump(
-            readFileSync(argv.fromDump!, 'utf8'),
-            argv.fromDump!,
-          );
-      const file = argv.name ? profileFromFile({ ...p.file, name: argv.name }).file : p.file;
-      print(formatProfile(file));
+        : profileFromDumpFile(argv.fromDump!);
+      print(profileText(p, argv.name));
       return EXIT_OK;
     }
     const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
-    const { chooseKernel } = await import('../../src/kernel/eras.js');
+    const { chooseKernel } = await import('../../src/report/args.js');
     const { profileRow } = await import('../../src/report/profiles.js');
     const kernel = chooseKernel(argv.kernel);
     const rows = builtinProfileNames().map((n) =>

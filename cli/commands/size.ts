@@ -77,7 +77,7 @@ type Args = ArgumentsCamelCase<
 export const handler = (argv: Args) =>
   run(async () => {
     const { sizeReport } = await import('../../src/report/size.js');
-    const { parseLibcChoice } = await import('../../src/libc/sysconf.js');
+    const { parseLibcChoice } = await import('../../src/report/args.js');
     const { InputError } = await import('../../src/schema/errors.js');
     const asked = { ...(argv.kernel === undefined ? {} : { kernel: argv.kernel }), ...askedConfig(argv) };
     const modelConfig = kernelConfig(argv);
@@ -134,7 +134,13 @@ export const handler = (argv: Args) =>
       ...(libc ? { libc } : {}),
       ...(live ? { live } : {}),
     });
-    const measured = argv.measure ? await measure(profile, kernel, config, ia32Runs) : undefined;
+    let measured: readonly KernelCheck[] | undefined;
+    if (argv.measure) {
+      const { measureRunningSystem } = await import('../../src/host/measure.js');
+      const m = measureRunningSystem(profile, kernel, config, ia32Runs);
+      for (const why of m.skipped) process.stderr.write(`sigframe: not measured: ${why}\n`);
+      measured = m.checks;
+    }
     print(argv.json ? toJson(measured ? { ...report, measured } : report) : render(report, measured));
     let status = EXIT_OK;
     if (report.live?.applies && !report.live.matches) {
@@ -152,36 +158,6 @@ export const handler = (argv: Args) =>
     }
     return status;
   });
-
-async function measure(
-  profile: Awaited<ReturnType<typeof selectTarget>>['profile'],
-  kernel: Awaited<ReturnType<typeof selectTarget>>['kernel'],
-  config: { bits: 64 | 32; ia32Emulation: boolean; strictSasSize: boolean },
-  ia32Runs: boolean,
-): Promise<KernelCheck[]> {
-  const { runAltstackExperiment } = await import('../../src/host/altstack.js');
-  const { muslSkipReason, runLibcExperiment } = await import('../../src/host/libc.js');
-  const { compareLibcWithKernel, compareWithKernel } = await import('../../src/report/measure.js');
-  const { systemTarget } = await import('../../src/kernel/system.js');
-  const { HostError } = await import('../../src/host/native.js');
-  const { k } = systemTarget(profile, kernel, config);
-  const checks = compareWithKernel(runAltstackExperiment('x86_64'), k, kernel, config);
-  const optional = (what: string, body: () => KernelCheck[]) => {
-    try {
-      checks.push(...body());
-    } catch (e) {
-      if (!(e instanceof HostError)) throw e;
-      process.stderr.write(`sigframe: ${what} not measured: ${e.message.split('\n')[0]}\n`);
-    }
-  };
-  if (ia32Runs) optional('ia32', () => compareWithKernel(runAltstackExperiment('ia32'), k, kernel, config));
-  else process.stderr.write('sigframe: ia32 not measured: 32-bit programs do not run on this kernel\n');
-  optional('glibc', () => compareLibcWithKernel(runLibcExperiment('glibc'), k, kernel, config));
-  const noMusl = muslSkipReason();
-  if (noMusl) process.stderr.write(`sigframe: musl not measured: ${noMusl}\n`);
-  else optional('musl', () => compareLibcWithKernel(runLibcExperiment('musl'), k, kernel, config));
-  return checks;
-}
 
 const columnOf = (key: (typeof sizeTerms)[number]['key']) => sizeTerms.find((t) => t.key === key)!.column;
 

@@ -2,7 +2,6 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { FrameKindName } from '../../layouts/frames.js';
 import { buildFrame } from '../frame/build.js';
-import { type Capture, loadCapture } from '../frame/capture.js';
 import { type DecodedFrame, decodeFrame, type FrameLocation } from '../frame/decode.js';
 import { parseState, type SignalState } from '../frame/state.js';
 import { frameTarget } from '../frame/target.js';
@@ -10,6 +9,7 @@ import { chooseKernel } from '../kernel/eras.js';
 import type { AmxState } from '../kernel/task.js';
 import type { KernelConfig } from '../kernel/xstate.js';
 import { InputError } from '../schema/errors.js';
+import { type Capture, loadCapture } from './capture-file.js';
 import { builtinProfileNames, loadProfile } from './profiles.js';
 
 /** Frame files are small; anything bigger is not a frame and is refused before it is read. */

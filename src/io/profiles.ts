@@ -2,8 +2,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { profilesDir } from '../../layouts/paths.js';
 import { hostProfile } from '../host/profile.js';
+import { chooseKernel, type KernelChoice } from '../kernel/eras.js';
 import { profileFromDump } from '../profile/dump.js';
-import { type Profile, profileFromJson } from '../profile/profile.js';
+import { formatProfile, type Profile, profileFromFile, profileFromJson } from '../profile/profile.js';
 import { InputError } from '../schema/errors.js';
 
 export function builtinProfileNames(): string[] {
@@ -50,4 +51,24 @@ export function loadProfile(spec: string): Profile {
     `unknown profile '${spec}': not a shipped profile (${builtinProfileNames().join(', ')}), not 'host', and no such file`,
     { path: 'profile' },
   );
+}
+
+/** A `--profile` argument resolved, with the kernel to reason about: `--kernel`, else the host's own, else the newest era. */
+export function profileTarget(
+  spec: string,
+  kernel: string | undefined,
+): { profile: Profile; kernel: KernelChoice } {
+  const profile = loadProfile(spec);
+  const hostKernel = profile.origin === 'host' ? profile.file.observed?.kernel : undefined;
+  return { profile, kernel: chooseKernel(kernel, hostKernel) };
+}
+
+/** A raw CPUID dump file (any format the parser reads) as a profile. */
+export function profileFromDumpFile(path: string): Profile {
+  return profileFromDump(readFileSync(path, 'utf8'), path);
+}
+
+/** A profile's file text (sigframe-profile/1), under another name if one is given. */
+export function profileText(p: Profile, name?: string): string {
+  return formatProfile(name ? profileFromFile({ ...p.file, name }).file : p.file);
 }

@@ -74,3 +74,6 @@ export function structReport(name: string, abi: string, kernelBits: 64 | 32 = 64
   const s = findStruct(name);
   return { ...describe(s, structModel(s, a.name, kernelBits)), abi: a.name };
 }
+
+/** `layout --struct NAME --c-asserts`: the struct's layout as C11 static assertions against the uapi header. */
+export { cStructAsserts } from '../abi/cchecks.js';

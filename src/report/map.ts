@@ -1,10 +1,18 @@
-import { frameKinds } from '../../layouts/frames.js';
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import type { BuiltFrame } from '../frame/build.js';
+import { buildFrame } from '../frame/build.js';
 import type { DecodedFrame } from '../frame/decode.js';
 import { frameLayout } from '../frame/layout.js';
+import type { SignalState } from '../frame/state.js';
 import type { FrameTarget } from '../frame/target.js';
+import { frameTarget } from '../frame/target.js';
+import type { KernelChoice } from '../kernel/eras.js';
+import type { AmxState } from '../kernel/task.js';
+import type { KernelConfig } from '../kernel/xstate.js';
+import type { Profile } from '../profile/profile.js';
 import { toJson } from '../schema/json.js';
 import { layoutOf } from '../schema/layout.js';
+import { sampleState } from './map-state.js';
 
 /**
  * `sigframe map`: a frame as the regions of the stack it occupies, from the top down — slack,
@@ -43,6 +51,34 @@ export interface FrameMap {
   readonly top: bigint;
   readonly frame: bigint;
   readonly regions: readonly MapRegion[];
+}
+
+/** The map of a state's frame (a decoded one's register values shown where it gives them). */
+export function stateMap(
+  state: SignalState,
+  t: FrameTarget,
+  title: string,
+  decoded?: DecodedFrame,
+): FrameMap {
+  return frameMap(buildFrame(state, t), t, title, decoded);
+}
+
+/**
+ * The map of a frame with every register zero: where each part of a kind's frames goes for a
+ * CPU, kernel and AMX state.
+ */
+export function sampleMap(
+  kind: FrameKindName,
+  profile: Profile,
+  profileRef: string,
+  kernel: KernelChoice,
+  config: KernelConfig,
+  amx: AmxState,
+  top?: bigint,
+): FrameMap {
+  const t = frameTarget(kind, profile, kernel, config, amx);
+  const title = `${t.kind} frame, ${profile.file.title}, ${kernel.label}, AMX ${amx}`;
+  return frameMap(buildFrame(sampleState(t, profileRef, top), t), t, title);
 }
 
 export function frameMap(b: BuiltFrame, t: FrameTarget, title: string, decoded?: DecodedFrame): FrameMap {

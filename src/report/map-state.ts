@@ -2,12 +2,12 @@ import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../../layouts/frames.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
 import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
+import type { FrameValue, SignalState } from '../frame/state.js';
+import type { FrameTarget } from '../frame/target.js';
 import { INIT_PKRU_VALUE } from '../kernel/task.js';
 import { type DataModel, layoutOf } from '../schema/layout.js';
 import { decode } from '../schema/parse.js';
 import { bit, bitsOf, extendedComponents, has } from '../xsave/catalog.js';
-import type { FrameValue, SignalState } from './state.js';
-import type { FrameTarget } from './target.js';
 
 /**
  * A representative state for pictures and examples: zero registers, every component of the task

@@ -1,8 +1,8 @@
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
+import type { Memory } from '../frame/sigreturn.js';
+import type { SignalState } from '../frame/state.js';
 import { InputError } from '../schema/errors.js';
 import { type JsonInfer, j } from '../schema/json.js';
-import type { Memory } from './sigreturn.js';
-import type { SignalState } from './state.js';
 
 /**
  * A frame captured from a live kernel by native/capture.c: NAME.bin holds the bytes from the frame
