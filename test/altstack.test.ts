@@ -11,7 +11,7 @@ import { deliveryMinimum, sigaltstackMinAccepted } from '../src/kernel/signal.js
 import { taskFpu } from '../src/kernel/task.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
 import { compareWithKernel } from '../src/report/measure.js';
-import { hostSkipReason, targetSkipReason } from './helpers.js';
+import { hostSkipReason, targetSkipReason } from './support/helpers.js';
 
 // Live: native/altstack.c finds by experiment, one child process per try, the smallest alt stack
 // the running kernel delivers a signal on (for eleven top residues), what sigaltstack() accepts,

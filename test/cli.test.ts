@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { cli, cliWithEnv, fixture, hostSkipReason, root } from './helpers.js';
+import { cli, cliWithEnv, fixture, hostSkipReason, root } from './support/helpers.js';
 
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 const noTrace = (r: { stderr: string }) => assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');

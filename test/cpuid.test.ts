@@ -5,7 +5,7 @@ import { parseDump } from '../src/cpuid/parse.js';
 import { Cpuid } from '../src/cpuid/records.js';
 import { InputError } from '../src/schema/errors.js';
 import { readXsaveEnumeration } from '../src/xsave/enumeration.js';
-import { fixture, readFixture } from './helpers.js';
+import { fixture, readFixture } from './support/helpers.js';
 
 const subleaves = (c: Cpuid, leaf: number) => c.records.filter((r) => r.leaf === leaf).map((r) => r.subleaf);
 

@@ -3,12 +3,12 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fuzz, minimize } from '../scripts/fuzz.js';
 import { decodeFrame } from '../src/frame/decode.js';
 import { frameReader } from '../src/frame/reader.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { SigframeError } from '../src/schema/errors.js';
-import { fuzz, minimize } from './fuzz.js';
-import { fixture } from './helpers.js';
+import { fixture } from './support/helpers.js';
 
 // The fuzzer of `npm run fuzz`, 10^4 inputs per test run (10^6 runs by hand; README has the record).
 test('10^4 mutated and random frames: a result or a typed error for each, quickly, in bounded memory', () => {

@@ -9,7 +9,7 @@ import { kernelXfeatures } from '../src/kernel/xstate.js';
 import { sizeChecks } from '../src/profile/checks.js';
 import { bitsOf, xfeature } from '../src/xsave/catalog.js';
 import { xsaveLayout } from '../src/xsave/layout.js';
-import { hostSkipReason } from './helpers.js';
+import { hostSkipReason } from './support/helpers.js';
 
 // Live: whatever machine runs the tests. Every expectation comes from this host's kernel.
 const skip = hostSkipReason();

@@ -7,7 +7,7 @@ import { runningSystem } from '../src/host/system.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
 import { compareLibcWithKernel } from '../src/report/measure.js';
-import { hostSkipReason } from './helpers.js';
+import { hostSkipReason } from './support/helpers.js';
 
 // Live: native/libc.c linked with the system glibc and, where musl-gcc exists, statically with
 // musl. What each answers — sysconf(_SC_MINSIGSTKSZ/_SC_SIGSTKSZ) and the smallest size its

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { COLORS } from '../src/report/map.js';
-import { cli, fixture } from './helpers.js';
-import { readPng } from './png.js';
+import { cli, fixture } from './support/helpers.js';
+import { readPng } from './support/png.js';
 
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 

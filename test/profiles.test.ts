@@ -7,7 +7,7 @@ import { sizeChecks } from '../src/profile/checks.js';
 import { profileFromDump } from '../src/profile/dump.js';
 import { formatProfile, profileFromJson } from '../src/profile/profile.js';
 import { xsaveLayout } from '../src/xsave/layout.js';
-import { readFixture } from './helpers.js';
+import { readFixture } from './support/helpers.js';
 
 describe('shipped profiles', () => {
   test('every profile validates and its own CPUID size fields agree with its subleaves', () => {

@@ -22,10 +22,10 @@ import {
   profileOfShape,
   properties,
 } from '../src/testing/index.js';
-import { fixture } from './helpers.js';
+import { fixture } from './support/helpers.js';
 
 // The layout-compatibility properties sigframe exports (src/testing), each run as a named test with
-// the seed from test/setup.ts (FC_SEED, FC_NUM_RUNS to change it).
+// the seed from test/support/setup.ts (FC_SEED, FC_NUM_RUNS to change it).
 describe('properties over arbitrary CPUs, kernels, ABIs and states', () => {
   test('arbitrary CPUs are consistent: CPUID’s own sizes match their components', () => {
     fc.assert(

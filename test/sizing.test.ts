@@ -37,7 +37,7 @@ import { sizeTerms } from '../src/report/terms.js';
 import { SigframeError } from '../src/schema/errors.js';
 import { toJson } from '../src/schema/json.js';
 import { sizeOf } from '../src/schema/layout.js';
-import { fixture, root } from './helpers.js';
+import { fixture, root } from './support/helpers.js';
 
 const IA32: KernelConfig = { bits: 64 };
 const NO_IA32: KernelConfig = { bits: 64, ia32Emulation: false };

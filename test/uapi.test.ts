@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { abis } from '../layouts/abi.js';
 import { cCheckProgram } from '../src/abi/cchecks.js';
 import { allStructs } from '../src/abi/index.js';
-import { compileC, hostSkipReason, targetSkipReason } from './helpers.js';
+import { compileC, hostSkipReason, targetSkipReason } from './support/helpers.js';
 
 // The C compiler is the judge: every struct that has a uapi spelling, under every data model the
 // header declares it for, and every ABI constant, become _Static_asserts compiled against the

@@ -20,7 +20,7 @@ import { frameReader } from '../src/frame/reader.js';
 import type { FrameTarget } from '../src/frame/target.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { SigframeError } from '../src/schema/errors.js';
-import { fixture, root } from './helpers.js';
+import { fixture, root } from '../test/support/helpers.js';
 
 export interface FuzzStats {
   runs: number;

@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SignalState } from '../src/frame/state.js';
-import { INIT_PKRU_VALUE } from '../src/kernel/task.js';
-import { bit } from '../src/xsave/catalog.js';
+import type { SignalState } from '../../src/frame/state.js';
+import { INIT_PKRU_VALUE } from '../../src/kernel/task.js';
+import { bit } from '../../src/xsave/catalog.js';
 
-export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const fixture = (...parts: string[]) => join(root, 'test', 'fixtures', ...parts);
 export const readFixture = (...parts: string[]) => readFileSync(fixture(...parts), 'utf8');
 

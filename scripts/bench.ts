@@ -25,7 +25,7 @@ import { chooseKernel } from '../src/kernel/eras.js';
 import { sizeMatrix } from '../src/report/matrix.js';
 import { locate } from '../src/schema/layout.js';
 import { decode } from '../src/schema/parse.js';
-import { fixture, root, sprState } from './helpers.js';
+import { fixture, root, sprState } from '../test/support/helpers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
 /** Where sigcontext sits in an x86-64 frame (rt_sigframe is kernel-internal: C cannot offsetof it). */
