@@ -1,3 +1,4 @@
+import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { InputError } from '../schema/errors.js';
 import { xstateSize } from '../xsave/layout.js';
 import type { Profile } from './profile.js';
@@ -20,7 +21,7 @@ export interface SizeCheck {
   readonly note?: string;
 }
 
-const LWP = 1n << 62n;
+const LWP = XFEATURE_MASK.LWP;
 
 export function sizeChecks(p: Profile): SizeCheck[] {
   const e = p.xsave;
