@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { XFEATURE_MASK } from '../layouts/xfeatures.js';
 import { buildFrame } from '../src/frame/build.js';
 import { decodeFrame } from '../src/frame/decode.js';
 import { leValue } from '../src/frame/registers.js';
@@ -7,7 +8,6 @@ import { frameTarget } from '../src/frame/target.js';
 import { loadFrame } from '../src/io/frames.js';
 import { loadBuiltinProfile } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
-import { bit } from '../src/xsave/catalog.js';
 import { fixture, sprState } from './support/helpers.js';
 
 describe('AMX frames (Sapphire Rapids profile, Linux 6.18)', () => {
@@ -24,13 +24,13 @@ describe('AMX frames (Sapphire Rapids profile, Linux 6.18)', () => {
     const { b } = build('none', false);
     assert.equal(b.top % 4096n, 0n);
     assert.equal(b.top - b.address, 3336n);
-    assert.equal(b.rfbm & bit(18), 0n);
+    assert.equal(b.rfbm & XFEATURE_MASK.XTILE_DATA, 0n);
   });
 
   test('after AMX use with tiles in INIT: 8 KiB reserved but unwritten, XSTATE_BV bits clear', () => {
     const { b } = build('used', false);
     const buf = Number(b.placement.bufFx - b.address);
-    assert.equal(b.xstateBv & (bit(17) | bit(18)), 0n);
+    assert.equal(b.xstateBv & XFEATURE_MASK.XTILE, 0n);
     assert.ok(
       b.written.subarray(buf + 2816, buf + 2816 + 8192).every((x) => x === 0),
       'TILEDATA unwritten',
@@ -48,7 +48,7 @@ describe('AMX frames (Sapphire Rapids profile, Linux 6.18)', () => {
 
   test('tiles in use: written and read back', () => {
     const { state, t, b } = build('used', true);
-    assert.equal(b.xstateBv & (bit(17) | bit(18)), bit(17) | bit(18));
+    assert.equal(b.xstateBv & XFEATURE_MASK.XTILE, XFEATURE_MASK.XTILE);
     const d = decodeFrame({
       memory: { address: b.address, bytes: b.bytes },
       kind: 'x86_64',

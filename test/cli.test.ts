@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { XFEATURE } from '../layouts/xfeatures.js';
 import { cli, cliWithEnv, fixture, hostSkipReason, root } from './support/helpers.js';
 
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
@@ -99,7 +100,10 @@ describe('sigframe cpuid', () => {
     const c = json(r);
     assert.equal(c.xcr0_supported, '0x602e7');
     assert.equal(c.linux.xcr0, '0x602e7');
-    assert.equal(c.components.find((x: { nr: number }) => x.nr === 18).dmesg, 'AMX Tile data');
+    assert.equal(
+      c.components.find((x: { nr: number }) => x.nr === XFEATURE.XTILE_DATA).dmesg,
+      'AMX Tile data',
+    );
     assert.equal(c.components.length, 15);
   });
 

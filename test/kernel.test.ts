@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { XFEATURE } from '../layouts/xfeatures.js';
 import { Cpuid } from '../src/cpuid/records.js';
 import { loadBuiltinProfile } from '../src/io/profiles.js';
 import { chooseKernel, eraFor, parseKernelVersion } from '../src/kernel/eras.js';
@@ -64,7 +65,7 @@ describe('XCR0 from CPUID, as fpu__init_system_xstate() computes it', () => {
     assert.equal(k.xcr0, 0xe7n);
     assert.equal(k.maxSize, 2688);
     assert.match(
-      k.dropped.find((d) => d.nr === 9)!.reason,
+      k.dropped.find((d) => d.nr === XFEATURE.PKRU)!.reason,
       /32-bit kernel: CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS depends on X86_64/,
     );
   });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { frameKinds } from '../layouts/frames.js';
+import { XFEATURE_MASK } from '../layouts/xfeatures.js';
 import { decodeFrame } from '../src/frame/decode.js';
 import { imageOffset } from '../src/frame/layout.js';
 import { captureHostFrames } from '../src/host/capture.js';
@@ -57,7 +58,9 @@ describe('sigreturn verdicts', () => {
   });
   test('XSTATE_BV bit outside XCR0, XCOMP_BV, MXCSR reserved bit: SIGSEGV; header bytes 24..63 are not checked', () => {
     assert.match(
-      verdictOf((b, fp) => b.writeBigUInt64LE(0xe7n | bit(9), fp + imageOffset('header.xfeatures'))).reason,
+      verdictOf((b, fp) =>
+        b.writeBigUInt64LE(0xe7n | XFEATURE_MASK.PKRU, fp + imageOffset('header.xfeatures')),
+      ).reason,
       /outside XCR0/,
     );
     assert.equal(
@@ -80,7 +83,7 @@ describe('sigreturn verdicts', () => {
   test('components cleared from XSTATE_BV go to INIT; fpstate NULL resets the FPU', () => {
     const v = verdictOf((b, fp) => b.writeBigUInt64LE(0xe3n, fp + imageOffset('header.xfeatures')));
     assert.equal(v.verdict, 'full');
-    assert.equal(v.init & bit(2), bit(2), 'YMM to INIT');
+    assert.equal(v.init & XFEATURE_MASK.YMM, XFEATURE_MASK.YMM, 'YMM to INIT');
     assert.equal(verdictOf((b) => b.writeBigUInt64LE(0n, sc + 184)).verdict, 'init');
   });
   test('a shifted or foreign fpstate pointer: fx-only when the magic no longer matches, SIGSEGV outside', () => {
@@ -171,7 +174,7 @@ describe('sigreturn verdicts against the live kernel', { skip: hostSkipReason() 
         // The helper's program has ymm0 live: mark YMM in use as its frame would (the ia32
         // capture only loaded xmm registers).
         bytes.writeBigUInt64LE(
-          bytes.readBigUInt64LE(at.fx + imageOffset('header.xfeatures')) | bit(2),
+          bytes.readBigUInt64LE(at.fx + imageOffset('header.xfeatures')) | XFEATURE_MASK.YMM,
           at.fx + imageOffset('header.xfeatures'),
         );
         edits[r.edit]!(bytes, at);
@@ -191,7 +194,7 @@ describe('sigreturn verdicts against the live kernel', { skip: hostSkipReason() 
         assert.notEqual(v.verdict, 'sigsegv', what);
         if (v.verdict === 'init') assert.deepEqual([r.xmm0, r.ymm0_high], ['zero', 'zero'], what);
         else {
-          const ymmInit = (v.init & bit(2)) !== 0n;
+          const ymmInit = (v.init & XFEATURE_MASK.YMM) !== 0n;
           assert.equal(r.ymm0_high, ymmInit ? 'zero' : 'restored', what);
           if (r.edit !== 'fpstate_shift16') assert.equal(r.xmm0, 'restored', what);
         }

@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import type { SignalState } from '../../src/frame/state.js';
 import { INIT_PKRU_VALUE } from '../../src/kernel/task.js';
-import { bit } from '../../src/xsave/catalog.js';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const fixture = (...parts: string[]) => join(root, 'test', 'fixtures', ...parts);
@@ -76,7 +76,7 @@ export function sprState(base: SignalState, amx: 'none' | 'used', tilesInUse: bo
     amx,
     fpu: {
       ...base.fpu!,
-      xstate_bv: 0xe7n | (tilesInUse ? bit(17) | bit(18) : 0n),
+      xstate_bv: 0xe7n | (tilesInUse ? XFEATURE_MASK.XTILE : 0n),
       components: { ...base.fpu!.components, ...(tilesInUse ? { XTILE_CFG: cfg, XTILE_DATA: { tmm } } : {}) },
       pkru: INIT_PKRU_VALUE,
     },
