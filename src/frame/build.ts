@@ -8,8 +8,9 @@ import { getSigframe, type Placement } from '../kernel/signal.js';
 import { dynamicXfeatures } from '../kernel/task.js';
 import { encodeInto } from '../schema/encode.js';
 import { InputError } from '../schema/errors.js';
-import { flatten } from '../schema/flat.js';
+import { type FlatField, flatByPath } from '../schema/flat.js';
 import { locate, sizeOf } from '../schema/layout.js';
+import { memo } from '../schema/memo.js';
 import { valueAt } from '../schema/value.js';
 import { bit, has, maskOf } from '../xsave/catalog.js';
 import { fsaveHeader } from './fsave.js';
@@ -109,20 +110,32 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
   return { address: placement.frame, top, bytes, written, placement, xstateBv, rfbm };
 }
 
-/**
- * Writes `raw` into the member at `path` as decode() would give it — bigint or number, signed or
- * not, of the member's width (the struct's flat projection says) — so one derivation serves every
- * frame kind's struct.
- */
-function assign(root: unknown, t: FrameTarget, path: string, raw: bigint): void {
-  const f = flatten(frameKinds[t.kind].struct, t.model).find((x) => x.path === path);
-  if (!f) throw new Error(`frameKinds.${t.kind}.derived: ${path} is not an integer member`);
-  const bits = f.size * 8;
-  const v = f.signed ? BigInt.asIntN(bits, raw) : BigInt.asUintN(bits, raw);
-  const cut = path.lastIndexOf('.');
-  const parent = (cut < 0 ? root : valueAt(root, path.slice(0, cut))) as Record<string, unknown>;
-  parent[path.slice(cut + 1)] = f.bigint ? v : Number(v);
+/** One derived member, resolved for a target: where it sits in the value, its width, its source. */
+interface DerivedMember {
+  readonly parent: readonly string[];
+  readonly name: string;
+  readonly field: FlatField;
+  readonly source: Exclude<FrameDerivation, 'uc_stack' | 'retcode'> | 'ss_sp' | 'ss_flags' | 'ss_size';
 }
+
+/** frameKinds[kind].derived, resolved once per target into member writes. */
+const derivedMembers = memo((t: FrameTarget): readonly DerivedMember[] => {
+  const kind = frameKinds[t.kind];
+  const flat = flatByPath(kind.struct, t.model);
+  const member = (path: string, source: DerivedMember['source']): DerivedMember => {
+    const field = flat.get(path);
+    if (!field) throw new Error(`frameKinds.${t.kind}.derived: ${path} is not an integer member`);
+    const parts = path.split('.');
+    return { parent: parts.slice(0, -1), name: parts.at(-1)!, field, source };
+  };
+  return (Object.entries(kind.derived) as [string, FrameDerivation][]).flatMap(([path, source]) =>
+    source === 'retcode'
+      ? []
+      : source === 'uc_stack'
+        ? (['ss_sp', 'ss_flags', 'ss_size'] as const).map((m) => member(`${path}.${m}`, m))
+        : [member(path, source)],
+  );
+});
 
 /** A sigset as the frame stores it (a u64, or u32 words) as one number. */
 function sigmask(v: unknown): bigint {
@@ -134,7 +147,8 @@ function sigmask(v: unknown): bigint {
  * The frame struct with the members the kernel computes, rather than copies from the interrupted
  * context, filled in as the frame kinds table says (frameKinds[kind].derived; signal_64.c,
  * signal_32.c). sigcontext's sp is regs->sp, the value placement starts from, so `delivery.sp` is
- * its one source.
+ * its one source. Each value is stored as decode() gives that member: bigint or number, signed or
+ * not, of the member's width.
  */
 export function kernelFrameMembers(
   state: SignalState,
@@ -145,28 +159,44 @@ export function kernelFrameMembers(
   const kind = frameKinds[t.kind];
   const v = structuredClone(state.frame) as FrameValue;
   const alt = state.delivery.altstack;
-  const flags =
-    (kind.ucFlags ?? []).reduce((f, name) => f | K[name], 0) | (t.k.xsave && state.fpu ? K.UC_FP_XSTATE : 0);
-  const at = (member: string) => p.frame + BigInt(locate(kind.struct, t.model, member).offset);
-  const sources: Record<Exclude<FrameDerivation, 'uc_stack' | 'retcode'>, () => bigint> = {
-    fpstate: () => fpstate,
-    sp: () => state.delivery.sp,
-    sigmask: () => sigmask(valueAt(v, `${kind.ucontext}.uc_sigmask`)),
-    address_of_info: () => at('info'),
-    address_of_uc: () => at('uc'),
-    signo: () => BigInt((v as { info: { si_signo: number } }).info.si_signo),
-    uc_flags: () => BigInt(flags),
-    null: () => 0n,
+  const value = (source: DerivedMember['source']): bigint => {
+    switch (source) {
+      case 'fpstate':
+        return fpstate;
+      case 'sp':
+        return state.delivery.sp;
+      case 'sigmask':
+        return sigmask(valueAt(v, `${kind.ucontext}.uc_sigmask`));
+      case 'address_of_info':
+        return p.frame + BigInt(locate(kind.struct, t.model, 'info').offset);
+      case 'address_of_uc':
+        return p.frame + BigInt(locate(kind.struct, t.model, 'uc').offset);
+      case 'signo':
+        return BigInt((v as { info: { si_signo: number } }).info.si_signo);
+      case 'uc_flags':
+        return BigInt(
+          (kind.ucFlags ?? []).reduce((f, name) => f | K[name], 0) |
+            (t.k.xsave && state.fpu ? K.UC_FP_XSTATE : 0),
+        );
+      case 'null':
+        return 0n;
+      case 'ss_sp':
+        return alt?.sp ?? 0n;
+      case 'ss_flags':
+        return BigInt(alt ? alt.flags : K.SS_DISABLE);
+      case 'ss_size':
+        return alt?.size ?? 0n;
+    }
   };
-  for (const [path, source] of Object.entries(kind.derived) as [string, FrameDerivation][]) {
-    if (source === 'retcode') {
-      (v as { retcode: Uint8Array }).retcode = Uint8Array.from(kind.retcode ?? []);
-    } else if (source === 'uc_stack') {
-      assign(v, t, `${path}.ss_sp`, alt?.sp ?? 0n);
-      assign(v, t, `${path}.ss_flags`, BigInt(alt ? alt.flags : K.SS_DISABLE));
-      assign(v, t, `${path}.ss_size`, alt?.size ?? 0n);
-    } else assign(v, t, path, sources[source]());
+  for (const d of derivedMembers(t)) {
+    let parent = v as unknown as Record<string, unknown>;
+    for (const step of d.parent) parent = parent[step] as Record<string, unknown>;
+    const bits = d.field.size * 8;
+    const raw = value(d.source);
+    const n = d.field.signed ? BigInt.asIntN(bits, raw) : BigInt.asUintN(bits, raw);
+    parent[d.name] = d.field.bigint ? n : Number(n);
   }
+  if ('retcode' in kind.derived) (v as { retcode: Uint8Array }).retcode = Uint8Array.from(kind.retcode ?? []);
   return v;
 }
 

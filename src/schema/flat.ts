@@ -62,3 +62,9 @@ export const flatten: (node: StructNode, model: DataModel) => readonly FlatField
 export function scalarMembers(node: StructNode, model: DataModel): readonly FlatField[] {
   return flatten(node, model).filter((f) => !/[.[]/.test(f.path));
 }
+
+/** The integer leaves by path, for code that sets members by name. */
+export const flatByPath: (node: StructNode, model: DataModel) => ReadonlyMap<string, FlatField> = memo(
+  (node: StructNode, model: DataModel) => new Map(flatten(node, model).map((f) => [f.path, f])),
+  (model) => model.name,
+);

@@ -90,7 +90,12 @@ export interface Located {
 /**
  * Offset of a member path such as `uc_mcontext.fpstate` or `xmm_space[3]`, like C's offsetof.
  */
-export function locate(root: StructNode, model: DataModel, path: string): Located {
+export const locate: (root: StructNode, model: DataModel, path: string) => Located = memo(
+  (root: StructNode, model: DataModel, path: string) => locatePath(root, model, path),
+  (model, path) => `${model.name}|${path}`,
+);
+
+function locatePath(root: StructNode, model: DataModel, path: string): Located {
   let node: Node = root;
   let offset = 0;
   for (const part of path.split('.')) {
