@@ -4,6 +4,7 @@ import type { KernelEra, OverflowCheck } from '../../layouts/kernels.js';
 import { K } from '../abi/constants.js';
 import { structModel } from '../abi/index.js';
 import { roundUp, sizeOf } from '../schema/layout.js';
+import { memo } from '../schema/memo.js';
 import { allocMathframe, fpstateSize, roundDown, XSAVE_ALIGNMENT } from './fpu_signal.js';
 import { dynamicXfeatures, type TaskFpu } from './task.js';
 import { hasIa32, type KernelConfig, type KernelXfeatures } from './xstate.js';
@@ -179,6 +180,23 @@ export function bytesBelowTop(
  * residue modulo 64 matters, so the worst case is taken over the residues such a top can have.
  */
 export function frameFit(
+  kind: FrameKind,
+  topAlign: number,
+  task: Pick<TaskFpu, 'userSize'>,
+  k: Pick<KernelXfeatures, 'xsave' | 'fxsr'>,
+  config: KernelConfig,
+): { bytesBelowTop: number; fits: number; worstTop: bigint } {
+  return fitOf(kind, topAlign, task.userSize, k.xsave, k.fxsr, config.bits);
+}
+
+// Sizing every kind and state of a fleet asks the same few questions many times.
+const fitOf = memo(
+  (kind: FrameKind, topAlign: number, userSize: number, xsave: boolean, fxsr: boolean, bits: 64 | 32) =>
+    searchFit(kind, topAlign, { userSize }, { xsave, fxsr }, { bits }),
+  (topAlign, userSize, xsave, fxsr, bits) => `${topAlign}|${userSize}|${xsave}|${fxsr}|${bits}`,
+);
+
+function searchFit(
   kind: FrameKind,
   topAlign: number,
   task: Pick<TaskFpu, 'userSize'>,

@@ -68,7 +68,10 @@ export function maskOf(nrs: Iterable<number>): bigint {
 
 export function bitsOf(mask: bigint): number[] {
   const out: number[] = [];
-  for (let i = 0; i < 64; i++) if ((mask >> BigInt(i)) & 1n) out.push(i);
+  // Two 32-bit halves as numbers: masks are read often, and a BigInt shift per bit is not cheap.
+  const halves = [Number(BigInt.asUintN(32, mask)), Number(BigInt.asUintN(32, mask >> 32n))];
+  for (const [h, word] of halves.entries())
+    for (let i = 0; word >>> i !== 0 && i < 32; i++) if ((word >>> i) & 1) out.push(32 * h + i);
   return out;
 }
 
