@@ -155,3 +155,39 @@ export const kernelEras = [
 ] as const satisfies readonly KernelEra[];
 
 export type KernelEraId = (typeof kernelEras)[number]['id'];
+
+/**
+ * A rule that changed within release lines as well as between them (a mainline change and its
+ * revert, both taken into stable branches): the versions each value held, as half-open ranges
+ * [from, before). A version in no range has `otherwise`; so does an unspecified kernel, which
+ * sigframe takes to be a current one.
+ */
+export interface VersionedRule<V extends string> {
+  readonly source: string;
+  readonly otherwise: V;
+  readonly ranges: readonly {
+    readonly value: V;
+    readonly from: string;
+    readonly before: string;
+    readonly why: string;
+  }[];
+}
+
+/**
+ * check_xstate_in_sigframe() (arch/x86/kernel/fpu/signal.c): 'frame' checks magic1, the frame's
+ * xstate_size against 576, the task's user_size and extended_size, and looks for MAGIC2 at
+ * fpstate + xstate_size; 'task' (dc8aa31a7ac2, "Refine and simplify the magic number check
+ * during signal return", v6.15-rc1) checks magic1 only and looks for MAGIC2 at fpstate + the
+ * task's user_size. Reverted by 44eeff9bc467 (v7.1-rc6), backported to 6.18.35 and 7.0.12; 6.19.y
+ * ended before the revert and never got it. Sources: tip-bot, stable review and release mails
+ * (6.18.35-rc1 patch 098, 7.0.12 shortlog); no branch older than 6.15 took dc8aa31a7ac2.
+ */
+export const magicCheckRule: VersionedRule<'frame' | 'task'> = {
+  source: 'arch/x86/kernel/fpu/signal.c check_xstate_in_sigframe()',
+  otherwise: 'frame',
+  ranges: [
+    { value: 'task', from: '6.15', before: '6.18.35', why: 'dc8aa31a7ac2 (v6.15); reverted in 6.18.35' },
+    { value: 'task', from: '6.19', before: '7.0', why: 'dc8aa31a7ac2; 6.19.y ended before the revert' },
+    { value: 'task', from: '7.0', before: '7.0.12', why: 'dc8aa31a7ac2; reverted in 7.0.12 (44eeff9bc467)' },
+  ],
+};

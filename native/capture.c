@@ -10,7 +10,10 @@
  *
  * Scenarios: SIGUSR1 with live vector state (AVX-512 where the CPU has it); SIGUSR1 after XRSTOR
  * put the AVX/AVX-512 components into INIT; SIGSEGV on a load from a fixed address; SIGUSR1 on
- * the normal stack (red zone); and, in a 32-bit build, ia32 rt and legacy frames.
+ * the normal stack (red zone); an alt stack registered SS_ONSTACK|SS_AUTODISARM; nested frames —
+ * a SIGUSR2 raised from the SIGUSR1 handler, captured below it, with and without SS_AUTODISARM
+ * (which disarms the alt stack while the first handler runs); and, in a 32-bit build, ia32 rt and
+ * legacy frames. A nested capture ends at the interrupted sp, which it records.
  * Usage: capture OUTDIR
  */
 #define _GNU_SOURCE
@@ -24,8 +27,12 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31) /* linux/signal.h; glibc's <signal.h> lacks it before 2.41 */
+#endif
 #define REGION (64 * 1024)
 #define FAULT_ADDR 0x10
 
@@ -179,22 +186,58 @@ void handler_c(int sig, siginfo_t *si, void *uc);
 
 static unsigned char region[REGION] __attribute__((aligned(4096)));
 static unsigned char copies[2][REGION];
-static uintptr_t frames[2];
+static uintptr_t frames[2], ends[2], interrupted[2];
 static uintptr_t top;
-static int run;
+static int run, nested, legacy;
 static sigjmp_buf jb;
 
-void handler_c(int sig, siginfo_t *si, void *uc)
+#ifdef __x86_64__
+#define SP_REG REG_RSP
+#else
+#define SP_REG REG_ESP
+#endif
+
+void handler_c(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
 	(void)si;
-	(void)uc;
 	uintptr_t f = entry_sp;
+	/* A nested frame's region ends at the interrupted sp (the red zone below it included). */
+	uintptr_t sp = 0;
+	if (nested) {
+#ifdef __x86_64__
+		sp = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[SP_REG];
+#else
+		/* A legacy handler has no ucontext: its sigcontext follows pretcode and the signal number. */
+		sp = legacy ? ((struct sigcontext *)(f + 8))->esp : (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[SP_REG];
+#endif
+	}
+	uintptr_t end = nested ? sp : top;
 	frames[run] = f;
-	if (f < top && top - f <= REGION)
-		memcpy(copies[run], (void *)f, top - f);
+	ends[run] = end;
+	interrupted[run] = sp;
+	if (f < end && end - f <= REGION)
+		memcpy(copies[run], (void *)f, end - f);
 	siglongjmp(jb, 1);
 }
+
+/*
+ * The first handler of a nested scenario: raises the captured signal from inside itself with a
+ * raw kill(), its flags fixed first (CMP defines all six) so both runs see the same frame. Written
+ * in assembly so that nothing — no call, no PIC thunk — leaves stack residue below its sp, which
+ * would look like bytes the kernel wrote.
+ */
+long self_pid;
+void outer_handler(int, siginfo_t *, void *);
+#ifdef __x86_64__
+__asm__(".text\n.globl outer_handler\nouter_handler:\n"
+	"\tmov self_pid(%rip), %rdi\n\tmov $12, %esi\n\tmov $62, %eax\n"
+	"\tcmp %rax, %rax\n\tsyscall\n\tret\n");
+#else
+__asm__(".text\n.globl outer_handler\nouter_handler:\n"
+	"\tpush %ebx\n\tmov self_pid, %ebx\n\tmov $12, %ecx\n\tmov $37, %eax\n"
+	"\tcmp %eax, %eax\n\tint $0x80\n\tpop %ebx\n\tret\n");
+#endif
 
 struct scenario {
 	const char *name;
@@ -206,6 +249,10 @@ struct scenario {
 	int vec_mode;
 	uint64_t init_mask;
 	unsigned top_residue;
+	/* sigaltstack() flags: 0, or SS_ONSTACK | SS_AUTODISARM. */
+	int ss_flags;
+	/* The signal's handler raises SIGUSR2, whose frame is the one captured. */
+	int nested;
 };
 
 static uint64_t pattern64(unsigned i)
@@ -248,23 +295,33 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_flags = (s->siginfo ? SA_SIGINFO : 0) | (s->altstack ? SA_ONSTACK : 0) | SA_NODEFER;
 	sa.sa_sigaction = sf_entry;
-	if (sigaction(s->sig, &sa, NULL) != 0)
+	nested = s->nested;
+	legacy = !s->siginfo;
+	self_pid = getpid();
+	if (sigaction(s->nested ? SIGUSR2 : s->sig, &sa, NULL) != 0)
 		return -1;
-	stack_t ss = { .ss_sp = region, .ss_size = top - (uintptr_t)region, .ss_flags = 0 };
+	if (s->nested) {
+		sa.sa_sigaction = outer_handler;
+		if (sigaction(s->sig, &sa, NULL) != 0)
+			return -1;
+	}
+	stack_t ss = { .ss_sp = region, .ss_size = top - (uintptr_t)region, .ss_flags = s->ss_flags };
 	stack_t off = { .ss_flags = SS_DISABLE };
-	if (sigaltstack(s->altstack ? &ss : &off, NULL) != 0)
-		return -1;
 	/* The trampoline switches to `top` itself when there is no alt stack. */
 	t.sp = s->altstack ? 0 : top;
 
 	for (run = 0; run < 2; run++) {
+		/* Again for each run: leaving the handler by siglongjmp() does not re-arm an alt stack
+		 * SS_AUTODISARM disarmed (only rt_sigreturn's restore_altstack() would). */
+		if (sigaltstack(s->altstack ? &ss : &off, NULL) != 0)
+			return -1;
 		memset(region, run ? 0x5a : 0xa5, sizeof region - 4096 + s->top_residue);
 		if (sigsetjmp(jb, 1) == 0)
 			sf_trigger(&t);
 	}
-	if (frames[0] != frames[1] || frames[0] >= top)
+	if (frames[0] != frames[1] || ends[0] != ends[1] || frames[0] >= ends[0])
 		return -2;
-	size_t n = top - frames[0];
+	size_t n = ends[0] - frames[0];
 
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s.bin", dir, s->name);
@@ -279,20 +336,28 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 	uname(&u);
 	fprintf(f, "{\n  \"format\": \"sigframe-capture/1\",\n  \"scenario\": \"%s\",\n  \"kind\": \"%s\",\n", s->name, s->kind);
 	fprintf(f, "  \"release\": \"%s\",\n  \"bin\": \"%s.bin\",\n", u.release, s->name);
-	fprintf(f, "  \"address\": \"0x%llx\",\n  \"top\": \"0x%llx\",\n", (unsigned long long)frames[0], (unsigned long long)top);
-	if (s->altstack)
-		fprintf(f, "  \"altstack\": {\"sp\": \"0x%llx\", \"size\": %zu, \"flags\": 0},\n", (unsigned long long)(uintptr_t)region, (size_t)(top - (uintptr_t)region));
+	fprintf(f, "  \"address\": \"0x%llx\",\n  \"top\": \"0x%llx\",\n", (unsigned long long)frames[0], (unsigned long long)ends[0]);
+	/* The alt stack as the kernel saw it at this delivery: SS_AUTODISARM took it away from a
+	 * signal nested in the first handler. */
+	int armed = s->altstack && !(s->nested && (s->ss_flags & SS_AUTODISARM));
+	if (armed)
+		fprintf(f, "  \"altstack\": {\"sp\": \"0x%llx\", \"size\": %zu, \"flags\": %u},\n", (unsigned long long)(uintptr_t)region,
+			(size_t)(top - (uintptr_t)region), (unsigned)s->ss_flags);
 	else
-		fprintf(f, "  \"altstack\": null,\n  \"sp\": \"0x%llx\",\n", (unsigned long long)top);
-	fprintf(f, "  \"signal\": %d,\n  \"siginfo\": %s,\n", s->sig, s->siginfo ? "true" : "false");
+		fprintf(f, "  \"altstack\": null,\n");
+	if (!s->altstack || s->nested)
+		fprintf(f, "  \"sp\": \"0x%llx\",\n", (unsigned long long)(s->nested ? interrupted[0] : top));
+	fprintf(f, "  \"signal\": %d,\n  \"siginfo\": %s,\n", s->nested ? SIGUSR2 : s->sig, s->siginfo ? "true" : "false");
 	if (s->mode == 1)
 		fprintf(f, "  \"fault_address\": \"0x%x\",\n", FAULT_ADDR);
 	fprintf(f, "  \"xcr0\": \"0x%llx\",\n  \"init_mask\": \"0x%llx\",\n", (unsigned long long)xcr0, (unsigned long long)t.init_mask);
 	fprintf(f, "  \"patterns\": {\n    \"gpr\": {");
-	for (unsigned i = 0; i < NGPR; i++)
+	/* A nested frame holds the first handler's registers, not the trampoline's patterns. */
+	for (unsigned i = 0; !s->nested && i < NGPR; i++)
 		fprintf(f, "%s\"%s\": \"0x%llx\"", i ? ", " : "", gpr_names[i], (unsigned long long)t.gpr[i]);
-	fprintf(f, "},\n    \"vector_width\": %d,\n    \"vectors\": [", s->vec_mode == 3 ? 64 : s->vec_mode == 2 ? 32 : s->vec_mode == 1 ? 16 : 0);
-	unsigned nv = s->vec_mode == 3 ? 32 : s->vec_mode ? NVEC < 16 ? NVEC : 16 : 0;
+	int vw = s->nested ? 0 : s->vec_mode == 3 ? 64 : s->vec_mode == 2 ? 32 : s->vec_mode == 1 ? 16 : 0;
+	fprintf(f, "},\n    \"vector_width\": %d,\n    \"vectors\": [", vw);
+	unsigned nv = vw == 0 ? 0 : s->vec_mode == 3 ? 32 : s->vec_mode ? NVEC < 16 ? NVEC : 16 : 0;
 	unsigned w = s->vec_mode == 3 ? 64 : s->vec_mode == 2 ? 32 : 16;
 	for (unsigned i = 0; i < nv; i++) {
 		fprintf(f, "%s\n      \"", i ? "," : "");
@@ -300,7 +365,7 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 		fprintf(f, "\"");
 	}
 	fprintf(f, "],\n    \"k\": [");
-	for (unsigned i = 0; s->vec_mode == 3 && i < 8; i++)
+	for (unsigned i = 0; vw == 64 && i < 8; i++)
 		fprintf(f, "%s\"0x%llx\"", i ? ", " : "", (unsigned long long)t.k[i]);
 	fprintf(f, "]\n  },\n  \"unwritten\": [");
 	int first = 1;
@@ -345,6 +410,9 @@ int main(int argc, char **argv)
 		{ "x86_64-sigusr1-avx-init", "x86_64", SIGUSR1, 1, 1, 0, 1, avx_state, 0 },
 		{ "x86_64-sigsegv-fault", "x86_64", SIGSEGV, 1, 1, 1, vec, 0, 40 },
 		{ "x86_64-normal-stack", "x86_64", SIGUSR1, 1, 0, 0, vec, 0, 24 },
+		{ "x86_64-autodisarm", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, SS_ONSTACK | SS_AUTODISARM },
+		{ "x86_64-nested", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 1 },
+		{ "x86_64-nested-autodisarm", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, SS_ONSTACK | SS_AUTODISARM, 1 },
 	};
 #else
 	(void)vec;
@@ -353,6 +421,8 @@ int main(int argc, char **argv)
 		{ "ia32-rt-sigusr1", "ia32-rt", SIGUSR1, 1, 1, 0, 1, 0, 0 },
 		{ "ia32-legacy-sigusr1", "ia32", SIGUSR1, 0, 1, 0, 1, 0, 12 },
 		{ "ia32-rt-sigsegv-fault", "ia32-rt", SIGSEGV, 1, 1, 1, 1, 0, 0 },
+		{ "ia32-rt-nested-autodisarm", "ia32-rt", SIGUSR1, 1, 1, 0, 1, 0, 0, SS_ONSTACK | SS_AUTODISARM, 1 },
+		{ "ia32-legacy-nested", "ia32", SIGUSR1, 0, 1, 0, 1, 0, 12, 0, 1 },
 	};
 #endif
 	int status = 0;

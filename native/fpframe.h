@@ -14,9 +14,22 @@
 #ifdef __x86_64__
 #define FX_IMAGE 0
 #define FX_MXCSR offsetof(struct _fpstate, mxcsr)
+#define FX_MXCSR_MASK offsetof(struct _fpstate, mxcr_mask)
+#define FX_CWD offsetof(struct _fpstate, cwd)
+#define FX_ST0 offsetof(struct _fpstate, _st)
+#define FX_XMM0 offsetof(struct _fpstate, _xmm)
 #else
 #define FX_IMAGE offsetof(struct _fpstate, _fxsr_env)
 #define FX_MXCSR (offsetof(struct _fpstate, mxcsr) - FX_IMAGE)
+/* glibc names the FXSAVE image's MXCSR_MASK word __glibc_reserved1 in the 32-bit struct. */
+#define FX_MXCSR_MASK (offsetof(struct _fpstate, __glibc_reserved1) - FX_IMAGE)
+#define FX_CWD 0
+#define FX_ST0 (offsetof(struct _fpstate, _fxsr_st) - FX_IMAGE)
+#define FX_XMM0 (offsetof(struct _fpstate, _xmm) - FX_IMAGE)
+/* The FSAVE header in front: the x87 state the 32-bit restore path converts back (convert_to_fxsr). */
+#define FS_CW offsetof(struct _fpstate, cw)
+#define FS_ST0 offsetof(struct _fpstate, _st)
+#define FS_MAGIC offsetof(struct _fpstate, magic)
 #endif
 /* The 512-byte FXSAVE image; sw_reserved is its last 48 bytes. */
 #define FXSAVE_BYTES (sizeof(struct _fpstate) - FX_IMAGE)

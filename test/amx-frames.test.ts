@@ -71,6 +71,16 @@ describe('AMX frames (Sapphire Rapids profile, Linux 6.18)', () => {
       amx: 'none',
     });
     assert.equal(none.verdict.verdict, 'fx-only');
-    assert.match(none.verdict.reason, /xstate_size 11008 > the task's user_size 2816/);
+    // 6.18.0 has the refined check (magic1, then MAGIC2 at the task's user_size); 6.18.35 the full one.
+    assert.match(none.verdict.reason, /MAGIC2 at fpstate \+ the task's user_size/);
+    const full = decodeFrame({
+      memory: { address: b.address, bytes: b.bytes },
+      kind: 'x86_64',
+      profile,
+      kernel: chooseKernel('6.18.35'),
+      config: t.config,
+      amx: 'none',
+    });
+    assert.match(full.verdict.reason, /xstate_size 11008 > the task's user_size 2816/);
   });
 });

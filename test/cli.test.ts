@@ -536,17 +536,65 @@ describe('sigframe decode / build / diff / capture', () => {
 });
 
 describe('sigframe compat / convert', () => {
-  test('Intel AVX-512 frames on AMD: moved components and fx-only, exit 1 with reasons', () => {
+  test('Intel AVX-512 frames on AMD: one verdict — fx-only, not also an XRSTOR fault; images: moved components', () => {
     const r = cli('compat', '--from', 'intel-cascade-lake', '--to', 'amd-zen4-genoa', '--json');
     assert.equal(r.code, 1);
     const j = json(r);
     assert.equal(j.compatible, false);
+    // The frame is bigger than the AMD task's xstate: check_xstate_in_sigframe() sends it fx-only,
+    // so XRSTOR never reads (or faults on) its components — the decode verdict, nothing else.
+    const frame = j.findings.filter((f: { scope: string }) => f.scope !== 'process');
+    assert.deepEqual(
+      frame.map((f: { code: string }) => f.code),
+      ['fx-only'],
+    );
+    assert.match(frame[0].message, /xstate_size 2696 > the task's user_size 2440/);
     const zmm = j.components.find((c: { name: string }) => c.name === 'ZMM_Hi256');
-    assert.deepEqual([zmm.from.offset, zmm.to.offset, zmm.restore], [1152, 896, 'garbage']);
-    assert.ok(
-      j.findings.some((f: { message: string }) =>
-        /xstate_size 2696 exceeds the destination task's user_size 2440/.test(f.message),
+    assert.deepEqual([zmm.from.offset, zmm.to.offset, zmm.restore], [1152, 896, 'init']);
+    // The same registers as a bare XSAVE image: XRSTOR reads the moved component's bytes.
+    const img = json(
+      cli(
+        'compat',
+        '--from',
+        'intel-cascade-lake',
+        '--to',
+        'amd-zen4-genoa',
+        '--what',
+        'xsave-image',
+        '--json',
       ),
+    );
+    const zmmImg = img.components.find((c: { name: string }) => c.name === 'ZMM_Hi256');
+    assert.equal(zmmImg.restore, 'garbage');
+    assert.ok(img.findings.some((f: { code: string }) => f.code === 'moved'));
+  });
+
+  test('the frame verdict follows --kernel: a smaller frame under the 2025 check_xstate_in_sigframe()', () => {
+    const at = (kernel: string) =>
+      json(
+        cli(
+          'compat',
+          '--from',
+          'qemu-epyc-milan-avx2',
+          '--to',
+          'amd-epyc-zen4-kvm',
+          '--kernel',
+          kernel,
+          '--json',
+        ),
+      );
+    const fixed = at('6.18.44');
+    assert.equal(fixed.compatible, true);
+    assert.ok(
+      fixed.findings.some(
+        (f: { code: string; level: string }) => f.code === 'magic2' && f.level === 'hazard',
+      ),
+    );
+    const refined = at('6.18.20');
+    assert.equal(refined.compatible, false);
+    assert.match(
+      refined.findings.find((f: { code: string }) => f.code === 'fx-only').message,
+      /MAGIC2 at fpstate \+ the task's user_size/,
     );
   });
 
@@ -599,7 +647,13 @@ describe('sigframe compat / convert', () => {
       'reflexive',
     );
     const ia = cells.find((c) => c.from === 'intel-cascade-lake' && c.to === 'amd-zen4-genoa')!;
-    assert.ok(ia.codes.includes('moved'));
+    assert.deepEqual(ia.codes, ['fx-only']);
+    const images = json(cli('compat', '--matrix', '--what', 'xsave-image', '--json')).cells as typeof cells;
+    assert.ok(
+      images
+        .find((c) => c.from === 'intel-cascade-lake' && c.to === 'amd-zen4-genoa')!
+        .codes.includes('moved'),
+    );
     assert.match(cli('compat', '--matrix').stdout, /moved: a component sits at another offset/);
   });
 

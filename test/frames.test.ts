@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { captureHostFrames } from '../src/host/capture.js';
+import { writtenMask } from '../src/io/capture-file.js';
 import { loadFrame } from '../src/io/frames.js';
 import { checkDir } from './support/frames.js';
-import { fixture, hostSkipReason } from './support/helpers.js';
+import { cli, fixture, hostSkipReason } from './support/helpers.js';
 
 describe('frames captured from a real kernel (test/fixtures/frames)', () => {
   const dir = fixture('frames');
   test('decode recovers the patterns the helper set; build reproduces every written byte', () => {
-    assert.equal(checkDir(dir), 7);
+    assert.equal(checkDir(dir), 12);
   });
 
   test('an AVX2-only CPU (XCR0 0x7): frames smaller than MINSIGSTKSZ, decoded and rebuilt the same way', () => {
@@ -55,6 +56,47 @@ describe('frames captured from a real kernel (test/fixtures/frames)', () => {
     const [from, to] = capture!.info.unwritten.at(-1) as [number, number];
     assert.equal(to, capture!.memory.bytes.length);
     assert.ok(to - from >= 128, 'the red zone and the slack are never written');
+  });
+});
+
+describe('SS_AUTODISARM and nested frames (a signal raised in a handler)', () => {
+  const dir = fixture('frames');
+  const at = (name: string) => loadFrame(join(dir, `${name}.json`));
+  test('the alt stack as the frame records it: SS_ONSTACK|SS_AUTODISARM is a flag word, not −2147483647', () => {
+    const d = at('x86_64-autodisarm').decoded;
+    assert.equal(d.state.delivery.altstack?.flags, 0x80000001);
+    const r = cli('decode', join(dir, 'x86_64-autodisarm.json'));
+    assert.match(r.stdout, /uc_stack sp 0x[0-9a-f]+ size 61440 flags 0x80000001/);
+  });
+  test('a nested frame sits below the handler it interrupted; SS_AUTODISARM took the alt stack away from it', () => {
+    const nested = at('x86_64-nested');
+    const disarmed = at('x86_64-nested-autodisarm');
+    for (const { decoded, capture } of [nested, disarmed]) {
+      const sp = capture!.info.sp!;
+      assert.ok(decoded.frame < sp - 128n, 'below the red zone of the interrupted handler');
+    }
+    assert.equal(nested.decoded.state.delivery.onstack, true);
+    assert.equal(disarmed.decoded.state.delivery.altstack, undefined, 'uc_stack says SS_DISABLE');
+    assert.equal(at('ia32-rt-nested-autodisarm').decoded.state.delivery.altstack, undefined);
+  });
+  test('decode --json is input build, map and diff accept, and build gives back the kernel’s bytes', () => {
+    const out = mkdtempSync(join(tmpdir(), 'sigframe-nested-'));
+    for (const name of ['x86_64-autodisarm', 'x86_64-nested-autodisarm', 'ia32-legacy-nested']) {
+      const state = join(out, `${name}.state.json`);
+      writeFileSync(state, cli('decode', join(dir, `${name}.json`), '--json').stdout);
+      const bin = join(out, `${name}.bin`);
+      assert.equal(cli('build', state, '--out', bin).code, 0, name);
+      assert.equal(cli('map', state).code, 0, name);
+      assert.equal(cli('diff', state, state).code, 0, name);
+      const { capture } = at(name);
+      const mask = writtenMask(capture!.info, capture!.memory.bytes.length);
+      const built = readFileSync(bin);
+      assert.equal(built.length, capture!.memory.bytes.length);
+      assert.ok(
+        built.every((b, i) => !mask[i] || b === capture!.memory.bytes[i]),
+        `${name}: every byte the kernel wrote`,
+      );
+    }
   });
 });
 

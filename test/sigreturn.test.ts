@@ -1,203 +1,161 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { frameKinds } from '../layouts/frames.js';
+import { magicCheckRule } from '../layouts/kernels.js';
 import { XFEATURE_MASK } from '../layouts/xfeatures.js';
 import { decodeFrame } from '../src/frame/decode.js';
-import { imageOffset } from '../src/frame/layout.js';
-import { captureHostFrames } from '../src/host/capture.js';
+import type { Verdict } from '../src/frame/sigreturn.js';
 import { emulatedCpu } from '../src/host/probe.js';
-import { loadFrame, stateTarget } from '../src/io/frames.js';
-import { loadBuiltinProfile } from '../src/io/profiles.js';
-import { chooseKernel } from '../src/kernel/eras.js';
-import { locate } from '../src/schema/layout.js';
-import { bit } from '../src/xsave/catalog.js';
+import { hostProfile } from '../src/host/profile.js';
+import { chooseKernel, ruleAt } from '../src/kernel/eras.js';
+import type { Profile } from '../src/profile/profile.js';
+import { type SigreturnExperiment, sigreturnSchema } from '../src/report/experiments.js';
+import {
+  compareSigreturnWithKernel,
+  experimentFrames,
+  type SigreturnCheck,
+} from '../src/report/sigreturn-check.js';
 import { loadProfileFrom } from './support/frames.js';
 import { fixture, hostSkipReason, targetSkipReason } from './support/helpers.js';
 
-// The verdicts rt_sigreturn reaches, on a real frame edited the way the reference's sigret.c
-// experiment edited live frames (../shared/reference/kernel-signal-abi.md §3.3, measured M6.18).
-describe('sigreturn verdicts', () => {
-  const file = fixture('frames', 'x86_64-sigusr1-vectors.json');
-  const base = loadFrame(file);
-  const info = base.capture!.info;
-  const profile = loadBuiltinProfile('amd-epyc-zen4-kvm');
-  const kernel = chooseKernel('6.18');
-  const verdictOf = (edit: (b: Buffer, fp: number) => void) => {
-    const bytes = Buffer.from(base.capture!.memory.bytes);
-    edit(bytes, Number(base.decoded.fpstate - info.address));
-    return decodeFrame({
-      memory: { address: info.address, bytes },
-      kind: 'x86_64',
-      profile,
-      kernel,
-      config: { bits: 64 },
-    }).verdict;
-  };
-  const sc = 48;
-  test('intact: full restore', () => assert.equal(verdictOf(() => {}).verdict, 'full'));
-  test('magic1, xstate_size or MAGIC2 wrong: fx-only', () => {
-    assert.equal(
-      verdictOf((b, fp) => b.writeUInt32LE(0, fp + imageOffset('sw_reserved.magic1'))).verdict,
-      'fx-only',
+// native/sigreturn.c edits a frame in its own handler in one of ~75 ways, one child per edit, and
+// records what the kernel did; test/fixtures/sigreturn/ holds runs committed from real machines
+// (each directory's README says which CPU and kernel). The model must predict every outcome:
+// the signal and its phase, or which x87, SSE and AVX state and which MXCSR came back.
+
+const read = (file: string): SigreturnExperiment =>
+  sigreturnSchema.parse(JSON.parse(readFileSync(file, 'utf8')), file);
+
+function disagreements(checks: readonly SigreturnCheck[]): string[] {
+  return checks
+    .filter((c) => !c.ok)
+    .map(
+      (c) =>
+        `${c.kind} ${c.edit}:\n  kernel ${c.kernel}\n  model  ${c.model}\n  (${c.verdict.verdict}: ${c.verdict.reason})`,
     );
-    assert.equal(
-      verdictOf((b, fp) => b.writeUInt32LE(0x7fffffff, fp + imageOffset('sw_reserved.xstate_size'))).verdict,
-      'fx-only',
-    );
-    assert.equal(
-      verdictOf((b, fp) => b.writeUInt32LE(0, fp + base.decoded.sw_reserved!.xstate_size)).verdict,
-      'fx-only',
-    );
-    assert.match(
-      verdictOf((b, fp) => b.writeUInt32LE(0, fp + base.decoded.sw_reserved!.xstate_size)).reason,
-      /MAGIC2/,
-    );
+}
+
+/** What the runs exercised: every class of verdict, both phases of SIGSEGV and both traps. */
+function outcomesOf(checks: readonly SigreturnCheck[]): Set<string> {
+  return new Set(
+    checks.map((c) => {
+      const v: Verdict = c.verdict;
+      return v.verdict === 'sigsegv' ? `sigsegv/${v.phase}${v.trap ? `/${v.trap}` : ''}` : v.verdict;
+    }),
+  );
+}
+
+function checkRuns(dir: string, profile: Profile, runs: readonly SigreturnExperiment[]) {
+  const checks = runs.flatMap((exp) =>
+    compareSigreturnWithKernel(exp, profile, chooseKernel(exp.release), { bits: 64 }),
+  );
+  assert.deepEqual(disagreements(checks), [], dir);
+  return checks;
+}
+
+const machines = readdirSync(fixture('sigreturn'), { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => join(fixture('sigreturn'), e.name));
+
+describe('sigreturn verdicts against the kernel’s outcomes (test/fixtures/sigreturn)', () => {
+  test('fixtures are there', () => assert.ok(machines.length >= 1));
+  for (const dir of machines) {
+    test(`${dir.split('/').pop()}: every edit, on x86_64, ia32 rt and ia32 legacy frames`, () => {
+      const runs = ['x86_64.json', 'ia32.json'].map((f) => read(join(dir, f)));
+      const checks = checkRuns(dir, loadProfileFrom(dir), runs);
+      for (const kind of ['x86_64', 'ia32-rt', 'ia32'] as const) {
+        const n = new Set(checks.filter((c) => c.kind === kind).map((c) => c.edit)).size;
+        assert.ok(n >= 50, `${kind}: ${n} distinct edits`);
+      }
+      assert.deepEqual([...outcomesOf(checks)].sort(), [
+        'full',
+        'fx-only',
+        'init',
+        'partial',
+        'sigsegv/return/#GP',
+        'sigsegv/return/#PF',
+        'sigsegv/sigreturn',
+        'sigtrap',
+      ]);
+    });
+  }
+
+  test('the rules behind a few outcomes, by name', () => {
+    const dir = machines[0]!;
+    const profile = loadProfileFrom(dir);
+    const exp = read(join(dir, 'x86_64.json'));
+    const v = (edit: string, kernel = exp.release) => {
+      const f = experimentFrames(exp).find((x) => x.result.edit === edit)!;
+      return decodeFrame({
+        memory: f.memory,
+        kind: 'x86_64',
+        profile,
+        kernel: chooseKernel(kernel),
+        config: { bits: 64 },
+      }).verdict;
+    };
+    assert.equal(v('none').verdict, 'full');
+    // A valid compacted image: XRSTOR's compacted form, not a fault.
+    assert.equal(v('xcomp_bv_compacted').image?.format, 'compacted');
+    // MXCSR is judged against MXCSR_MASK (bit 17 is allowed on this CPU) and only when loaded.
+    assert.equal(v('mxcsr_bit17').verdict, 'full');
+    assert.equal(v('mxcsr_bit31').phase, 'sigreturn');
+    assert.deepEqual(v('mxcsr_bad_xfeatures_fp').mxcsr, { source: 'init', value: 0x1f80 });
+    assert.equal(v('xfeatures_fp').verdict, 'partial');
+    assert.equal(v('xfeatures_fp').init & XFEATURE_MASK.SSE, XFEATURE_MASK.SSE);
+    // The return to user mode: IRET refuses, or the first access faults, after a good rt_sigreturn.
+    assert.deepEqual([v('cs_zero').phase, v('cs_zero').trap], ['return', '#GP']);
+    assert.deepEqual([v('ip_zero').phase, v('ip_zero').trap], ['return', '#PF']);
+    assert.equal(v('flags_tf').verdict, 'sigtrap');
+    assert.equal(v('ss_zero_lax').resumes?.ss, 0x2b, 'force_valid_ss()');
   });
-  test('XSTATE_BV bit outside XCR0, XCOMP_BV, MXCSR reserved bit: SIGSEGV; header bytes 24..63 are not checked', () => {
-    assert.match(
-      verdictOf((b, fp) =>
-        b.writeBigUInt64LE(0xe7n | XFEATURE_MASK.PKRU, fp + imageOffset('header.xfeatures')),
-      ).reason,
-      /outside XCR0/,
-    );
-    assert.equal(
-      verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + imageOffset('header.reserved1[0]'))).verdict,
-      'sigsegv',
-    );
-    assert.equal(
-      verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + imageOffset('header.reserved1[1]'))).verdict,
-      'sigsegv',
-    );
-    assert.equal(
-      verdictOf((b, fp) => b.writeBigUInt64LE(1n, fp + imageOffset('header.reserved2[3]'))).verdict,
-      'full',
-    );
-    assert.match(
-      verdictOf((b, fp) => b.writeUInt32LE(0x80001f80, fp + imageOffset('mxcsr'))).reason,
-      /MXCSR/,
-    );
-  });
-  test('components cleared from XSTATE_BV go to INIT; fpstate NULL resets the FPU', () => {
-    const v = verdictOf((b, fp) => b.writeBigUInt64LE(0xe3n, fp + imageOffset('header.xfeatures')));
-    assert.equal(v.verdict, 'full');
-    assert.equal(v.init & XFEATURE_MASK.YMM, XFEATURE_MASK.YMM, 'YMM to INIT');
-    assert.equal(verdictOf((b) => b.writeBigUInt64LE(0n, sc + 184)).verdict, 'init');
-  });
-  test('a shifted or foreign fpstate pointer: fx-only when the magic no longer matches, SIGSEGV outside', () => {
-    assert.equal(
-      verdictOf((b) => b.writeBigUInt64LE(base.decoded.fpstate + 16n, sc + 184)).verdict,
-      'fx-only',
-    );
-    assert.match(verdictOf((b) => b.writeBigUInt64LE(0x1000n, sc + 184)).reason, /not in the given bytes/);
-    assert.match(
-      verdictOf((b) => b.writeBigUInt64LE(0xffff800000000000n, sc + 184)).reason,
-      /not user memory/,
-    );
+
+  test('check_xstate_in_sigframe() follows --kernel: the 2025 rule and its revert, in stable branches too', () => {
+    const dir = machines[0]!;
+    const profile = loadProfileFrom(dir);
+    const exp = read(join(dir, 'x86_64.json'));
+    const f = experimentFrames(exp).find((x) => x.result.edit === 'xstate_size_less64')!;
+    const on = (kernel: string) =>
+      decodeFrame({
+        memory: f.memory,
+        kind: 'x86_64',
+        profile,
+        kernel: chooseKernel(kernel),
+        config: { bits: 64 },
+      }).verdict.verdict;
+    // xstate_size − 64 moves the frame's own MAGIC2 off: the full check falls back to fx-only;
+    // the refined one (magic1, then MAGIC2 at the task's user_size) restores everything.
+    for (const k of ['6.14.11', '6.18.35', '6.18.44', '7.0.12', '7.1', '7.3.4'])
+      assert.equal(on(k), 'fx-only', k);
+    for (const k of ['6.15', '6.17.13', '6.18.34', '6.19.14', '7.0.0', '7.0.11'])
+      assert.equal(on(k), 'full', k);
   });
 });
 
-// The same edits applied by native/sigreturn.c inside a live handler and by this test to a frame
-// captured live on the same machine: the model's verdict must predict what rt_sigreturn did, for
-// the 64-bit path (XRSTOR straight from the frame) and the ia32 one (converted in software).
+// The same experiment run here and now, and held to the model for the CPU it runs on.
 describe('sigreturn verdicts against the live kernel', { skip: hostSkipReason() }, () => {
-  interface At {
-    fx: number;
-    ptr: { offset: number; size: number };
-    size: number;
-    foreign: number;
-  }
-  type Edit = (b: Buffer, at: At) => void;
-  const readPtr = (b: Buffer, p: At['ptr']) =>
-    p.size === 8 ? b.readBigUInt64LE(p.offset) : BigInt(b.readUInt32LE(p.offset));
-  const writePtr = (b: Buffer, p: At['ptr'], v: bigint) =>
-    p.size === 8 ? b.writeBigUInt64LE(v, p.offset) : b.writeUInt32LE(Number(v), p.offset);
-  const edits: Record<string, Edit> = {
-    none: () => {},
-    magic1: (b, a) => b.writeUInt32LE(0, a.fx + imageOffset('sw_reserved.magic1')),
-    xstate_size: (b, a) => b.writeUInt32LE(0x7fffffff, a.fx + imageOffset('sw_reserved.xstate_size')),
-    magic2: (b, a) => b.writeUInt32LE(0, a.fx + a.size),
-    xstate_bv_clear_ymm: (b, a) =>
-      b.writeBigUInt64LE(
-        b.readBigUInt64LE(a.fx + imageOffset('header.xfeatures')) & ~4n,
-        a.fx + imageOffset('header.xfeatures'),
-      ),
-    xstate_bv_foreign: (b, a) =>
-      b.writeBigUInt64LE(
-        b.readBigUInt64LE(a.fx + imageOffset('header.xfeatures')) | bit(a.foreign),
-        a.fx + imageOffset('header.xfeatures'),
-      ),
-    xcomp_bv: (b, a) => b.writeBigUInt64LE(1n, a.fx + imageOffset('header.reserved1[0]')),
-    header_reserved: (b, a) => b.writeBigUInt64LE(1n, a.fx + imageOffset('header.reserved2[3]')),
-    mxcsr_reserved: (b, a) =>
-      b.writeUInt32LE(
-        (b.readUInt32LE(a.fx + imageOffset('mxcsr')) | 0x80000000) >>> 0,
-        a.fx + imageOffset('mxcsr'),
-      ),
-    fpstate_null: (b, a) => writePtr(b, a.ptr, 0n),
-    fpstate_shift16: (b, a) => writePtr(b, a.ptr, readPtr(b, a.ptr) + 16n),
-    header_16: (b, a) => b.writeBigUInt64LE(1n, a.fx + imageOffset('header.reserved1[1]')),
-    header_24: (b, a) => b.writeBigUInt64LE(1n, a.fx + imageOffset('header.reserved2[0]')),
-  };
-
   // What XRSTOR restores, and which header it refuses, is the CPU's part of the verdict.
   const emulator = hostSkipReason() ? undefined : emulatedCpu();
   const onEmulator = emulator
     ? `this CPU is emulated (${emulator}): what its XRSTOR restores or refuses is the emulator's, not a CPU's`
     : undefined;
-  for (const [abi, scenario, skip] of [
-    ['x86_64', 'x86_64-sigusr1-vectors', onEmulator],
-    ['ia32', 'ia32-rt-sigusr1', onEmulator ?? targetSkipReason('-m32')],
+  for (const [abi, skip] of [
+    ['x86_64', onEmulator],
+    ['ia32', onEmulator ?? targetSkipReason('-m32')],
   ] as const) {
-    test(`${abi}: every edit — the model’s verdict matches what the kernel did`, { skip }, async () => {
+    test(`${abi}: every edit agrees with the model`, { skip }, async () => {
       const { runSigreturnExperiment } = await import('../src/host/sigreturn.js');
       const exp = runSigreturnExperiment(abi);
-      if (exp.error) return; // no AVX: nothing observable
-      const dir = mkdtempSync(join(tmpdir(), 'sigframe-sigreturn-'));
-      captureHostFrames(dir);
-      const live = loadFrame(join(dir, `${scenario}.json`));
-      const cap = live.capture!;
-      const t = stateTarget(live.decoded.state);
-      const kind = frameKinds[t.kind];
-      const ptr = locate(kind.struct, t.model, `${kind.sigcontext}.fpstate`);
-      const at: At = {
-        fx: Number(live.decoded.buf_fx! - cap.info.address),
-        ptr: { offset: ptr.offset, size: ptr.size },
-        size: live.decoded.sw_reserved!.xstate_size,
-        foreign: exp.foreign_bit ?? 3,
-      };
-      assert.equal(exp.results?.length, Object.keys(edits).length);
-      for (const r of exp.results ?? []) {
-        const bytes = Buffer.from(cap.memory.bytes);
-        // The helper's program has ymm0 live: mark YMM in use as its frame would (the ia32
-        // capture only loaded xmm registers).
-        bytes.writeBigUInt64LE(
-          bytes.readBigUInt64LE(at.fx + imageOffset('header.xfeatures')) | XFEATURE_MASK.YMM,
-          at.fx + imageOffset('header.xfeatures'),
-        );
-        edits[r.edit]!(bytes, at);
-        const v = decodeFrame({
-          memory: { address: cap.info.address, bytes },
-          kind: t.kind,
-          profile: loadProfileFrom(dir),
-          kernel: chooseKernel(cap.info.release),
-          config: { bits: 64 },
-        }).verdict;
-        const what = `${abi} ${r.edit}: kernel ${r.outcome}/${r.xmm0 ?? ''}/${r.ymm0_high ?? ''}, model ${v.verdict} (${v.reason})`;
-        if (r.outcome !== 'survived') {
-          assert.equal(r.outcome, 'signal 11', what);
-          assert.equal(v.verdict, 'sigsegv', what);
-          continue;
-        }
-        assert.notEqual(v.verdict, 'sigsegv', what);
-        if (v.verdict === 'init') assert.deepEqual([r.xmm0, r.ymm0_high], ['zero', 'zero'], what);
-        else {
-          const ymmInit = (v.init & XFEATURE_MASK.YMM) !== 0n;
-          assert.equal(r.ymm0_high, ymmInit ? 'zero' : 'restored', what);
-          if (r.edit !== 'fpstate_shift16') assert.equal(r.xmm0, 'restored', what);
-        }
+      if (exp.error) return assert.match(exp.error, /no AVX/);
+      const checks = checkRuns('live', hostProfile(), [exp]);
+      assert.ok(checks.length >= 50);
+      if (abi === 'x86_64') {
+        // Which check_xstate_in_sigframe() this kernel has, from what it did with a frame whose
+        // xstate_size no longer points at MAGIC2 — and the model's rule for its version.
+        const r = exp.results!.find((x) => x.edit === 'xstate_size_less64')!;
+        const rule = r.ymm0_high === 'pattern' ? 'task' : 'frame';
+        assert.equal(rule, ruleAt(magicCheckRule, chooseKernel(exp.release)).value, exp.release);
       }
     });
   }

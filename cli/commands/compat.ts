@@ -68,7 +68,7 @@ export const handler = (argv: Args) =>
           ),
         );
         print(
-          '\nmoved: a component sits at another offset (Intel vs AMD AVX-512/PKRU) — convert first; missing: the destination lacks a component (XRSTOR #GP / SIGILL); fx-only: the frame is bigger than the destination task’s xstate (sigreturn drops AVX and later); glibc: the destination’s XSAVE is bigger than glibc’s cached buffer; altstack: alt stacks sized from the source’s AT_MINSIGSTKSZ are too small; amx: AMX state cannot be carried.',
+          '\nmoved: a component sits at another offset (Intel vs AMD AVX-512/PKRU) — convert first; missing: the destination lacks a component (XRSTOR #GP / SIGILL); fx-only, partial, init, sigsegv: what rt_sigreturn on the destination does with the frame (the decode verdict; fx-only drops AVX and later); glibc: the destination’s XSAVE is bigger than glibc’s cached buffer; altstack: alt stacks sized from the source’s AT_MINSIGSTKSZ are too small; amx: AMX state cannot be carried.',
         );
       }
       return EXIT_OK;

@@ -94,7 +94,7 @@ export function render(d: DecodedFrame, view: FrameSummary): string {
   if (view.ucontext) {
     const u = view.ucontext;
     out.push(
-      `uc_flags ${hex(u.uc_flags)}   uc_stack sp ${hex(u.ss_sp)} size ${u.ss_size} flags ${u.ss_flags}`,
+      `uc_flags ${hex(u.uc_flags)}   uc_stack sp ${hex(u.ss_sp)} size ${u.ss_size} flags ${hex(u.ss_flags >>> 0)}`,
     );
   }
   if (view.siginfo)
@@ -124,9 +124,34 @@ export function render(d: DecodedFrame, view: FrameSummary): string {
     if (r.tmm) out.push(`tmm0..7: ${r.tmm.length} tiles written`);
   }
   const v = d.verdict;
-  out.push('', `rt_sigreturn: ${v.verdict.toUpperCase()} — ${v.reason}`);
-  if (v.verdict === 'full' || v.verdict === 'fx-only')
-    out.push(`  restored ${hex(v.restored)}   set to INIT ${hex(v.init)}`);
+  const when =
+    v.verdict === 'sigsegv'
+      ? v.phase === 'sigreturn'
+        ? ' in rt_sigreturn (bad frame)'
+        : ` on the return to user mode (${v.trap})`
+      : '';
+  out.push('', `rt_sigreturn: ${v.verdict.toUpperCase()}${when} — ${v.reason}`);
+  if (v.mxcsr) {
+    const mx = v.mxcsr.value === undefined ? '' : ` ${hex(v.mxcsr.value)}`;
+    const src = { frame: 'the frame', init: 'INIT', kernel: "the kernel's copy" }[v.mxcsr.source];
+    const x87 = v.x87
+      ? { image: 'the image', 'fsave-header': 'the FSAVE header', init: 'INIT' }[v.x87.source]
+      : '';
+    out.push(
+      `  restored ${hex(v.restored)}   set to INIT ${hex(v.init)}   MXCSR${mx} from ${src}   x87 from ${x87}`,
+    );
+  }
+  if (v.resumes) {
+    const r = v.resumes;
+    const segs = (['ds', 'es', 'fs', 'gs'] as const)
+      .filter((k) => r[k] !== undefined)
+      .map((k) => ` ${k} ${hex(r[k]!)}`);
+    out.push(
+      `  resumes (${r.mode}-bit): ip ${hex(r.ip)} sp ${hex(r.sp)} flags ${hex(r.flags)} cs ${hex(r.cs)} ss ${hex(r.ss)}${segs.join('')}`,
+    );
+  }
+  out.push('  checks:');
+  for (const st of v.steps) out.push(`    ${st.rule}: ${st.result}  [${st.source}]`);
   for (const n of [...v.notes, ...d.notes]) out.push(`  note: ${n}`);
   return out.join('\n');
 }

@@ -160,7 +160,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   if (img && !legacy)
     notes.push(`the FP state at 0x${img.bufFx.toString(16)} lies outside the input: not decoded`);
 
-  const verdict = sigreturnVerdict(img, t);
+  const verdict = sigreturnVerdict(mem, value, img, t);
   const state: SignalState = {
     format: 'sigframe-state/1',
     kind: req.kind,
@@ -183,7 +183,9 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     sw_reserved: legacy?.sw_reserved ?? null,
     fsave_header: fsave,
     written: bitsOf(xstateBv).map((nr) => xfeatureName(nr)),
-    registers: legacy ? assembleRegisters(legacy, values, kind.abi === 'ia32' ? 8 : 16) : null,
+    registers: legacy
+      ? assembleRegisters(legacy, values, kind.abi === 'ia32' ? 8 : 16, fsave?.st_space)
+      : null,
     verdict,
     notes,
   };
@@ -199,7 +201,9 @@ function deliveryOf(v: FrameValue, kind: FrameKindName, frame: bigint): SignalSt
   ).uc_stack;
   const ssSp = BigInt(s.ss_sp);
   const ssSize = BigInt(s.ss_size);
-  const altstack = s.ss_flags & K.SS_DISABLE ? undefined : { sp: ssSp, size: ssSize, flags: s.ss_flags };
+  // ss_flags is a C int, but a flag word: SS_AUTODISARM is its sign bit.
+  const flags = s.ss_flags >>> 0;
+  const altstack = flags & K.SS_DISABLE ? undefined : { sp: ssSp, size: ssSize, flags };
   const onstack = altstack !== undefined && frame > ssSp && frame - ssSp <= ssSize;
   return { sp, onstack, ...(altstack ? { altstack } : {}) };
 }

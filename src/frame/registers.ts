@@ -41,6 +41,8 @@ export function assembleRegisters(
   legacy: Infer<typeof fpstate_64>,
   c: ComponentValues,
   xmmCount: 8 | 16,
+  /** ia32 frames: the FSAVE header's registers, which rt_sigreturn loads instead of the image's. */
+  fsaveSt?: readonly Uint8Array[],
 ): Registers {
   const xmm = legacy.xmm_space.slice(0, xmmCount);
   const ymm = c.YMM ? xmm.map((x, i) => cat(x, c.YMM!.ymmh_space[i]!)) : undefined;
@@ -48,7 +50,7 @@ export function assembleRegisters(
   const zmm = zmmLow && c.Hi16_ZMM && xmmCount === 16 ? [...zmmLow, ...c.Hi16_ZMM.hi16_zmm] : zmmLow;
   const n = (list: Uint8Array[]) => list.map(leValue);
   return {
-    st: legacy.st_space.map((r) => leValue(r.subarray(0, 10))),
+    st: fsaveSt ? fsaveSt.map(leValue) : legacy.st_space.map((r) => leValue(r.subarray(0, 10))),
     mxcsr: legacy.mxcsr,
     xmm: n(xmm),
     ...(ymm ? { ymm: n(ymm) } : {}),

@@ -1,39 +1,72 @@
 import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../../layouts/frames.js';
 import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
-import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
-import { K } from '../abi/constants.js';
-import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
+import {
+  type FpuRestore,
+  fpuRestoreSig,
+  type MxcsrOrigin,
+  type RestoreStep,
+  type X87Origin,
+} from '../kernel/fpu_signal.js';
+import {
+  restoreAltstackNote,
+  restoreSigcontext,
+  returnToUser,
+  type SigcontextRegs,
+} from '../kernel/sigreturn.js';
+import { copyFromUser, type UserMemory } from '../kernel/uaccess.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
-import { bitsOf, FXSAVE_SIZE, XSAVE_HDR_SIZE } from '../xsave/catalog.js';
-import type { FrameLayout } from './layout.js';
+import { valueAt } from '../schema/value.js';
+import { bitsOf, FXSAVE_SIZE, xfeatureName } from '../xsave/catalog.js';
+import { effectiveMxcsrMask, MXCSR_INIT, type RestoreOutcome } from '../xsave/restore.js';
+import { type FrameLayout, sigcontextOf } from './layout.js';
+import type { FrameValue } from './state.js';
 import type { FrameTarget } from './target.js';
 
-/** What rt_sigreturn()/sigreturn() would do with a frame's FP state on the target kernel and task. */
-export type VerdictKind = 'full' | 'fx-only' | 'init' | 'sigsegv';
+/**
+ * What rt_sigreturn()/sigreturn() and the return to user mode do with a frame, as one class:
+ * - full: the FP state is restored from the frame (components XSTATE_BV marks INIT go to INIT);
+ * - partial: the checks pass but components the frame carries are reset to INIT instead
+ *   (sw_reserved.xfeatures leaves them out);
+ * - fx-only: the XSAVE checks fail and only the legacy x87/SSE region is restored;
+ * - init: nothing of the FP state is taken from the frame (fpstate NULL, or nothing requested);
+ * - sigsegv: in rt_sigreturn ("bad frame", phase `sigreturn`) or on the way back to user mode
+ *   (phase `return`: IRET's #GP, or the first fetch or access faulting);
+ * - sigtrap: TF comes back set and the first instruction traps.
+ */
+export type VerdictKind = 'full' | 'partial' | 'fx-only' | 'init' | 'sigsegv' | 'sigtrap';
 
 export interface Verdict {
   readonly verdict: VerdictKind;
+  readonly phase?: 'sigreturn' | 'return';
+  readonly trap?: '#GP' | '#PF';
   readonly reason: string;
   /** Components loaded from the frame. */
   readonly restored: bigint;
   /** Components the kernel sets to their initial state instead. */
   readonly init: bigint;
+  /** Where MXCSR comes from, and its value when the frame gives it (or INIT does). */
+  readonly mxcsr?: { readonly source: MxcsrOrigin; readonly address?: bigint; readonly value?: number };
+  /** Where x87 state comes from: the FXSAVE image, the ia32 FSAVE header, or INIT. */
+  readonly x87?: { readonly source: X87Origin; readonly address?: bigint };
+  /** The image the restore read, and in which form (standard or compacted XSAVE, FXSAVE, FSAVE). */
+  readonly image?: { readonly address: bigint; readonly format: RestoreOutcome['format'] };
+  /** The registers the task resumes with, after the kernel's fix-ups (when rt_sigreturn succeeds). */
+  readonly resumes?: SigcontextRegs & { readonly mode: 64 | 32 };
+  /** Every rule the return went through, in order, with the kernel file or SDM section. */
+  readonly steps: readonly RestoreStep[];
   readonly notes: readonly string[];
 }
 
 /** The captured bytes, addressed as the task saw them; reads outside are "unreadable". */
-export interface Memory {
-  readonly address: bigint;
-  readonly bytes: Uint8Array;
-}
+export type Memory = UserMemory;
 
 export type Fxsave = Infer<typeof fpstate_64>;
 export type XsaveHeader = Infer<typeof xstate_header>;
 
 /**
- * A frame's FP state as the decoder read it, once: where sigcontext.fpstate points, the image
+ * A frame's FP state as the decoder shows it: where sigcontext.fpstate points, the image
  * (buf_fx), and the FXSAVE image and XSAVE header where they lie in the given bytes.
  */
 export interface FpImage {
@@ -46,20 +79,14 @@ export interface FpImage {
   readonly header: XsaveHeader | undefined;
 }
 
-function slice(m: Memory, addr: bigint, len: number): Uint8Array | undefined {
-  const off = addr - m.address;
-  if (off < 0n || off + BigInt(len) > BigInt(m.bytes.length)) return undefined;
-  return m.bytes.subarray(Number(off), Number(off) + len);
-}
-
 /**
  * Reads the FXSAVE image and the XSAVE header behind `fpstate` where they are in the bytes; the
  * FXSAVE image's hardware-reserved bytes (never written by XSAVE) read as zero.
  */
 export function readFpImage(memory: Memory, fpstate: bigint, l: FrameLayout): FpImage {
   const bufFx = fpstate + BigInt(l.fsaveHeader);
-  const fx = slice(memory, bufFx, FXSAVE_SIZE);
-  const hdr = fx && slice(memory, bufFx + BigInt(l.image.header.offset), l.image.header.size);
+  const fx = copyFromUser(memory, bufFx, FXSAVE_SIZE);
+  const hdr = fx && copyFromUser(memory, bufFx + BigInt(l.image.header.offset), l.image.header.size);
   const legacy = fx && decode(fpstate_64, dataModels.lp64, fx);
   return {
     memory,
@@ -71,128 +98,161 @@ export function readFpImage(memory: Memory, fpstate: bigint, l: FrameLayout): Fp
 }
 
 /**
- * Highest user address + 1 that access_ok() accepts: TASK_SIZE_MAX with 4-level paging,
- * (1 << 47) − PAGE_SIZE (arch/x86/include/asm/page_64_types.h), and for 32-bit tasks
- * IA32_PAGE_OFFSET, 0xffffe000 (asm/page_64_types.h TASK_SIZE_32). 5-level paging raises the
- * first; sigframe does not model it.
+ * The CPU's MXCSR_MASK, which both XRSTOR and the kernel's software checks apply: measured on the
+ * profile's machine when it says (capture.mxcsr_mask), else what the frame's own FXSAVE image
+ * recorded (the CPU that saved it), else the SDM's default.
  */
-const USER_END = { 64: 0x7ffffffff000n, 32: 0xffffe000n } as const;
+function mxcsrMaskFor(t: FrameTarget, img: FpImage | undefined, notes: string[]): number {
+  const measured = t.profile.file.capture?.mxcsr_mask;
+  if (measured !== undefined) return measured;
+  const own = img?.legacy?.mxcsr_mask;
+  if (own !== undefined && own !== 0) {
+    notes.push(
+      `MXCSR_MASK 0x${own.toString(16)} is the one the frame's FXSAVE image records (the profile has none)`,
+    );
+    return own;
+  }
+  notes.push(`MXCSR_MASK unknown: the SDM's default 0x${effectiveMxcsrMask(0).toString(16)} is assumed`);
+  return 0;
+}
 
-/**
- * fpu__restore_sig(), __fpu_restore_sig(), check_xstate_in_sigframe() and the XRSTOR/FXRSTOR
- * they end in (arch/x86/kernel/fpu/signal.c, Linux 7.3.4), applied to the frame's FP state (`img`,
- * undefined when sigcontext.fpstate is NULL) for the target's task: its user_size and
- * user_xfeatures decide what a frame may restore.
- */
-export function sigreturnVerdict(img: FpImage | undefined, t: FrameTarget): Verdict {
-  const kind = frameKinds[t.kind];
-  const task = t.task;
-  const notes: string[] = [];
-  const fail = (reason: string): Verdict => ({ verdict: 'sigsegv', reason, restored: 0n, init: 0n, notes });
-  if (!img) {
+const big = (v: number | bigint | undefined) => BigInt(v ?? 0);
+
+function regsOf(sc: Record<string, number | bigint>, ia32: boolean): SigcontextRegs {
+  const base = {
+    ip: big(sc.ip),
+    sp: big(sc.sp),
+    flags: big(sc.flags),
+    cs: Number(sc.cs ?? 0),
+    ss: Number(sc.ss ?? 0),
+  };
+  return ia32
+    ? {
+        ...base,
+        ds: Number(sc.ds ?? 0),
+        es: Number(sc.es ?? 0),
+        fs: Number(sc.fs ?? 0),
+        gs: Number(sc.gs ?? 0),
+      }
+    : base;
+}
+
+const names = (mask: bigint) => bitsOf(mask).map(xfeatureName).join(', ');
+
+/** The FP outcome as a class and a reason, before the return to user mode is considered. */
+function fpClass(fp: Extract<FpuRestore, { ok: true }>): { verdict: VerdictKind; reason: string } {
+  if (fp.path !== 'full') return { verdict: fp.path, reason: fp.reason };
+  const dropped = fp.carried & ~fp.restored;
+  if (fp.restored === 0n && fp.mxcsr !== 'frame')
     return {
       verdict: 'init',
-      reason: 'sigcontext.fpstate is NULL: the FPU registers are reset to their initial state',
-      restored: 0n,
-      init: task.userXfeatures | XFEATURE_MASK.FPSSE,
-      notes,
+      reason: `${fp.carried === 0n ? 'XSTATE_BV is 0' : 'sw_reserved.xfeatures requests none of the components the frame carries'}: every FP register is set to INIT`,
     };
-  }
-  const { memory: mem, fpstate, bufFx } = img;
-  const ia32Fx = fsaveHeaderSize(kind.fsaveHeader, t.k) > 0;
-  const size = mathFrameSize(task.userSize, kind.fsaveHeader, t.k);
-  const end = USER_END[kind.abi === 'ia32' ? 32 : 64];
-  if (fpstate + BigInt(size) > end) {
-    return fail(`access_ok() fails: fpstate 0x${fpstate.toString(16)} + ${size} bytes is not user memory`);
-  }
-  const fx = img.legacy;
-  if (!fx) {
-    return fail(
-      `fpstate 0x${fpstate.toString(16)}: the FXSAVE image at 0x${bufFx.toString(16)} is not in the given bytes (${mem.bytes.length} from 0x${mem.address.toString(16)}); the kernel would fault reading unmapped memory`,
-    );
-  }
-  if (ia32Fx) notes.push('ia32: the x87 registers are restored from the FSAVE header, not the FXSAVE image');
-  const mxcsrBad = (fx.mxcsr & 0xffff0000) !== 0;
-
-  // check_xstate_in_sigframe(): anything off and the frame is restored as plain FXSAVE state.
-  let fxOnly: string | undefined;
-  const sw = fx.sw_reserved;
-  if (t.k.xsave) {
-    if (sw.magic1 !== K.FP_XSTATE_MAGIC1)
-      fxOnly = `sw_reserved.magic1 is 0x${sw.magic1.toString(16)}, not FP_XSTATE_MAGIC1`;
-    else if (sw.xstate_size < FXSAVE_SIZE + XSAVE_HDR_SIZE)
-      fxOnly = `sw_reserved.xstate_size ${sw.xstate_size} < ${FXSAVE_SIZE + XSAVE_HDR_SIZE}`;
-    else if (sw.xstate_size > task.userSize)
-      fxOnly = `sw_reserved.xstate_size ${sw.xstate_size} > the task's user_size ${task.userSize}`;
-    else if (sw.xstate_size > sw.extended_size)
-      fxOnly = `sw_reserved.xstate_size ${sw.xstate_size} > extended_size ${sw.extended_size}`;
-    else {
-      const m2 = slice(mem, bufFx + BigInt(sw.xstate_size), 4);
-      if (!m2)
-        return fail(
-          `MAGIC2 at 0x${(bufFx + BigInt(sw.xstate_size)).toString(16)} is outside the given bytes: the read would fault`,
-        );
-      const magic2 = new DataView(m2.buffer, m2.byteOffset, 4).getUint32(0, true);
-      if (magic2 !== K.FP_XSTATE_MAGIC2)
-        fxOnly = `MAGIC2 at fpstate + xstate_size is 0x${magic2.toString(16)}, not FP_XSTATE_MAGIC2`;
-    }
-  } else fxOnly = 'the CPU has no XSAVE';
-
-  const legacyMask = XFEATURE_MASK.FPSSE;
-  if (fxOnly !== undefined) {
-    if (!ia32Fx && bufFx % 16n !== 0n)
-      return fail('FXRSTOR from an address that is not 16-byte aligned raises #GP');
-    if (mxcsrBad) return fail(`MXCSR 0x${fx.mxcsr.toString(16)} sets reserved bits: FXRSTOR raises #GP`);
+  if (dropped !== 0n)
     return {
-      verdict: 'fx-only',
-      reason: `${fxOnly}: only the legacy x87/SSE state is restored`,
-      restored: legacyMask,
-      init: task.userXfeatures & ~legacyMask,
+      verdict: 'partial',
+      reason: `sw_reserved.xfeatures leaves out ${names(dropped)}, which the frame carries: they are set to INIT; ${names(fp.restored) || 'nothing'} restored`,
+    };
+  return { verdict: 'full', reason: fp.reason };
+}
+
+/**
+ * rt_sigreturn() (arch/x86/kernel/signal_64.c), ia32's rt_sigreturn() and sigreturn()
+ * (signal_32.c), for the frame `frame` read from `mem` on the target's kernel and task: the
+ * sigcontext restore with its fix-ups, fpu__restore_sig() on the FP state, and the return to
+ * user mode. Each rule lives in the kernel module that cites it (src/kernel/sigreturn.ts,
+ * fpu_signal.ts) and the SDM's restore instructions (src/xsave/restore.ts).
+ */
+export function sigreturnVerdict(
+  mem: Memory,
+  frame: FrameValue,
+  img: FpImage | undefined,
+  t: FrameTarget,
+): Verdict {
+  const kind = frameKinds[t.kind];
+  const ia32 = kind.abi === 'ia32';
+  const notes: string[] = [];
+  const steps: RestoreStep[] = [];
+  const sc = sigcontextOf(frame, t.kind);
+  const uc =
+    kind.ucontext === null
+      ? undefined
+      : (valueAt(frame, kind.ucontext) as { uc_flags: number | bigint; uc_stack: { ss_flags: number } });
+  const regs = restoreSigcontext(
+    {
+      regs: regsOf(sc, ia32),
+      ...(uc && !ia32 ? { ucFlags: big(uc.uc_flags) } : {}),
+      ia32,
+      kernelBits: t.config.bits,
+    },
+    steps,
+    notes,
+  );
+  const fpstate = big(sc.fpstate);
+  const fp = fpuRestoreSig(mem, fpstate, {
+    k: t.k,
+    task: t.task,
+    kernel: t.kernel,
+    config: t.config,
+    ia32Frame: ia32,
+    mxcsrMask: mxcsrMaskFor(t, img, notes),
+    xsave: t.profile.xsave,
+  });
+  steps.push(...fp.steps);
+  if (!fp.ok) {
+    return {
+      verdict: 'sigsegv',
+      phase: 'sigreturn',
+      reason: `bad frame in rt_sigreturn: ${fp.reason}`,
+      restored: 0n,
+      init: 0n,
+      steps,
       notes,
     };
   }
-
-  const hdr = img.header;
-  if (!hdr) return fail('the XSAVE header is outside the given bytes: the read would fault');
-  const xstateBv = hdr.xfeatures;
-  if (!ia32Fx && bufFx % 64n !== 0n) {
-    return fail(`the XSAVE image at 0x${bufFx.toString(16)} is not 64-byte aligned: XRSTOR raises #GP`);
-  }
-  const xcr0 = t.k.xcr0;
-  if ((xstateBv & ~xcr0) !== 0n) {
-    return fail(
-      `XSTATE_BV 0x${xstateBv.toString(16)} sets bits outside XCR0 0x${xcr0.toString(16)} (${bitsOf(xstateBv & ~xcr0).join(', ')}): XRSTOR raises #GP`,
-    );
-  }
-  // XRSTOR (standard form) checks header bytes 8..23 only (Intel SDM Vol. 1 §13.8; measured on
-  // Linux 6.18 / AMD EPYC by native/sigreturn.c: bytes 48..55 pass). The ia32 path copies the
-  // header through validate_user_xstate_header(), which rejects any non-zero reserved byte.
-  if (hdr.reserved1.some((x) => x !== 0n)) {
-    return fail('XCOMP_BV or XSAVE header bytes 16..23 are not zero: XRSTOR (standard form) raises #GP');
-  }
-  if (hdr.reserved2.some((x) => x !== 0n)) {
-    if (ia32Fx)
-      return fail('ia32: reserved XSAVE header bytes are not zero (validate_user_xstate_header: EINVAL)');
-    notes.push('reserved XSAVE header bytes 24..63 are not zero; XRSTOR does not check them');
-  }
-  if (mxcsrBad) return fail(`MXCSR 0x${fx.mxcsr.toString(16)} sets reserved bits: XRSTOR raises #GP`);
-  const rfbm = sw.xfeatures & task.userXfeatures;
-  if (ia32Fx && (sw.xfeatures & ~xcr0) !== 0n) {
-    return fail(
-      'ia32: sw_reserved.xfeatures names features the kernel does not support (validate_user_xstate_header: EINVAL)',
-    );
-  }
-  const restored = rfbm & xstateBv;
-  const ignored = sw.xfeatures & ~task.userXfeatures;
-  if (ignored !== 0n)
-    notes.push(
-      `features 0x${ignored.toString(16)} in sw_reserved.xfeatures are not the task's and are ignored`,
-    );
+  notes.push(...fp.notes);
+  if (uc) notes.push(restoreAltstackNote(uc.uc_stack.ss_flags));
+  const mxcsrValue =
+    fp.mxcsr === 'init'
+      ? MXCSR_INIT
+      : fp.mxcsrAt !== undefined
+        ? (() => {
+            const b = copyFromUser(mem, fp.mxcsrAt, 4);
+            return b && new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+          })()
+        : undefined;
+  const back = returnToUser(regs, ia32, t.config.bits);
+  steps.push(...back.steps);
+  notes.push(...back.notes);
+  const fpPart = {
+    restored: fp.restored,
+    init: fp.init,
+    mxcsr: {
+      source: fp.mxcsr,
+      ...(fp.mxcsrAt !== undefined ? { address: fp.mxcsrAt } : {}),
+      ...(mxcsrValue !== undefined ? { value: mxcsrValue } : {}),
+    },
+    x87: { source: fp.x87, ...(fp.x87At !== undefined ? { address: fp.x87At } : {}) },
+    ...(fp.path === 'init' ? {} : { image: { address: fp.image, format: fp.format } }),
+    resumes: { ...back.regs, mode: back.mode },
+  };
+  const cls = fpClass(fp);
+  if (back.outcome === 'resumes') return { ...cls, ...fpPart, steps, notes };
+  if (back.outcome === 'sigtrap')
+    return {
+      verdict: 'sigtrap',
+      reason: `${back.reason}; the FP state: ${cls.verdict}`,
+      ...fpPart,
+      steps,
+      notes,
+    };
   return {
-    verdict: 'full',
-    reason: 'magic1, xstate_size, extended_size and MAGIC2 check out: XRSTOR restores the frame',
-    restored,
-    init: (task.userXfeatures | legacyMask) & ~restored,
+    verdict: 'sigsegv',
+    phase: 'return',
+    trap: back.trap!,
+    reason: `rt_sigreturn succeeds (${cls.verdict}), then ${back.reason}`,
+    ...fpPart,
+    steps,
     notes,
   };
 }

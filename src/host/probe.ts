@@ -9,6 +9,8 @@ export interface HostProbe {
   readonly cpuid: Cpuid;
   readonly xcr0: bigint | undefined;
   readonly xinuse: bigint | undefined;
+  /** FXSAVE's MXCSR_MASK: the MXCSR bits this CPU accepts. */
+  readonly mxcsrMask: number | undefined;
   readonly atMinsigstksz: number | undefined;
   readonly xcompSupp: bigint | undefined;
   readonly xcompPerm: bigint | undefined;
@@ -26,6 +28,7 @@ const probeSchema = j.object({
   cpuid: j.array(j.array(j.u32())),
   xcr0: j.optional(j.nullable(j.u64())),
   xinuse: j.optional(j.nullable(j.u64())),
+  mxcsr_mask: j.optional(j.u32()),
   at_minsigstksz: j.optional(j.nullable(j.int())),
   xcomp_supp: j.optional(j.nullable(j.u64())),
   xcomp_supp_errno: j.optional(j.int()),
@@ -51,6 +54,7 @@ export function parseProbeOutput(text: string): HostProbe {
       cpuid: new Cpuid(recordsFromJson(p.cpuid, 'probe.cpuid')),
       xcr0: p.xcr0 ?? undefined,
       xinuse: p.xinuse ?? undefined,
+      mxcsrMask: p.mxcsr_mask,
       atMinsigstksz: p.at_minsigstksz ?? undefined,
       xcompSupp: p.xcomp_supp ?? undefined,
       xcompPerm: p.xcomp_perm ?? undefined,

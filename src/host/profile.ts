@@ -18,9 +18,12 @@ export function profileFromProbe(probe: HostProbe): Profile {
               os: `Linux ${probe.release}`,
               xcr0: probe.xcr0,
               ...(noSupervisor ? { xss: 0n } : {}),
-              basis: noSupervisor
-                ? 'XGETBV(0) on the host; IA32_XSS is 0 because CPUID enumerates no supervisor components'
-                : 'XGETBV(0) on the host; IA32_XSS is not readable from user space',
+              ...(probe.mxcsrMask === undefined ? {} : { mxcsr_mask: probe.mxcsrMask }),
+              basis: `XGETBV(0) on the host; ${
+                noSupervisor
+                  ? 'IA32_XSS is 0 because CPUID enumerates no supervisor components'
+                  : 'IA32_XSS is not readable from user space'
+              }; MXCSR_MASK from FXSAVE`,
             },
           }),
       observed: {

@@ -1,40 +1,26 @@
+import { type SigreturnExperiment, sigreturnSchema } from '../report/experiments.js';
 import { InputError } from '../schema/errors.js';
-import { type JsonInfer, j } from '../schema/json.js';
 import { assertX86Linux, HostError, nativeHelper, runHelper } from './native.js';
 
+export type { SigreturnExperiment };
+
 /**
- * What the running kernel's rt_sigreturn did with frames edited in their own handler
- * (native/sigreturn.c): survived with ymm0 restored, zeroed (INIT) or partly restored, or died.
+ * Runs native/sigreturn.c as a 64-bit process (x86_64 frames) or a 32-bit one (ia32 rt and
+ * legacy frames, whose restore path is another): what the running kernel did with each edit.
  */
-const sigreturnSchema = j.object({
-  format: j.literal('sigframe-sigreturn/1'),
-  abi: j.optional(j.oneOf(['x86_64', 'ia32'])),
-  xcr0: j.optional(j.u64()),
-  foreign_bit: j.optional(j.int(0, 63)),
-  error: j.optional(j.string()),
-  results: j.optional(
-    j.array(
-      j.object({
-        edit: j.string(),
-        outcome: j.string(),
-        xmm0: j.optional(j.oneOf(['restored', 'zero', 'other'])),
-        ymm0_high: j.optional(j.oneOf(['restored', 'zero', 'other'])),
-      }),
-    ),
-  ),
-});
-
-export type SigreturnExperiment = JsonInfer<typeof sigreturnSchema>;
-
-/** Runs the experiments as a 64-bit or an ia32 process (the ia32 restore path is a different one). */
 export function runSigreturnExperiment(abi: 'x86_64' | 'ia32' = 'x86_64'): SigreturnExperiment {
   assertX86Linux('running sigreturn experiments');
   const out = runHelper(nativeHelper('sigreturn', abi === 'ia32' ? ['-m32', '-no-pie'] : ['-m64']));
+  return parseSigreturnExperiment(out, 'native/sigreturn.c');
+}
+
+/** Reads the experiment's output (live, or a committed fixture); `where` names it in errors. */
+export function parseSigreturnExperiment(text: string, where: string): SigreturnExperiment {
   try {
-    return sigreturnSchema.parse(JSON.parse(out), 'sigreturn');
+    return sigreturnSchema.parse(JSON.parse(text), 'sigreturn');
   } catch (e) {
     if (e instanceof InputError || e instanceof SyntaxError)
-      throw new HostError(`unexpected output from native/sigreturn.c: ${e.message}`);
+      throw new HostError(`unexpected output from ${where}: ${e.message}`);
     throw e;
   }
 }

@@ -70,13 +70,16 @@ export function loadCapture(infoJson: unknown, bin: Uint8Array, where: string): 
         path: `unwritten[${i}]`,
       });
   }
+  // `sp` is the interrupted stack pointer when it is not the top: a frame on the normal stack, or
+  // one nested below a handler's (on the alt stack, or where SS_AUTODISARM left none).
+  const sp = info.sp ?? info.top;
   const delivery: SignalState['delivery'] = info.altstack
     ? {
-        sp: info.top,
+        sp,
         onstack: true,
         altstack: { sp: info.altstack.sp, size: BigInt(info.altstack.size), flags: info.altstack.flags },
       }
-    : { sp: info.sp ?? info.top, onstack: false };
+    : { sp, onstack: false };
   return { info, memory: { address: info.address, bytes: bin }, delivery };
 }
 

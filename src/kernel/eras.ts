@@ -1,4 +1,4 @@
-import { type KernelEra, kernelEras } from '../../layouts/kernels.js';
+import { type KernelEra, kernelEras, type VersionedRule } from '../../layouts/kernels.js';
 import { InputError } from '../schema/errors.js';
 
 export type KernelVersion = readonly [number, number, number];
@@ -63,4 +63,24 @@ export function chooseKernel(explicit?: string, fallback?: string): KernelChoice
   }
   const version = parseKernelVersion(text);
   return { version, era: eraFor(version), label: `Linux ${formatVersion(version)}` };
+}
+
+/**
+ * The value a version-ranged rule (layouts/kernels.ts) has on a kernel, and why; an unspecified
+ * kernel is taken to be current and gets the rule's `otherwise`.
+ */
+export function ruleAt<V extends string>(
+  rule: VersionedRule<V>,
+  kernel: KernelChoice,
+): { value: V; why?: string } {
+  const v = kernel.version;
+  if (v === undefined) return { value: rule.otherwise };
+  for (const r of rule.ranges) {
+    if (
+      compareVersions(v, parseKernelVersion(r.from)) >= 0 &&
+      compareVersions(v, parseKernelVersion(r.before)) < 0
+    )
+      return { value: r.value, why: r.why };
+  }
+  return { value: rule.otherwise };
 }

@@ -41,6 +41,13 @@ export interface KernelXfeatures {
   readonly xsave: boolean;
   /** FXSAVE/FXRSTOR in use (use_fxsr()): 32-bit frames then carry an FSAVE header before the image. */
   readonly fxsr: boolean;
+  /**
+   * The kernel keeps its own copy of the state in the compacted format (XSAVES/XRSTORS), which
+   * it does whenever the CPU has XSAVES: what XRSTORS makes of MXCSR differs (ia32 restores).
+   */
+  readonly xsaves: boolean;
+  /** The CPU's XRSTOR accepts a compacted image (XCOMP_BV bit 63): CPUID.(0xD,1):EAX.XSAVEC. */
+  readonly xsavec: boolean;
   readonly xsaveDisabledBecause?: string;
   /** fpu_user_cfg.max_features — the value written to XCR0. */
   readonly xcr0: bigint;
@@ -91,6 +98,8 @@ export function kernelXfeatures(
   const disabled = (why: string): KernelXfeatures => ({
     xsave: false,
     fxsr,
+    xsaves: false,
+    xsavec: false,
     xsaveDisabledBecause: why,
     xcr0: 0n,
     userDefault: 0n,
@@ -132,6 +141,8 @@ export function kernelXfeatures(
   return {
     xsave: true,
     fxsr,
+    xsaves: flag('xsaves'),
+    xsavec: flag('xsavec'),
     xcr0,
     userDefault,
     dropped,

@@ -47,6 +47,8 @@ export const profileFileSchema = j.object({
       os: j.string(),
       xcr0: j.u64(),
       xss: j.optional(j.u64()),
+      /** FXSAVE's MXCSR_MASK on that machine: the MXCSR bits XRSTOR and the kernel accept. */
+      mxcsr_mask: j.optional(j.u32()),
       basis: j.string(),
     }),
   ),
@@ -152,6 +154,7 @@ export function serializeProfile(file: ProfileFile): unknown {
             ...file.capture,
             xcr0: hex64(file.capture.xcr0),
             ...(file.capture.xss === undefined ? {} : { xss: hex64(file.capture.xss) }),
+            ...(file.capture.mxcsr_mask === undefined ? {} : { mxcsr_mask: hex32(file.capture.mxcsr_mask) }),
           },
         }
       : {}),

@@ -1,6 +1,11 @@
 import { frameKinds } from '../../layouts/frames.js';
-import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
-import type { KernelChoice } from '../kernel/eras.js';
+import { magicCheckRule } from '../../layouts/kernels.js';
+import { buildFrame } from '../frame/build.js';
+import { decodeFrame } from '../frame/decode.js';
+import { sampleState } from '../frame/sample.js';
+import type { Verdict } from '../frame/sigreturn.js';
+import { frameTarget } from '../frame/target.js';
+import { chooseKernel, type KernelChoice, ruleAt } from '../kernel/eras.js';
 import { atMinsigstksz, frameFit } from '../kernel/signal.js';
 import { systemTarget } from '../kernel/system.js';
 import { type AmxState, possibleAmxStates, taskFpu } from '../kernel/task.js';
@@ -119,6 +124,58 @@ export function componentCompat(a: Side, b: Side, what: CompatWhat): ComponentCo
   });
 }
 
+/**
+ * P1's frame for a task in `amx` state — every component of the task in use — handed to P2's
+ * kernel: the sigreturn model's verdict on it (src/frame/sigreturn.ts), the same one `decode`
+ * gives, for a task on P2 in the same AMX state where P2 has it.
+ */
+export function frameVerdict(
+  from: Profile,
+  to: Profile,
+  kernel: KernelChoice,
+  config: KernelConfig,
+  amx: AmxState,
+): Verdict {
+  const t1 = frameTarget('x86_64', from, kernel, config, amx);
+  const built = buildFrame(sampleState(t1, from.name), t1);
+  const k2 = systemTarget(to, kernel, config).k;
+  const amxTo = possibleAmxStates(k2, kernel.era, config, 'x86_64').includes(amx) ? amx : 'none';
+  // Above the frame lies more of the stack: readable, and holding no MAGIC2 (a kernel that looks
+  // for it past the frame's end reads those bytes, it does not fault).
+  const bytes = new Uint8Array(built.bytes.length + 0x10000);
+  bytes.set(built.bytes);
+  return decodeFrame({
+    memory: { address: built.address, bytes },
+    kind: 'x86_64',
+    profile: to,
+    kernel,
+    config,
+    amx: amxTo,
+  }).verdict;
+}
+
+/**
+ * A kernel of the same era whose check_xstate_in_sigframe() (layouts/kernels.ts magicCheckRule)
+ * is the other one, to show a verdict that depends on which stable release P2 runs.
+ */
+function otherMagicRule(kernel: KernelChoice): { kernel: KernelChoice; ranges: string } | undefined {
+  const here = ruleAt(magicCheckRule, kernel).value;
+  const candidates = magicCheckRule.ranges.flatMap((r) => [r.from, r.before]);
+  const v = candidates.find((c) => {
+    const k = chooseKernel(c);
+    return k.era.id === kernel.era.id && ruleAt(magicCheckRule, k).value !== here;
+  });
+  if (v === undefined) return undefined;
+  const ranges = magicCheckRule.ranges.map((r) => `${r.from} ≤ v < ${r.before}`).join(', ');
+  return {
+    kernel: chooseKernel(v),
+    ranges:
+      here === 'frame'
+        ? `the refined check_xstate_in_sigframe() (${ranges})`
+        : `the full check_xstate_in_sigframe() (outside ${ranges})`,
+  };
+}
+
 /** The frame rules: what rt_sigreturn on P2 does with a frame P1's kernel wrote for a task. */
 export function frameFindings(
   a: Side,
@@ -126,12 +183,9 @@ export function frameFindings(
   kernel: KernelChoice,
   config: KernelConfig,
   amx: AmxState,
-): Finding[] {
+): { findings: Finding[]; verdict: Verdict } {
   const out: Finding[] = [];
-  const era = kernel.era;
-  const ta = taskFpu(a.k, era, config, 'x86_64', amx);
-  const toStates = possibleAmxStates(b.k, era, config, 'x86_64');
-  const tb = taskFpu(b.k, era, config, 'x86_64', toStates.includes(amx) ? amx : 'none');
+  const toStates = possibleAmxStates(b.k, kernel.era, config, 'x86_64');
   if (!toStates.includes(amx)) {
     out.push({
       level: 'incompatible',
@@ -140,31 +194,28 @@ export function frameFindings(
       message: `AMX state '${amx}' is impossible on ${b.p.name}: the restored task has no AMX (tile state is lost; tile instructions raise SIGILL)`,
     });
   }
-  if (ta.userSize > tb.userSize) {
+  const verdict = frameVerdict(a.p, b.p, kernel, config, amx);
+  if (verdict.verdict !== 'full') {
     out.push({
       level: 'incompatible',
-      code: 'fx-only',
+      code: verdict.verdict,
       scope: 'frame',
-      message: `the frame's sw_reserved.xstate_size ${ta.userSize} exceeds the destination task's user_size ${tb.userSize}: sigreturn falls back to fx-only and every AVX and later register is reset`,
-    });
-  } else if (ta.userSize < tb.userSize) {
-    out.push({
-      level: 'hazard',
-      code: 'magic2',
-      scope: 'frame',
-      message: `the frame (xstate_size ${ta.userSize}) is smaller than the destination task's user_size ${tb.userSize}: fine for kernels that look for MAGIC2 at the frame's own xstate_size; the 2026 "refine magic number check" change (reverted, 44eeff9bc467) looked at the destination's size and restored such frames fx-only`,
+      message: `rt_sigreturn on ${b.p.name}: ${verdict.reason}`,
     });
   }
-  const lost = ta.userXfeatures & ~tb.userXfeatures & ~XFEATURE_MASK.FPSSE;
-  if (lost !== 0n) {
-    out.push({
-      level: 'incompatible',
-      code: 'missing',
-      scope: 'frame',
-      message: `components ${bitsOf(lost).map(xfeatureName).join(', ')} of the frame are not the destination task's: with their XSTATE_BV bits set XRSTOR faults (SIGSEGV)`,
-    });
+  const other = otherMagicRule(kernel);
+  if (other) {
+    const v2 = frameVerdict(a.p, b.p, other.kernel, config, amx);
+    if (v2.verdict !== verdict.verdict) {
+      out.push({
+        level: 'hazard',
+        code: 'magic2',
+        scope: 'frame',
+        message: `kernels with ${other.ranges} reach another verdict: ${v2.verdict} — ${v2.reason}`,
+      });
+    }
   }
-  return out;
+  return { findings: out, verdict };
 }
 
 /** The process rules for checkpoint/restore and migration. */
@@ -223,16 +274,29 @@ export function compat(
 ): CompatReport {
   const a: Side = { p: from, k: systemTarget(from, kernel, config).k };
   const b: Side = { p: to, k: systemTarget(to, kernel, config).k };
-  const components = componentCompat(a, b, what);
+  const frame = what === 'frame' ? frameFindings(a, b, kernel, config, amx) : undefined;
+  // A frame's components are what rt_sigreturn makes of them: with the image restored only
+  // fx-only (or not at all) no XRSTOR reads them, and the frame verdict says why.
+  const xrstorRuns = !frame || frame.verdict.verdict === 'full' || frame.verdict.verdict === 'partial';
+  const lost: ComponentCompat['restore'] = frame?.verdict.verdict === 'sigsegv' ? 'fault' : 'init';
+  const components = componentCompat(a, b, what).map((c) =>
+    xrstorRuns || !c.from
+      ? c
+      : {
+          ...c,
+          restore: lost,
+          reason: `rt_sigreturn on ${b.p.name} does not restore the frame's image (${frame!.verdict.verdict}; see the frame finding)`,
+        },
+  );
   const findings: Finding[] = components
-    .filter((c) => c.restore === 'garbage' || c.restore === 'fault')
+    .filter((c) => xrstorRuns && (c.restore === 'garbage' || c.restore === 'fault'))
     .map((c) => ({
       level: 'incompatible' as const,
       code: c.restore === 'garbage' ? 'moved' : 'missing',
       scope: 'component' as const,
       message: `${c.name}: ${c.reason}`,
     }));
-  if (what === 'frame') findings.push(...frameFindings(a, b, kernel, config, amx));
+  if (frame) findings.push(...frame.findings);
   if (what === 'checkpoint') findings.push(...processFindings(a, b, kernel, config));
   return {
     from: from.name,

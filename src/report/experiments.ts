@@ -1,7 +1,7 @@
 import { type JsonInfer, j } from '../schema/json.js';
 
 /**
- * The output formats of the native experiments (native/altstack.c, native/libc.c): what a live
+ * The output formats of the native experiments (native/altstack.c, libc.c, sigreturn.c): what a live
  * kernel and C library answered. Defined here, beside the comparison with the model
  * (measure.ts), so a report reads them without depending on the code that runs them (src/host).
  */
@@ -74,3 +74,45 @@ export const libcSchema = j.object({
 });
 
 export type LibcExperiment = JsonInfer<typeof libcSchema>;
+
+/**
+ * What native/sigreturn.c saw: for each edit of a frame by its own handler (one child process
+ * each), the frame as the kernel wrote it (once per kind), the edit as byte patches, and what the
+ * kernel did — SIGSEGV and from where (trapno 0: rt_sigreturn's "bad frame"; 13/14: #GP or #PF on
+ * the way back), another signal, or survival with the registers that came back, each classed
+ * against the values loaded before the signal ("pattern") and the edit's ("edited").
+ */
+const vectorClass = j.oneOf(['pattern', 'edited', 'zero', 'other']);
+export const sigreturnSchema = j.object({
+  format: j.literal('sigframe-sigreturn/2'),
+  release: j.optional(j.string()),
+  cpu: j.optional(j.string()),
+  xcr0: j.optional(j.u64()),
+  mxcsr_mask: j.optional(j.u32()),
+  foreign_bit: j.optional(j.int(0, 63)),
+  error: j.optional(j.string()),
+  results: j.optional(
+    j.array(
+      j.object({
+        kind: j.oneOf(['x86_64', 'ia32-rt', 'ia32']),
+        edit: j.string(),
+        frame: j.optional(j.object({ address: j.u64(), bytes: j.hex() })),
+        patch: j.optional(j.array(j.object({ at: j.int(0, 1 << 20), bytes: j.hex() }))),
+        outcome: j.oneOf(['survived', 'sigsegv', 'signal', 'exit']),
+        xmm0: j.optional(vectorClass),
+        ymm0_high: j.optional(vectorClass),
+        st0: j.optional(j.oneOf(['pattern', 'edited', 'empty', 'other'])),
+        fcw: j.optional(j.u32()),
+        mxcsr: j.optional(j.u32()),
+        df: j.optional(j.int(0, 1)),
+        phase: j.optional(j.oneOf(['sigreturn', 'return'])),
+        si_code: j.optional(j.int(-1000, 1000)),
+        trapno: j.optional(j.int(0, 255)),
+        signal: j.optional(j.int(1, 64)),
+        status: j.optional(j.int(-1, 255)),
+      }),
+    ),
+  ),
+});
+
+export type SigreturnExperiment = JsonInfer<typeof sigreturnSchema>;

@@ -3,6 +3,7 @@ import type { BuiltFrame } from '../frame/build.js';
 import { buildFrame } from '../frame/build.js';
 import type { DecodedFrame } from '../frame/decode.js';
 import { frameLayout } from '../frame/layout.js';
+import { sampleState } from '../frame/sample.js';
 import type { SignalState } from '../frame/state.js';
 import type { FrameTarget } from '../frame/target.js';
 import { frameTarget } from '../frame/target.js';
@@ -12,7 +13,6 @@ import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { toJson } from '../schema/json.js';
 import { layoutOf } from '../schema/layout.js';
-import { sampleState } from './map-state.js';
 
 /**
  * `sigframe map`: a frame as the regions of the stack it occupies, from the top down — slack,

@@ -4,6 +4,7 @@ import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { kernelEras } from '../../layouts/kernels.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
 import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
+import { resumableFrame } from '../frame/sample.js';
 import type { SignalState } from '../frame/state.js';
 import { type FrameTarget, frameTarget } from '../frame/target.js';
 import { chooseKernel } from '../kernel/eras.js';
@@ -98,6 +99,7 @@ export function arbitraryState(t: FrameTarget): fc.Arbitrary<SignalState> {
       delivery: arbitraryDelivery(kind.abi === 'x86_64' ? 47 : 32),
     })
     .map(({ frame, legacy, inUse, values, pkru, delivery }) => {
+      const resumable = resumableFrame(frame as SignalState['frame'], t);
       const xstateBv = inUse.reduce((m, nr) => m | bit(nr), XFEATURE_MASK.FPSSE);
       const components = Object.fromEntries(
         inUse.map((nr) => {
@@ -113,10 +115,11 @@ export function arbitraryState(t: FrameTarget): fc.Arbitrary<SignalState> {
         ...(t.config.ia32Emulation === false ? { ia32_emulation: false } : {}),
         amx: t.amx,
         delivery,
-        frame: frame as SignalState['frame'],
-        // MXCSR within the bits every SSE2 CPU defines, as a running program's is.
+        frame: resumable,
+        // MXCSR within the bits every SSE2 CPU defines, as a running program's is, and the mask
+        // XSAVE records beside it.
         fpu: {
-          legacy: { ...legacy, mxcsr: legacy.mxcsr & 0xffff },
+          legacy: { ...legacy, mxcsr: legacy.mxcsr & 0xffbf, mxcsr_mask: 0xffff },
           xstate_bv: xstateBv,
           components,
           ...(has(user, XFEATURE.PKRU) ? { pkru } : {}),
