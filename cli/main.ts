@@ -13,8 +13,15 @@ import * as diff from './commands/diff.js';
 import * as layout from './commands/layout.js';
 import * as map from './commands/map.js';
 import * as profiles from './commands/profiles.js';
+import * as sigreturn from './commands/sigreturn.js';
 import * as size from './commands/size.js';
 import { EXIT_BAD_INPUT, reportError } from './run.js';
+
+// A reader that stops early (`| head`) closes the pipe: that ends the output, it is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 // The command modules only declare options; each handler imports the library when it runs, so
 // `sigframe --help` does not pay for loading the model.
@@ -26,6 +33,7 @@ void yargs(hideBin(process.argv))
   .command(size)
   .command(capture)
   .command(decode)
+  .command(sigreturn)
   .command(build)
   .command(diff)
   .command(compat)

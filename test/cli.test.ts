@@ -535,6 +535,34 @@ describe('sigframe decode / build / diff / capture', () => {
   });
 });
 
+describe('sigframe sigreturn', () => {
+  const dir = fixture('sigreturn', 'amd-epyc-zen4');
+  test('a saved run: every edit agrees, per frame kind; exit 0', () => {
+    const r = cli('sigreturn', dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /x86_64\s+75\s+75\s+0/);
+    assert.match(r.stdout, /all 224 agree/);
+    const j = json(cli('sigreturn', dir, '--json'));
+    assert.equal(j.checks.length, 224);
+    assert.equal(j.release, '6.18.44-fc-v1045');
+  });
+  test('an outcome the model does not predict: listed, exit 1; not a run: exit 2', () => {
+    const run = JSON.parse(readFileSync(join(dir, 'x86_64.json'), 'utf8'));
+    const edit = run.results.find((r: { edit: string }) => r.edit === 'cs_zero');
+    Object.assign(edit, { phase: 'sigreturn', trapno: 0 });
+    const out = mkdtempSync(join(tmpdir(), 'sigframe-sigreturn-'));
+    writeFileSync(join(out, 'x86_64.json'), JSON.stringify(run));
+    const r = cli('sigreturn', join(out, 'x86_64.json'), '--profile', join(dir, 'host-profile.json'));
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /cs_zero .*sigsegv in rt_sigreturn .*sigsegv on return #GP/);
+    assert.match(r.stdout, /1 DISAGREE/);
+    const bad = cli('sigreturn', join(dir, 'host-profile.json'));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown member/);
+    noTrace(bad);
+  });
+});
+
 describe('sigframe compat / convert', () => {
   test('Intel AVX-512 frames on AMD: one verdict — fx-only, not also an XRSTOR fault; images: moved components', () => {
     const r = cli('compat', '--from', 'intel-cascade-lake', '--to', 'amd-zen4-genoa', '--json');

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { leValue } from '../src/frame/registers.js';
 import { captureHostFrames } from '../src/host/capture.js';
 import { writtenMask } from '../src/io/capture-file.js';
 import { loadFrame } from '../src/io/frames.js';
@@ -49,6 +50,15 @@ describe('frames captured from a real kernel (test/fixtures/frames)', () => {
     assert.equal(BigInt(g.puc) - ia32rt.frame, 144n);
     assert.equal(g.uc.uc_flags, 1, 'UC_FP_XSTATE only');
     assert.equal(ia32rt.sw_reserved?.extended_size, 2432 + 4 + 112);
+  });
+
+  test('ia32: registers.st are the FSAVE header’s, which rt_sigreturn loads (the image’s copy is ignored)', () => {
+    for (const name of ['ia32-rt-sigusr1.json', 'ia32-legacy-sigusr1.json']) {
+      const d = loadFrame(join(dir, name)).decoded;
+      assert.deepEqual(d.registers!.st, d.fsave_header!.st_space.map(leValue));
+      assert.equal(d.verdict.x87?.source, 'fsave-header');
+      assert.equal(d.verdict.x87?.address, d.fpstate);
+    }
   });
 
   test('the red zone: on the normal stack the frame ends 128 bytes below the interrupted sp', () => {

@@ -14,7 +14,7 @@ import {
   returnToUser,
   type SigcontextRegs,
 } from '../kernel/sigreturn.js';
-import { copyFromUser, type UserMemory } from '../kernel/uaccess.js';
+import { copyFromUser, getU32, type UserMemory } from '../kernel/uaccess.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 import { valueAt } from '../schema/value.js';
@@ -171,6 +171,8 @@ export function sigreturnVerdict(
 ): Verdict {
   const kind = frameKinds[t.kind];
   const ia32 = kind.abi === 'ia32';
+  // The legacy ia32 frame returns through sigreturn(2), every other kind through rt_sigreturn(2).
+  const syscall = kind.ucontext === null ? 'sigreturn' : 'rt_sigreturn';
   const notes: string[] = [];
   const steps: RestoreStep[] = [];
   const sc = sigcontextOf(frame, t.kind);
@@ -203,7 +205,7 @@ export function sigreturnVerdict(
     return {
       verdict: 'sigsegv',
       phase: 'sigreturn',
-      reason: `bad frame in rt_sigreturn: ${fp.reason}`,
+      reason: `bad frame in ${syscall}: ${fp.reason}`,
       restored: 0n,
       init: 0n,
       steps,
@@ -213,14 +215,7 @@ export function sigreturnVerdict(
   notes.push(...fp.notes);
   if (uc) notes.push(restoreAltstackNote(uc.uc_stack.ss_flags));
   const mxcsrValue =
-    fp.mxcsr === 'init'
-      ? MXCSR_INIT
-      : fp.mxcsrAt !== undefined
-        ? (() => {
-            const b = copyFromUser(mem, fp.mxcsrAt, 4);
-            return b && new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
-          })()
-        : undefined;
+    fp.mxcsr === 'init' ? MXCSR_INIT : fp.mxcsrAt !== undefined ? getU32(mem, fp.mxcsrAt) : undefined;
   const back = returnToUser(regs, ia32, t.config.bits);
   steps.push(...back.steps);
   notes.push(...back.notes);
@@ -250,7 +245,7 @@ export function sigreturnVerdict(
     verdict: 'sigsegv',
     phase: 'return',
     trap: back.trap!,
-    reason: `rt_sigreturn succeeds (${cls.verdict}), then ${back.reason}`,
+    reason: `${syscall} succeeds (${cls.verdict}), then ${back.reason}`,
     ...fpPart,
     steps,
     notes,

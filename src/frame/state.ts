@@ -59,7 +59,15 @@ export const fpuStateSchema = j.object({
   pkru: j.optional(j.u32()),
 });
 
-const altstackSchema = j.object({ sp: j.u64(), size: j.u64(), flags: j.int(0, 0xffffffff) });
+/**
+ * sigaltstack() flags: a C int holding a flag word, SS_AUTODISARM in its sign bit. Kept unsigned;
+ * the signed form (−2147483647 for SS_ONSTACK|SS_AUTODISARM) is read too.
+ */
+const ssFlags: JsonSchema<number> = {
+  describe: 'sigaltstack() flags (a 32-bit value)',
+  parse: (v, p) => j.int(-0x80000000, 0xffffffff).parse(v, p) >>> 0,
+};
+const altstackSchema = j.object({ sp: j.u64(), size: j.u64(), flags: ssFlags });
 
 /** The state's fields besides the frame struct, which is parsed once the kind is known. */
 const stateShape = j.object({

@@ -9,13 +9,20 @@ export type { SigreturnExperiment };
  * legacy frames, whose restore path is another): what the running kernel did with each edit.
  */
 export function runSigreturnExperiment(abi: 'x86_64' | 'ia32' = 'x86_64'): SigreturnExperiment {
-  assertX86Linux('running sigreturn experiments');
-  const out = runHelper(nativeHelper('sigreturn', abi === 'ia32' ? ['-m32', '-no-pie'] : ['-m64']));
-  return parseSigreturnExperiment(out, 'native/sigreturn.c');
+  return runSigreturnExperimentText(abi).experiment;
 }
 
-/** Reads the experiment's output (live, or a committed fixture); `where` names it in errors. */
-export function parseSigreturnExperiment(text: string, where: string): SigreturnExperiment {
+/** The run, and its output as printed (what `sigframe sigreturn --save` keeps). */
+export function runSigreturnExperimentText(abi: 'x86_64' | 'ia32'): {
+  experiment: SigreturnExperiment;
+  text: string;
+} {
+  assertX86Linux('running sigreturn experiments');
+  const text = runHelper(nativeHelper('sigreturn', abi === 'ia32' ? ['-m32', '-no-pie'] : ['-m64']));
+  return { experiment: parseSigreturnExperiment(text, 'native/sigreturn.c'), text };
+}
+
+function parseSigreturnExperiment(text: string, where: string): SigreturnExperiment {
   try {
     return sigreturnSchema.parse(JSON.parse(text), 'sigreturn');
   } catch (e) {

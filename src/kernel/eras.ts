@@ -1,5 +1,6 @@
 import { type KernelEra, kernelEras, type VersionedRule } from '../../layouts/kernels.js';
 import { InputError } from '../schema/errors.js';
+import { memo } from '../schema/memo.js';
 
 export type KernelVersion = readonly [number, number, number];
 
@@ -75,12 +76,13 @@ export function ruleAt<V extends string>(
 ): { value: V; why?: string } {
   const v = kernel.version;
   if (v === undefined) return { value: rule.otherwise };
-  for (const r of rule.ranges) {
-    if (
-      compareVersions(v, parseKernelVersion(r.from)) >= 0 &&
-      compareVersions(v, parseKernelVersion(r.before)) < 0
-    )
+  for (const r of parsedRanges(rule)) {
+    if (compareVersions(v, r.from) >= 0 && compareVersions(v, r.before) < 0)
       return { value: r.value, why: r.why };
   }
   return { value: rule.otherwise };
 }
+
+const parsedRanges = memo(<V extends string>(rule: VersionedRule<V>) =>
+  rule.ranges.map((r) => ({ ...r, from: parseKernelVersion(r.from), before: parseKernelVersion(r.before) })),
+);

@@ -5,8 +5,8 @@ import { fpstate_64, fpx_sw_bytes, xstate_header } from '../../layouts/uapi.js';
 import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
 import { locate, sizeOf } from '../schema/layout.js';
+import { memo } from '../schema/memo.js';
 import type { Infer } from '../schema/node.js';
-import { decode } from '../schema/parse.js';
 import { bit, bitsOf, FIRST_EXTENDED_XFEATURE, maskOf } from '../xsave/catalog.js';
 import type { XsaveEnumeration } from '../xsave/enumeration.js';
 import { type Region, type XsaveFormat, xsaveLayout } from '../xsave/layout.js';
@@ -122,11 +122,14 @@ export interface FpuRestoreContext {
  * The bytes an XRSTOR or the kernel's copy reads for `mask`'s extended components, in `format`.
  * Components the CPU does not enumerate have no place and are left out (XRSTOR faults on them first).
  */
-function componentRegions(ctx: FpuRestoreContext, mask: bigint, format: XsaveFormat): readonly Region[] {
-  const known = bitsOf(mask).filter((nr) => nr >= FIRST_EXTENDED_XFEATURE && ctx.xsave.components.has(nr));
-  if (known.length === 0) return [];
-  return xsaveLayout(ctx.xsave, maskOf(known), format).regions.filter((r) => typeof r.nr === 'number');
-}
+const componentRegions = memo(
+  (e: XsaveEnumeration, mask: bigint, format: XsaveFormat): readonly Region[] => {
+    const known = bitsOf(mask).filter((nr) => nr >= FIRST_EXTENDED_XFEATURE && e.components.has(nr));
+    if (known.length === 0) return [];
+    return xsaveLayout(e, maskOf(known), format).regions.filter((r) => typeof r.nr === 'number');
+  },
+  (mask, format) => `${mask}|${format}`,
+);
 
 function unreadable(mem: UserMemory, base: bigint, regions: readonly Region[]): Region | undefined {
   return regions.find((r) => !copyFromUser(mem, base + BigInt(r.offset), r.size));
@@ -174,7 +177,41 @@ const FXSAVE_BYTES = HEADER_AT;
 /** sizeof(struct user_i387_ia32_struct): the FSAVE header part __fpu_restore_sig() copies. */
 const USER_I387_IA32 = locate(fregs_state, dataModels.ilp32, 'status').offset;
 
-export type Sw = Infer<typeof fpx_sw_bytes>;
+export type Sw = Pick<Infer<typeof fpx_sw_bytes>, 'magic1' | 'extended_size' | 'xfeatures' | 'xstate_size'>;
+
+// The few words the restore reads, at the offsets the uapi structs give: a DataView read each,
+// not a whole struct decode per sigreturn verdict.
+const SW_AT = Object.fromEntries(
+  (['magic1', 'extended_size', 'xfeatures', 'xstate_size'] as const).map((m) => [
+    m,
+    locate(fpx_sw_bytes, dataModels.lp64, m).offset,
+  ]),
+) as Record<keyof Sw, number>;
+const HDR_AT = {
+  xfeatures: locate(xstate_header, dataModels.lp64, 'xfeatures').offset,
+  reserved1: locate(xstate_header, dataModels.lp64, 'reserved1'),
+  reserved2: locate(xstate_header, dataModels.lp64, 'reserved2'),
+};
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+function readSw(b: Uint8Array): Sw {
+  const v = view(b);
+  return {
+    magic1: v.getUint32(SW_AT.magic1, true),
+    extended_size: v.getUint32(SW_AT.extended_size, true),
+    xfeatures: v.getBigUint64(SW_AT.xfeatures, true),
+    xstate_size: v.getUint32(SW_AT.xstate_size, true),
+  };
+}
+function readHeader(b: Uint8Array): XsaveHeaderWords {
+  const v = view(b);
+  const words = (r: { offset: number; size: number }) =>
+    Array.from({ length: r.size / 8 }, (_, i) => v.getBigUint64(r.offset + 8 * i, true));
+  return {
+    xfeatures: v.getBigUint64(HDR_AT.xfeatures, true),
+    reserved1: words(HDR_AT.reserved1),
+    reserved2: words(HDR_AT.reserved2),
+  };
+}
 
 /**
  * check_xstate_in_sigframe() (arch/x86/kernel/fpu/signal.c): whether sw_reserved and MAGIC2
@@ -188,7 +225,7 @@ export function checkXstateInSigframe(
 ): { fault: string } | { sw: Sw; fxOnly?: string; passed?: string } {
   const raw = copyFromUser(mem, bufFx + BigInt(SW.offset), SW.size);
   if (!raw) return { fault: `sw_reserved at ${hexAddr(bufFx + BigInt(SW.offset))} is not readable` };
-  const sw = decode(fpx_sw_bytes, dataModels.lp64, raw);
+  const sw = readSw(raw);
   const rule = ruleAt(magicCheckRule, ctx.kernel);
   const userSize = ctx.task.userSize;
   if (sw.magic1 !== K.FP_XSTATE_MAGIC1)
@@ -319,7 +356,7 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
         SDM_XRSTOR,
         `the XSAVE header at ${hexAddr(bufFx + BigInt(HEADER_AT))} is not readable`,
       );
-    const header = decode(xstate_header, dataModels.lp64, hdrBytes);
+    const header = readHeader(hdrBytes);
     // d877550eaf2d (v6.8; 6.7.6, 6.6.18, 6.1.79): only the task's features are requested.
     const rfbm = sw!.xfeatures & task.userXfeatures;
     const r = xrstor({
@@ -332,13 +369,16 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
       compaction: k.xsavec,
     });
     if (r.fault) return fail('XRSTOR', SDM_XRSTOR, r.fault);
-    const xcompBv = header.reserved1[0] ?? 0n;
+    // The compacted form packs what XCOMP_BV names, so offsets follow from all of it; XRSTOR
+    // reads only the components it loads.
+    const placed =
+      r.format === 'compacted'
+        ? componentRegions(ctx.xsave, (header.reserved1[0] ?? 0n) & ~(1n << 63n), 'compacted')
+        : componentRegions(ctx.xsave, r.loaded, 'standard');
     const gap = unreadable(
       mem,
       bufFx,
-      componentRegions(ctx, r.loaded, r.format === 'compacted' ? 'compacted' : 'standard').filter(
-        (reg) => r.format !== 'compacted' || (xcompBv & bit(reg.nr as number)) !== 0n,
-      ),
+      placed.filter((reg) => (r.loaded & bit(reg.nr as number)) !== 0n),
     );
     if (gap)
       return fail(
@@ -396,7 +436,7 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
     const hdrBytes = copyFromUser(mem, hdrAt, HEADER_SIZE);
     if (!hdrBytes)
       return fail('copy_uabi_to_xstate', XSTATE_C, `the XSAVE header at ${hexAddr(hdrAt)} is not readable`);
-    const header = decode(xstate_header, dataModels.lp64, hdrBytes);
+    const header = readHeader(hdrBytes);
     const v = validateUserXstateHeader(header, task.userXfeatures);
     if (v) return fail('validate_user_xstate_header', XSTATE_C, v);
     const { FP, SSE, YMM } = XFEATURE_MASK;
@@ -408,7 +448,7 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
       const bad = mxcsrInvalid(mx, ctx.mxcsrMask);
       if (bad) return fail('copy_uabi_to_xstate', XSTATE_C, `${bad} (EINVAL)`);
     }
-    const gap = unreadable(mem, bufFx, componentRegions(ctx, header.xfeatures, 'standard'));
+    const gap = unreadable(mem, bufFx, componentRegions(ctx.xsave, header.xfeatures, 'standard'));
     if (gap)
       return fail(
         'copy_uabi_to_xstate',

@@ -49,9 +49,18 @@ export function descriptorOf(selector: number, kernelBits: 64 | 32): Descriptor 
   if ((selector & 4) !== 0) return 'ldt';
   const index = selector >> 3;
   if (index === 0) return 'null';
-  const gdt = gdtLayouts[kernelBits];
-  if (index >= gdt.gdtEntries) return 'none';
-  return gdt.entries.find(([i]) => i === index)?.[1] ?? 'none';
+  return GDT[kernelBits][index] ?? 'none';
+}
+
+/** Each GDT as an array by index (undefined: no descriptor). */
+const GDT = {
+  64: gdtTable(64),
+  32: gdtTable(32),
+};
+function gdtTable(bits: 64 | 32): (Descriptor | undefined)[] {
+  const t: (Descriptor | undefined)[] = new Array(gdtLayouts[bits].gdtEntries).fill(undefined);
+  for (const [i, d] of gdtLayouts[bits].entries) t[i] = d;
+  return t;
 }
 
 const hex = (v: number | bigint) => hexAddr(v);
