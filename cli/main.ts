@@ -7,6 +7,7 @@ import * as build from './commands/build.js';
 import * as capture from './commands/capture.js';
 import * as compat from './commands/compat.js';
 import * as convert from './commands/convert.js';
+import * as core from './commands/core.js';
 import * as cpuid from './commands/cpuid.js';
 import * as decode from './commands/decode.js';
 import * as diff from './commands/diff.js';
@@ -34,6 +35,7 @@ void yargs(hideBin(process.argv))
   .command(capture)
   .command(decode)
   .command(sigreturn)
+  .command(core)
   .command(build)
   .command(diff)
   .command(compat)

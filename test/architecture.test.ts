@@ -17,6 +17,7 @@ const ORDER = [
   'src/libc',
   'src/frame',
   'src/compat',
+  'src/core',
   'src/report',
   'src/host',
   'src/io',

@@ -735,3 +735,141 @@ describe('sigframe compat / convert', () => {
     );
   });
 });
+
+describe('decode: foreign frames', () => {
+  const frames = (...p: string[]) => fixture('frames', ...p);
+  const infoOf = (name: string) => JSON.parse(readFileSync(frames(`${name}.json`), 'utf8'));
+  const avx512 = infoOf('x86_64-sigusr1-vectors');
+  const bin = frames('x86_64-sigusr1-vectors.bin');
+
+  test('the AVX-512 frame with an AVX2 profile: exit 2 naming sw_reserved.xfeatures and xstate_size; --force decodes', () => {
+    for (const extra of [[], ['--top', avx512.top]]) {
+      const r = cli(
+        'decode',
+        bin,
+        '--address',
+        avx512.address,
+        '--profile',
+        'qemu-epyc-milan-avx2',
+        ...extra,
+      );
+      assert.equal(r.code, 2, r.stdout);
+      if (extra.length === 0) {
+        assert.match(r.stderr, /sw_reserved\.xfeatures at byte \d+: 0xe7, expected 0x7/);
+        assert.match(r.stderr, /sw_reserved\.xstate_size at byte \d+: 2432, expected 832/);
+      } else {
+        assert.match(r.stderr, /uc\.uc_mcontext\.fpstate at byte \d+/);
+        assert.match(r.stderr, /says sw_reserved\.xfeatures 0xe7, xstate_size 2432/);
+      }
+      assert.match(r.stderr, /It fits amd-epyc-zen4-kvm x86_64 .*drop --profile.*--force/);
+      noTrace(r);
+    }
+    const forced = cli(
+      'decode',
+      bin,
+      '--address',
+      avx512.address,
+      '--profile',
+      'qemu-epyc-milan-avx2',
+      '--force',
+      '--json',
+    );
+    assert.equal(forced.code, 0, forced.stderr);
+    const j = json(forced);
+    assert.equal(j.layout.source, 'profile');
+    assert.match(j.layout.why, /--force/);
+    assert.ok(j.findings.some((f: { field: string }) => f.field === 'sw_reserved.xstate_size'));
+  });
+
+  test('without --profile, the frame is read with the layout it fits, and the output says which', () => {
+    const want = json(cli('decode', frames('x86_64-sigusr1-vectors.json'), '--json'));
+    for (const extra of [[], ['--top', avx512.top]]) {
+      const r = cli('decode', bin, '--address', avx512.address, ...extra, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const j = json(r);
+      assert.deepEqual(Object.keys(j.layout).sort(), [
+        'amx',
+        'candidates',
+        'kind',
+        'profile',
+        'source',
+        'why',
+      ]);
+      // The host's layout when this machine writes such frames, else the shipped profile that does.
+      assert.ok(j.layout.source === 'host' || j.layout.profile === 'amd-epyc-zen4-kvm', j.layout.why);
+      assert.equal(j.frame, avx512.address);
+      assert.deepEqual(j.registers, want.registers);
+      assert.equal(j.verdict.verdict, 'full');
+      assert.deepEqual(j.findings, []);
+    }
+    // The AVX2 capture: no AVX-512 machine writes it, so it is inferred there.
+    const a = infoOf('avx2/x86_64-sigusr1-vectors');
+    const wantAvx2 = json(cli('decode', frames('avx2', 'x86_64-sigusr1-vectors.json'), '--json'));
+    const r = cli(
+      'decode',
+      frames('avx2', 'x86_64-sigusr1-vectors.bin'),
+      '--address',
+      a.address,
+      '--top',
+      a.top,
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const j = json(r);
+    assert.equal(j.frame, a.address);
+    assert.equal(j.sw_reserved.xstate_size, 832);
+    assert.deepEqual(j.registers.ymm, wantAvx2.registers.ymm);
+    if (j.layout.source === 'inferred') {
+      assert.equal(j.layout.profile, 'intel-broadwell-u', 'the first by name of the equivalent AVX2 layouts');
+      assert.deepEqual(
+        j.layout.candidates.map((c: { profile: string }) => c.profile),
+        ['intel-haswell-ep', 'qemu-epyc-milan-avx2'],
+      );
+    }
+    const text = cli('decode', frames('avx2', 'x86_64-sigusr1-vectors.bin'), '--address', a.address);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^layout: (host|inferred) — /m);
+  });
+
+  test('an ia32 frame without --abi is recognised as ia32', () => {
+    for (const [name, kind] of [
+      ['ia32-rt-sigusr1', 'ia32-rt'],
+      ['ia32-legacy-sigusr1', 'ia32'],
+      ['avx2/ia32-rt-sigusr1', 'ia32-rt'],
+    ]) {
+      const info = infoOf(name!);
+      for (const extra of [[], ['--top', info.top]]) {
+        const r = cli('decode', frames(`${name}.bin`), '--address', info.address, ...extra, '--json');
+        assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+        const j = json(r);
+        assert.equal(j.state.kind, kind, name);
+        assert.equal(j.frame, info.address);
+        assert.equal(j.layout.kind, kind);
+        assert.match(j.layout.why, /not \S+ x86_64/);
+      }
+    }
+  });
+
+  test('a wrong --address: exit 2 naming the pointer that does not agree', () => {
+    const wrong = `0x${(BigInt(avx512.address) - 0x40n).toString(16)}`;
+    for (const extra of [[], ['--profile', 'amd-epyc-zen4-kvm']]) {
+      const r = cli('decode', bin, '--address', wrong, ...extra);
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(
+        r.stderr,
+        /uc\.uc_mcontext\.fpstate at byte \d+: 0x55e9ca400640, expected 0x[0-9a-f]+ \(the frame \+ \d+/,
+      );
+      noTrace(r);
+    }
+  });
+
+  test('an ELF file is not a frame: use `sigframe core`', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-elf-'));
+    const elf = join(dir, 'core');
+    writeFileSync(elf, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]), Buffer.alloc(64)]));
+    const r = cli('decode', elf, '--address', '0x1000');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /an ELF file: use `sigframe core /);
+    noTrace(r);
+  });
+});

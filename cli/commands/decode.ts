@@ -41,6 +41,10 @@ export const builder = (y: Argv) =>
       choices: ['none', 'permitted', 'used'] as const,
       describe: "the task's AMX state (default: inferred)",
     })
+    .option('force', {
+      type: 'boolean',
+      describe: 'decode with --profile even when the frame does not fit it (the misfits become notes)',
+    })
     .example('$0 decode test/fixtures/frames/x86_64-sigusr1-vectors.json', 'a committed capture');
 
 type Args = ArgumentsCamelCase<
@@ -54,6 +58,7 @@ type Args = ArgumentsCamelCase<
       abi?: 'x86_64' | 'x32' | 'ia32' | 'ia32-rt';
       profile?: string;
       amx?: 'none' | 'permitted' | 'used';
+      force?: boolean;
     }
 >;
 
@@ -79,17 +84,23 @@ export const handler = (argv: Args) =>
       ...(argv.profile ? { profile: argv.profile } : {}),
       ...(argv.kernel ? { kernel: argv.kernel } : {}),
       ...(argv.amx ? { amx: argv.amx } : {}),
+      ...(argv.force ? { force: true } : {}),
       config: kernelConfig(argv),
     });
-    const { frameSummary } = await import('../../src/report/decode.js');
-    print(argv.json ? toJson(decoded) : render(decoded, frameSummary(decoded)));
+    const { frameSummary, siginfoText } = await import('../../src/report/decode.js');
+    print(argv.json ? toJson(decoded) : render(decoded, frameSummary(decoded), siginfoText));
     return EXIT_OK;
   });
 
-export function render(d: DecodedFrame, view: FrameSummary): string {
+export function render(
+  d: DecodedFrame,
+  view: FrameSummary,
+  siginfoText: (s: NonNullable<DecodedFrame['siginfo']>) => string,
+): string {
   const s = d.state;
   const out: string[] = [];
   out.push(`${s.kind} frame at ${hex(d.frame)} (${s.profile}, Linux ${s.kernel}, AMX ${s.amx})`);
+  out.push(`layout: ${d.layout.source} — ${d.layout.why}`);
   const rows = view.sigcontext.map(([k, v]) => [k, hex(v)]);
   if (view.ucontext) {
     const u = view.ucontext;
@@ -97,10 +108,7 @@ export function render(d: DecodedFrame, view: FrameSummary): string {
       `uc_flags ${hex(u.uc_flags)}   uc_stack sp ${hex(u.ss_sp)} size ${u.ss_size} flags ${hex(u.ss_flags >>> 0)}`,
     );
   }
-  if (view.siginfo)
-    out.push(
-      `siginfo signo ${view.siginfo.si_signo} code ${view.siginfo.si_code} errno ${view.siginfo.si_errno}`,
-    );
+  if (d.siginfo) out.push(siginfoText(d.siginfo));
   out.push('', table(['sigcontext', 'value'], rows, ['l', 'r']));
   out.push(
     '',

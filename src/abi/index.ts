@@ -1,5 +1,6 @@
 import { type AbiName, abis, dataModels } from '../../layouts/abi.js';
 import { frameStructs } from '../../layouts/frames.js';
+import { siginfoStructs } from '../../layouts/siginfo.js';
 import { uapiStructs } from '../../layouts/uapi.js';
 import { xfeatures } from '../../layouts/xfeatures.js';
 import { InputError } from '../schema/errors.js';
@@ -11,6 +12,7 @@ export const allStructs: readonly StructNode[] = [
   ...new Set<StructNode>([
     ...uapiStructs,
     ...frameStructs,
+    ...siginfoStructs,
     ...xfeatures.flatMap((x) => ('registers' in x ? [x.registers] : [])),
   ]),
 ];

@@ -11,11 +11,13 @@ import { InputError } from '../schema/errors.js';
 import { type FlatField, flatByPath } from '../schema/flat.js';
 import { locate, sizeOf } from '../schema/layout.js';
 import { memo } from '../schema/memo.js';
+import { decode } from '../schema/parse.js';
 import { valueAt } from '../schema/value.js';
 import { bit, has, maskOf } from '../xsave/catalog.js';
 import { fsaveHeader } from './fsave.js';
 import { frameLayout, sigcontextOf } from './layout.js';
-import type { FpuState, FrameValue, SignalState } from './state.js';
+import { encodeSiginfo } from './siginfo.js';
+import { type FpuState, type FrameValue, kindHasSiginfo, noSiginfoError, type SignalState } from './state.js';
 import type { FrameTarget } from './target.js';
 
 /** A frame as the kernel writes it: the bytes from the frame start to the stack top. */
@@ -158,6 +160,13 @@ export function kernelFrameMembers(
 ): FrameValue {
   const kind = frameKinds[t.kind];
   const v = structuredClone(state.frame) as FrameValue;
+  if (state.siginfo) {
+    // The builder writes what decodeSiginfo() reads: the state's siginfo, laid out for the ABI,
+    // over the frame's info — before the members derived from it (ia32 rt `sig` is si_signo).
+    if (!kindHasSiginfo(t.kind)) throw noSiginfoError(t.kind, 'siginfo');
+    const info = locate(kind.struct, t.model, 'info');
+    (v as { info: unknown }).info = decode(info.node, t.model, encodeSiginfo(state.siginfo, kind.abi));
+  }
   const alt = state.delivery.altstack;
   const value = (source: DerivedMember['source']): bigint => {
     switch (source) {

@@ -3,7 +3,6 @@ import { type FrameKindName, frameKinds, fregs_state } from '../../layouts/frame
 import type { fpstate_64 } from '../../layouts/uapi.js';
 import { K } from '../abi/constants.js';
 import type { KernelChoice } from '../kernel/eras.js';
-import { frameGeometry } from '../kernel/signal.js';
 import { type AmxState, possibleAmxStates } from '../kernel/task.js';
 import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
@@ -13,14 +12,39 @@ import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 import { valueAt } from '../schema/value.js';
 import { bitsOf, has, xfeatureName } from '../xsave/catalog.js';
+import { checkFrame, type Finding, type FrameLocation, type ImageExpectation, locateFrame } from './infer.js';
 import { type FrameLayout, frameLayout, sigcontextOf } from './layout.js';
 import { assembleRegisters, type Registers } from './registers.js';
+import { type DecodedSiginfo, decodeSiginfo } from './siginfo.js';
 import { type FpImage, type Memory, readFpImage, sigreturnVerdict, type Verdict } from './sigreturn.js';
 import type { ComponentValues, FrameValue, SignalState } from './state.js';
 import { type FrameTarget, frameTarget } from './target.js';
 
-/** Where the frame is: given directly, through its ucontext, or below an alt stack top. */
-export type FrameLocation = { frame: bigint } | { ucontext: bigint } | { top: bigint } | undefined;
+export type { Finding, FrameLocation } from './infer.js';
+
+/** How the layout a frame is read with was chosen. */
+export type LayoutSource = 'profile' | 'capture' | 'core' | 'host' | 'inferred';
+
+/** A layout the frame also fits, read the same way (see inferFrameLayout()). */
+export interface LayoutAlternative {
+  readonly profile: string;
+  readonly kind: FrameKindName;
+  readonly amx: AmxState;
+  readonly fit: 'exact' | 'family';
+}
+
+/**
+ * The layout the frame was read with, and why: given (`--profile`, or a state's), named by the
+ * capture, the host's, or inferred from the frame itself; with the other layouts it fits equally.
+ */
+export interface LayoutChoice {
+  readonly source: LayoutSource;
+  readonly profile: string;
+  readonly kind: FrameKindName;
+  readonly amx: AmxState;
+  readonly why: string;
+  readonly candidates: readonly LayoutAlternative[];
+}
 
 export interface DecodeRequest {
   readonly memory: Memory;
@@ -35,6 +59,10 @@ export interface DecodeRequest {
   readonly profileRef?: string;
   /** How the signal was delivered, when known (a capture records it); else read from uc_stack. */
   readonly delivery?: SignalState['delivery'];
+  /** How the layout was chosen, for the output (default: given by the caller). */
+  readonly layout?: Pick<LayoutChoice, 'source' | 'why' | 'candidates'>;
+  /** What sw_reserved must say, when not what the target's task writes (a layout-family fit). */
+  readonly expect?: ImageExpectation;
 }
 
 export interface DecodedFrame {
@@ -47,8 +75,13 @@ export interface DecodedFrame {
   /** Components XSTATE_BV says the frame carries, by name. */
   readonly written: readonly string[];
   readonly registers: Registers | null;
+  /** The siginfo decoded per signal and si_code (null for ia32 legacy frames, which carry none). */
+  readonly siginfo: DecodedSiginfo | null;
   readonly verdict: Verdict;
   readonly notes: readonly string[];
+  readonly layout: LayoutChoice;
+  /** The checks the frame fails against its layout (frameChecks in src/frame/infer.ts); empty when it fits. */
+  readonly findings: readonly Finding[];
 }
 
 function at(mem: Memory, addr: bigint, what: string): number {
@@ -118,20 +151,9 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   // The struct and where the image starts do not depend on the task's AMX state; its size does.
   const first = frameTarget(req.kind, req.profile, req.kernel, req.config, req.amx ?? 'none');
   const l0 = frameLayout(first);
-  const loc = req.locate;
-  let frame = mem.address;
-  if (loc && 'frame' in loc) frame = loc.frame;
-  else if (loc && 'ucontext' in loc) {
-    if (!l0.ucontext) {
-      throw new DecodeError(`${req.kind} frames have no ucontext; locate them with --frame or --top`, {
-        path: 'ucontext',
-      });
-    }
-    frame = loc.ucontext - BigInt(l0.ucontext.offset);
-  } else if (loc && 'top' in loc) {
-    frame = frameGeometry(kind, loc.top, first.task, first.k, first.config).frame;
-  }
-  const value = frameStruct(mem, at(mem, frame, 'the frame'), l0);
+  const frame = locateFrame(mem, req.locate, l0);
+  const frameOffset = at(mem, frame, 'the frame');
+  const value = frameStruct(mem, frameOffset, l0);
   const fpstate = BigInt(sigcontextOf(value, req.kind).fpstate!);
   const notes: string[] = [];
 
@@ -161,6 +183,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     notes.push(`the FP state at 0x${img.bufFx.toString(16)} lies outside the input: not decoded`);
 
   const verdict = sigreturnVerdict(mem, value, img, t);
+  const findings = checkFrame(mem, frame, l, req.expect);
   const state: SignalState = {
     format: 'sigframe-state/1',
     kind: req.kind,
@@ -186,8 +209,18 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     registers: legacy
       ? assembleRegisters(legacy, values, kind.abi === 'ia32' ? 8 : 16, fsave?.st_space)
       : null,
+    siginfo: l0.siginfo ? decodeSiginfo(mem.bytes, frameOffset + l0.siginfo.offset, kind.abi) : null,
     verdict,
     notes,
+    layout: {
+      source: req.layout?.source ?? 'profile',
+      profile: state.profile,
+      kind: req.kind,
+      amx: t.amx,
+      why: req.layout?.why ?? 'the profile was given',
+      candidates: req.layout?.candidates ?? [],
+    },
+    findings,
   };
 }
 

@@ -76,6 +76,8 @@ export interface FrameLayout {
   readonly fpstatePointer: Field;
   /** The ucontext, for kinds that have one. */
   readonly ucontext: Span | null;
+  /** The siginfo, for kinds that carry one (all but the ia32 legacy frame). */
+  readonly siginfo: Span | null;
   /** Bytes from sigcontext.fpstate to the image (buf_fx): the ia32 FSAVE header, or 0. */
   readonly fsaveHeader: number;
   readonly image: ImageLayout;
@@ -123,6 +125,8 @@ export const imageLayout: (xsave: XsaveEnumeration, userXfeatures: bigint, userS
     (userXfeatures, userSize) => `${userXfeatures}|${userSize}`,
   );
 
+const spanOf = (m: { offset: number; size: number }): Span => ({ offset: m.offset, size: m.size });
+
 /** The layout of a target's frames; resolved once per target. */
 export const frameLayout: (t: FrameTarget) => FrameLayout = memo((t: FrameTarget): FrameLayout => {
   const kind = frameKinds[t.kind];
@@ -136,6 +140,7 @@ export const frameLayout: (t: FrameTarget) => FrameLayout = memo((t: FrameTarget
     sigcontext: { path: kind.sigcontext, offset: sc.offset, size: sc.size, fields },
     fpstatePointer: fields.find(([n]) => n === 'fpstate')![1],
     ucontext: uc && { offset: uc.offset, size: uc.size },
+    siginfo: 'info' in kind.struct.fields ? spanOf(locate(kind.struct, t.model, 'info')) : null,
     fsaveHeader: fsaveHeaderSize(kind.fsaveHeader, t.k),
     image: imageLayout(t.profile.xsave, t.task.userXfeatures, t.task.userSize),
   };

@@ -7,6 +7,7 @@ import { InputError } from '../schema/errors.js';
 import { type JsonInfer, type JsonSchema, j } from '../schema/json.js';
 import type { Infer } from '../schema/node.js';
 import { extendedComponents } from '../xsave/catalog.js';
+import { parseSiginfoJson, type SiginfoValue } from './siginfo.js';
 
 /**
  * Everything that determines a signal frame, as one typed value whose TypeScript type is inferred
@@ -84,13 +85,34 @@ const stateShape = j.object({
   frame: { describe: 'the frame struct', parse: (v: unknown) => v },
   /** null: the frame carries no FP state (sigcontext.fpstate = 0). */
   fpu: j.nullable(fpuStateSchema),
+  /**
+   * The siginfo to deliver, by member (parsed once the kind is known): when present the builder
+   * writes it over frame.info — si_signo, si_errno, si_code and the layout's members of _sifields,
+   * the rest zero, as encodeSiginfo() lays it out. Kinds without siginfo (ia32 legacy) refuse it.
+   */
+  siginfo: j.optional({ describe: 'a siginfo ({ si_signo, si_code, … })', parse: (v: unknown) => v }),
 });
 
 export type FpuState = JsonInfer<typeof fpuStateSchema>;
-export type SignalState = Omit<JsonInfer<typeof stateShape>, 'frame' | 'fpu'> & {
+export type SignalState = Omit<JsonInfer<typeof stateShape>, 'frame' | 'fpu' | 'siginfo'> & {
   frame: FrameValue;
   fpu: FpuState | undefined;
+  /** Written over frame.info by the builder (see stateShape.siginfo). */
+  siginfo?: SiginfoValue;
 };
+
+/** Whether frames of `kind` carry a siginfo (every kind but the ia32 legacy frame). */
+export function kindHasSiginfo(kind: FrameKindName): boolean {
+  return 'info' in frameKinds[kind].struct.fields;
+}
+
+/** The InputError for a siginfo given for a kind whose frame has none. */
+export function noSiginfoError(kind: FrameKindName, path: string): InputError {
+  return new InputError(
+    `${path}: ${frameKinds[kind].struct.name} frames (kind ${kind}, a handler installed without SA_SIGINFO) carry no siginfo`,
+    { path },
+  );
+}
 
 /** Parses a state's JSON form (as `sigframe decode --json` prints it under "state"). */
 export function parseState(value: unknown, where = '$'): SignalState {
@@ -100,5 +122,9 @@ export function parseState(value: unknown, where = '$'): SignalState {
   const frame = j
     .struct(kind.struct, model)
     .parse((value as Record<string, unknown>).frame, `${where}.frame`);
-  return { ...base, frame: frame as FrameValue, fpu: base.fpu };
+  const { siginfo: rawSiginfo, ...rest } = base;
+  if (rawSiginfo === undefined) return { ...rest, frame: frame as FrameValue, fpu: base.fpu };
+  if (!kindHasSiginfo(base.kind)) throw noSiginfoError(base.kind, `${where}.siginfo`);
+  const siginfo = parseSiginfoJson(rawSiginfo, `${where}.siginfo`, kind.abi);
+  return { ...rest, frame: frame as FrameValue, fpu: base.fpu, siginfo };
 }

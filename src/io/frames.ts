@@ -2,15 +2,36 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { FrameKindName } from '../../layouts/frames.js';
 import { buildFrame } from '../frame/build.js';
-import { type DecodedFrame, decodeFrame, type FrameLocation } from '../frame/decode.js';
+import {
+  type DecodedFrame,
+  type DecodeRequest,
+  decodeFrame,
+  type FrameLocation,
+  type LayoutChoice,
+  type LayoutSource,
+} from '../frame/decode.js';
+import {
+  candidateName,
+  deliverableKinds,
+  type Finding,
+  formatFinding,
+  type InferredLayout,
+  imagesBelowTop,
+  inferFrameLayout,
+  type LayoutCandidate,
+  type ProfileChoice,
+} from '../frame/infer.js';
+import { frameLayout } from '../frame/layout.js';
+import type { Memory } from '../frame/sigreturn.js';
 import { parseState, type SignalState } from '../frame/state.js';
 import { frameTarget } from '../frame/target.js';
-import { chooseKernel } from '../kernel/eras.js';
+import { chooseKernel, type KernelChoice } from '../kernel/eras.js';
 import type { AmxState } from '../kernel/task.js';
 import type { KernelConfig } from '../kernel/xstate.js';
-import { InputError } from '../schema/errors.js';
+import type { Profile } from '../profile/profile.js';
+import { DecodeError, InputError, SigframeError } from '../schema/errors.js';
 import { type Capture, loadCapture } from './capture-file.js';
-import { builtinProfileNames, loadProfile } from './profiles.js';
+import { builtinProfileNames, loadBuiltinProfile, loadProfile } from './profiles.js';
 
 /** Frame files are small; anything bigger is not a frame and is refused before it is read. */
 export const MAX_FRAME_FILE = 1 << 24;
@@ -23,6 +44,8 @@ export interface FrameOptions {
   readonly kernel?: string;
   readonly config?: KernelConfig;
   readonly amx?: AmxState;
+  /** Decode with the given --profile even when the frame does not fit it (findings become notes). */
+  readonly force?: boolean;
 }
 
 function readBounded(path: string): Buffer {
@@ -64,6 +87,9 @@ export interface LoadedFrame {
  */
 export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
   const raw = readBounded(path);
+  if (raw.length >= 4 && raw[0] === 0x7f && raw.subarray(1, 4).toString('latin1') === 'ELF') {
+    throw new InputError(`${path}: an ELF file: use \`sigframe core ${path}\` for core dumps`, { path });
+  }
   const config = o.config ?? { bits: 64 };
   const looksJson = raw.subarray(0, 64).toString('utf8').trimStart().startsWith('{');
   if (looksJson) {
@@ -72,18 +98,19 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
       const binPath = join(dirname(path), String(value.bin ?? ''));
       const capture = loadCapture(value, new Uint8Array(readBounded(binPath)), path);
       const info = capture.info;
-      const profileRef = o.profile ?? captureProfile(info.profile ?? 'host', dirname(path));
-      const profile = loadProfile(profileRef);
-      const decoded = decodeFrame({
-        profileRef,
-        memory: capture.memory,
-        kind: o.kind ?? info.kind,
-        profile,
+      const named = captureProfile(info.profile ?? 'host', dirname(path));
+      const decoded = resolveFrame(capture.memory, {
+        ...(o.profile
+          ? { given: choiceOf(o.profile) }
+          : { named: { ...choiceOf(named), source: 'capture' } }),
+        ...(o.kind ? { kind: o.kind } : {}),
+        defaultKind: info.kind,
         kernel: chooseKernel(o.kernel ?? info.release),
         config,
         ...(o.amx ? { amx: o.amx } : {}),
         ...(o.locate ? { locate: o.locate } : {}),
         delivery: capture.delivery,
+        ...(o.force ? { force: true } : {}),
       });
       return { decoded, capture };
     }
@@ -102,24 +129,274 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
       path: 'address',
     });
   }
-  const profileRef = o.profile ?? 'host';
-  const profile = loadProfile(profileRef);
-  const kernel = chooseKernel(
-    o.kernel,
-    profile.origin === 'host' ? profile.file.observed?.kernel : undefined,
-  );
-  return {
-    decoded: decodeFrame({
-      profileRef,
-      memory: { address: o.address, bytes: new Uint8Array(raw) },
-      kind: o.kind ?? 'x86_64',
-      profile,
-      kernel,
-      config,
-      ...(o.amx ? { amx: o.amx } : {}),
-      ...(o.locate ? { locate: o.locate } : {}),
-    }),
+  const memory = { address: o.address, bytes: new Uint8Array(raw) };
+  const opts = {
+    ...(o.kind ? { kind: o.kind } : {}),
+    defaultKind: o.kind ?? ('x86_64' as const),
+    config,
+    ...(o.amx ? { amx: o.amx } : {}),
+    ...(o.locate ? { locate: o.locate } : {}),
+    ...(o.force ? { force: true } : {}),
   };
+  if (o.profile) {
+    const given = choiceOf(o.profile);
+    const kernel = chooseKernel(
+      o.kernel,
+      given.profile.origin === 'host' ? given.profile.file.observed?.kernel : undefined,
+    );
+    return { decoded: resolveFrame(memory, { ...opts, given, kernel }) };
+  }
+  // No --profile: the host's layout if the frame fits it, else whatever it fits.
+  let host: (ProfileChoice & { source: LayoutSource }) | undefined;
+  let hostNote: string | undefined;
+  try {
+    host = { ...choiceOf('host'), source: 'host' };
+  } catch (e) {
+    if (!(e instanceof SigframeError)) throw e;
+    hostNote = `the host's profile is unavailable (${e.message}): inferred from the shipped profiles`;
+  }
+  const kernel = chooseKernel(o.kernel, host?.profile.file.observed?.kernel);
+  const decoded = resolveFrame(memory, { ...opts, ...(host ? { named: host } : {}), kernel });
+  return { decoded: hostNote ? { ...decoded, notes: [...decoded.notes, hostNote] } : decoded };
+}
+
+function choiceOf(ref: string): ProfileChoice {
+  return { ref, profile: loadProfile(ref) };
+}
+
+/** Every shipped profile, by name: the candidates inference tries after the preferred one. */
+export function shippedProfileChoices(): ProfileChoice[] {
+  return builtinProfileNames().map((ref) => ({ ref, profile: loadBuiltinProfile(ref) }));
+}
+
+export interface Resolve {
+  /** --profile: the frame must fit it (or --force). */
+  readonly given?: ProfileChoice;
+  /** The capture's profile or the host: used when the frame fits, else inference. */
+  readonly named?: ProfileChoice & { readonly source: LayoutSource };
+  /** --abi */
+  readonly kind?: FrameKindName;
+  readonly defaultKind: FrameKindName;
+  readonly kernel: KernelChoice;
+  readonly config: KernelConfig;
+  readonly amx?: AmxState;
+  readonly locate?: FrameLocation;
+  readonly delivery?: SignalState['delivery'];
+  readonly force?: boolean;
+}
+
+const MAX_LISTED = 3;
+
+function listFindings(fs: readonly Finding[]): string {
+  const shown = fs.slice(0, MAX_LISTED).map(formatFinding).join('; ');
+  return fs.length > MAX_LISTED ? `${shown}; and ${fs.length - MAX_LISTED} more` : shown;
+}
+
+/** Kinds to try: --abi alone, else the default first, then the others the kernel delivers. */
+function kindsToTry(r: Resolve): FrameKindName[] {
+  if (r.kind) return [r.kind];
+  return [r.defaultKind, ...deliverableKinds(r.config).filter((k) => k !== r.defaultKind)];
+}
+
+/**
+ * Decodes a frame with the layout it fits: --profile's (strict: a frame that does not fit is an
+ * error unless --force), else the capture's or the host's when it fits, else the one inference
+ * finds among the shipped profiles, frame kinds and AMX states (src/frame/infer.ts).
+ */
+export function resolveFrame(memory: Memory, r: Resolve): DecodedFrame {
+  const base = {
+    memory,
+    kernel: r.kernel,
+    config: r.config,
+    ...(r.delivery ? { delivery: r.delivery } : {}),
+  };
+  const first = r.given ?? r.named;
+  const kind = r.kind ?? r.defaultKind;
+  let firstTry: DecodedFrame | undefined;
+  let firstError: SigframeError | undefined;
+  if (first) {
+    const source: LayoutSource = r.given ? 'profile' : r.named!.source;
+    const why = r.given
+      ? `--profile ${first.ref}`
+      : source === 'capture'
+        ? `the capture names ${first.ref}, and the frame fits it`
+        : source === 'core'
+          ? `the core's XSAVE layout (${first.ref}), and the frame fits it`
+          : "no --profile: the frame fits the host's layout";
+    try {
+      firstTry = decodeFrame({
+        ...base,
+        profileRef: first.ref,
+        profile: first.profile,
+        kind,
+        ...(r.amx ? { amx: r.amx } : {}),
+        ...(r.locate ? { locate: r.locate } : {}),
+        layout: { source, why, candidates: [] },
+      });
+    } catch (e) {
+      if (!(e instanceof SigframeError)) throw e;
+      firstError = e;
+    }
+    if (firstTry && firstTry.findings.length === 0) return firstTry;
+  }
+  const firstName = first ? `${first.ref} ${kind}${firstTry ? ` (AMX ${firstTry.layout.amx})` : ''}` : '';
+  const misfit = firstTry
+    ? `the frame does not fit ${firstName}: ${listFindings(firstTry.findings)}${belowTop(memory, r, firstTry)}`
+    : firstError
+      ? `the frame does not fit ${firstName}: ${firstError.message}`
+      : undefined;
+  // In a layout's why, the first misfit is enough; errors list more.
+  const misfitShort = firstTry
+    ? `not ${firstName}: ${formatFinding(firstTry.findings[0]!)}`
+    : firstError
+      ? `not ${firstName}: ${firstError.message}`
+      : undefined;
+  const kinds = kindsToTry(r);
+  if (r.given) {
+    // --profile fixes the CPU; without --abi the frame kind (and AMX state) may still be inferred.
+    const inferred =
+      r.kind && r.amx
+        ? undefined
+        : inferFrameLayout(memory, {
+            profiles: [r.given],
+            kernel: r.kernel,
+            config: r.config,
+            kinds,
+            ...(r.amx ? { amx: r.amx } : {}),
+            ...(r.locate ? { locate: r.locate } : {}),
+          });
+    const c = inferred?.chosen;
+    if (c && c.fit === 'exact')
+      return decodeCandidate(
+        base,
+        c,
+        'profile',
+        `--profile ${r.given.ref}; ${misfitShort}; ${describeChoice(c, inferred!)}`,
+        inferred!,
+      );
+    if (firstError) throw firstError;
+    if (r.force && firstTry)
+      return {
+        ...firstTry,
+        layout: { ...firstTry.layout, why: `--profile ${r.given.ref} --force, although ${misfit}` },
+        notes: [
+          ...firstTry.notes,
+          ...firstTry.findings.map((f) => `does not fit: ${formatFinding(f)} (${f.rule})`),
+        ],
+      };
+    throw new DecodeError(
+      `${misfit}. ${suggestion(memory, r)}, or --force to decode it with ${r.given.ref} anyway`,
+      { path: firstTry!.findings[0]!.field, offset: firstTry!.findings[0]!.offset },
+    );
+  }
+  let shipped = shippedProfileChoices();
+  if (r.named) shipped = [r.named, ...shipped.filter((p) => p.ref !== r.named!.ref)];
+  const inferred = inferFrameLayout(memory, {
+    profiles: shipped,
+    kernel: r.kernel,
+    config: r.config,
+    kinds,
+    ...(r.amx ? { amx: r.amx } : {}),
+    ...(r.locate ? { locate: r.locate } : {}),
+  });
+  if (inferred.conflict) {
+    const x = inferred.conflict;
+    throw new DecodeError(
+      `${misfit ? `${misfit}; ` : ''}the frame fits both ${candidateName(x.a)} and ${candidateName(x.b)}, which read it differently: ${x.field} at byte ${x.offset} is ${x.values[0]} vs ${x.values[1]}. Name the layout with --profile (and --abi)`,
+      { path: x.field, offset: x.offset },
+    );
+  }
+  const c = inferred.chosen;
+  if (c) {
+    const why = `${misfitShort ? `${misfitShort}; ` : ''}${describeChoice(c, inferred)}`;
+    return decodeCandidate(base, c, 'inferred', why, inferred);
+  }
+  if (firstError) throw firstError;
+  const best = inferred.best;
+  const f = firstTry?.findings[0] ?? best?.findings[0];
+  const what =
+    misfit ??
+    (best
+      ? `the frame fits no layout; closest: ${candidateName(best)}: ${listFindings(best.findings)}`
+      : 'no layout to try');
+  if (r.force && firstTry)
+    return {
+      ...firstTry,
+      layout: { ...firstTry.layout, why: `--force, although ${what}` },
+      notes: [
+        ...firstTry.notes,
+        ...firstTry.findings.map((x) => `does not fit: ${formatFinding(x)} (${x.rule})`),
+      ],
+    };
+  throw new DecodeError(
+    `${what}; and it fits none of the ${inferred.tried} shipped layouts (profile × frame kind × AMX state) either. Check --address (and --frame/--ucontext/--top), or name the layout with --profile and --abi`,
+    f ? { path: f.field, offset: f.offset } : {},
+  );
+}
+
+/** Below --top: what the image the kernel would have placed there for its own size says about itself. */
+function belowTop(memory: Memory, r: Resolve, d: DecodedFrame): string {
+  const loc = r.locate;
+  if (!loc || !('top' in loc)) return '';
+  const t = frameLayout(stateTarget(d.state, r.config));
+  const own = imagesBelowTop(memory, loc.top, t)[0];
+  if (!own || (own.xfeatures === t.target.task.userXfeatures && own.xstateSize === t.target.task.userSize))
+    return '';
+  return `. Below --top ${`0x${loc.top.toString(16)}`} lies an FP state that says sw_reserved.xfeatures 0x${own.xfeatures.toString(16)}, xstate_size ${own.xstateSize} (at byte ${own.offset}): the profile's task has 0x${t.target.task.userXfeatures.toString(16)} and ${t.target.task.userSize}, so the frame was placed for the wrong size`;
+}
+
+/** Where the frame would fit, for an error about --profile: the inferred layout, when there is one. */
+function suggestion(memory: Memory, r: Resolve): string {
+  try {
+    const inferred = inferFrameLayout(memory, {
+      profiles: shippedProfileChoices(),
+      kernel: r.kernel,
+      config: r.config,
+      kinds: kindsToTry(r),
+      ...(r.locate ? { locate: r.locate } : {}),
+    });
+    const c = inferred.chosen;
+    if (c)
+      return `It fits ${candidateName(c)}: drop --profile to infer the layout, or give --profile ${c.ref}${c.target.kind !== (r.kind ?? r.defaultKind) ? ` --abi ${c.target.kind}` : ''}`;
+  } catch (e) {
+    if (!(e instanceof SigframeError)) throw e;
+  }
+  return 'It fits no shipped layout either: check --address and --abi';
+}
+
+function describeChoice(c: LayoutCandidate, inferred: InferredLayout): string {
+  const others = inferred.equivalent.filter((x) => x !== c);
+  const how =
+    c.fit === 'exact'
+      ? `it fits ${candidateName(c)} exactly`
+      : `no shipped profile has XCR0 ${`0x${c.expect.xfeatures.toString(16)}`} with ${c.expect.xstateSize}-byte images, but ${c.ref}'s XSAVE offsets lay the frame's components out in exactly that size`;
+  const also =
+    others.length > 0
+      ? ` (${others.length} equivalent layout${others.length > 1 ? 's' : ''}, the same offsets for what it holds: ${others.map(candidateName).join(', ')})`
+      : '';
+  return `${how}${also}`;
+}
+
+function decodeCandidate(
+  base: Pick<DecodeRequest, 'memory' | 'kernel' | 'config' | 'delivery'>,
+  c: LayoutCandidate,
+  source: LayoutSource,
+  why: string,
+  inferred: InferredLayout,
+): DecodedFrame {
+  const candidates: LayoutChoice['candidates'] = inferred.equivalent
+    .filter((x) => x !== c)
+    .map((x) => ({ profile: x.ref, kind: x.target.kind, amx: x.target.amx, fit: x.fit }));
+  return decodeFrame({
+    ...base,
+    profileRef: c.ref,
+    profile: c.target.profile as Profile,
+    kind: c.target.kind,
+    amx: c.target.amx,
+    locate: { frame: c.frame },
+    ...(c.fit === 'family' ? { expect: c.expect } : {}),
+    layout: { source, why, candidates },
+  });
 }
 
 /** Target of a state: its profile, kernel and configuration. */
@@ -144,6 +421,7 @@ export function decodeState(state: SignalState, config?: KernelConfig): DecodedF
     config: t.config,
     amx: state.amx,
     delivery: state.delivery,
+    layout: { source: 'profile', why: `the state names ${state.profile}`, candidates: [] },
   });
 }
 

@@ -1,12 +1,13 @@
 import { frameKinds } from '../../layouts/frames.js';
 import type { DecodedFrame } from '../frame/decode.js';
 import { sigcontextOf } from '../frame/layout.js';
+import type { DecodedSiginfo } from '../frame/siginfo.js';
 import { valueAt } from '../schema/value.js';
 
 /**
  * `sigframe decode` for people: the parts of a decoded frame a table shows, found where the
  * frame kinds table says they are (the sigcontext's scalar members, the ucontext's flags and alt
- * stack, the siginfo header).
+ * stack, and the siginfo in one line).
  */
 export interface FrameSummary {
   readonly sigcontext: readonly (readonly [string, number | bigint])[];
@@ -16,7 +17,17 @@ export interface FrameSummary {
     readonly ss_size: number | bigint;
     readonly ss_flags: number;
   };
-  readonly siginfo?: { readonly si_signo: number; readonly si_code: number; readonly si_errno: number };
+}
+
+const SIGINFO_HEAD = new Set(['si_signo', 'si_errno', 'si_code', 'signal', 'code', 'layout']);
+
+/** A decoded siginfo in one line, as gdb's $_siginfo reads: the signal, si_code's name, the layout's members. */
+export function siginfoText(s: DecodedSiginfo): string {
+  const members = Object.entries(s)
+    .filter(([k]) => !SIGINFO_HEAD.has(k))
+    .map(([k, v]) => `${k} ${typeof v === 'bigint' ? `0x${v.toString(16)}` : String(v)}`);
+  const code = s.code ?? `si_code ${s.si_code}`;
+  return `siginfo ${s.signal ?? `signal ${s.si_signo}`} ${code}${s.si_errno ? ` errno ${s.si_errno}` : ''}${members.length ? `: ${members.join(', ')}` : ''}`;
 }
 
 export function frameSummary(d: DecodedFrame): FrameSummary {
@@ -32,10 +43,8 @@ export function frameSummary(d: DecodedFrame): FrameSummary {
           uc_flags: number | bigint;
           uc_stack: { ss_sp: number | bigint; ss_size: number | bigint; ss_flags: number };
         });
-  const info = valueAt(f, 'info') as FrameSummary['siginfo'] | undefined;
   return {
     sigcontext,
     ...(uc ? { ucontext: { uc_flags: uc.uc_flags, ...uc.uc_stack } } : {}),
-    ...(info ? { siginfo: { si_signo: info.si_signo, si_code: info.si_code, si_errno: info.si_errno } } : {}),
   };
 }

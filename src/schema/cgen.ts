@@ -13,6 +13,16 @@ export interface CheckOptions {
   readonly except?: readonly string[];
   /** Check sizeof/alignof of the whole struct even with `except` members (default: only without). */
   readonly sameSize?: boolean;
+  /**
+   * The member of `ctype` the struct starts at: offsets become offsetof(ctype, m) −
+   * offsetof(ctype, base). Default: the struct's uapi spelling's, when `ctype` is that spelling's.
+   */
+  readonly base?: string;
+  /**
+   * Some members of `ctype` only: no sizeof/alignof of the whole, and `_`-prefixed placeholder
+   * members are skipped. Default as for `base`.
+   */
+  readonly view?: boolean;
 }
 
 export function cAsserts(node: StructNode, model: DataModel, opts: CheckOptions): string[] {
@@ -20,7 +30,16 @@ export function cAsserts(node: StructNode, model: DataModel, opts: CheckOptions)
   const except = new Set(opts.except ?? []);
   const tag = (what: string) => JSON.stringify(`${node.name}/${model.name}: ${what}`);
   const layout = layoutOf(node, model);
-  if (except.size === 0 || opts.sameSize) {
+  const spelled = node.doc.uapi?.ctype === opts.ctype ? node.doc.uapi : undefined;
+  const base = opts.base ?? spelled?.base;
+  const view = opts.view ?? spelled?.view ?? false;
+  const offsetOf = (member: string) =>
+    base === undefined
+      ? `offsetof(${opts.ctype}, ${member})`
+      : `offsetof(${opts.ctype}, ${member}) - offsetof(${opts.ctype}, ${base})`;
+  const offsetTag = (member: string) =>
+    base === undefined ? `offsetof(${member})` : `offsetof(${member}) - offsetof(${base})`;
+  if (!view && (except.size === 0 || opts.sameSize)) {
     out.push(`_Static_assert(sizeof(${opts.ctype}) == ${layout.size}, ${tag(`sizeof == ${layout.size}`)});`);
     out.push(
       `_Static_assert(_Alignof(${opts.ctype}) == ${layout.align}, ${tag(`alignof == ${layout.align}`)});`,
@@ -30,10 +49,11 @@ export function cAsserts(node: StructNode, model: DataModel, opts: CheckOptions)
   // itself (the x86-64 uapi `struct sigcontext` inside ucontext even uses other member names).
   for (const f of layout.fields) {
     if (f.node.kind === 'pad') continue;
+    if (view && f.name.startsWith('_')) continue;
     const member = f.name;
     const offset = f.offset;
     out.push(
-      `_Static_assert(offsetof(${opts.ctype}, ${member}) == ${offset}, ${tag(`offsetof(${member}) == ${offset}`)});`,
+      `_Static_assert(${offsetOf(member)} == ${offset}, ${tag(`${offsetTag(member)} == ${offset}`)});`,
     );
     if (!except.has(member)) {
       out.push(

@@ -75,6 +75,17 @@ export interface UapiSpelling {
   readonly why?: string;
   /** The C struct keeps sizeof and alignment although an `except` member's size differs. */
   readonly sameSize?: boolean;
+  /**
+   * The member of `ctype` where this struct starts (e.g. `_sifields` for a union alternative of
+   * siginfo_t): offsets are checked as offsetof(ctype, m) − offsetof(ctype, base).
+   */
+  readonly base?: string;
+  /**
+   * The struct shows some members of `ctype` only (one alternative of a union): no sizeof or
+   * alignof of the whole is checked, and members named with a leading `_` are placeholders for
+   * bytes the header names no access macro for (char _dummy_bnd[…]), not checked themselves.
+   */
+  readonly view?: true;
 }
 
 export type Node = IntNode | BytesNode | ArrayNode<Node> | PadNode | StructNode<Fields>;
