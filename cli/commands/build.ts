@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { hex, print, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
@@ -29,7 +28,10 @@ export const handler = (argv: Args) =>
     const { buildReport } = await import('../../src/report/build.js');
     const state = loadState(argv.state);
     const { report, frame: b } = buildReport(state, stateTarget(state));
-    if (argv.out) writeFileSync(argv.out, b.bytes);
+    if (argv.out) {
+      const { writeOutput } = await import('../../src/io/files.js');
+      writeOutput(argv.out, b.bytes, 'the frame bytes (--out)');
+    }
     const result = { ...report, ...(argv.out ? { out: argv.out } : { bytes: b.bytes }) };
     if (argv.json) print(toJson(result));
     else {

@@ -24,6 +24,8 @@ type Args = ArgumentsCamelCase<GlobalArgs & { out: string }>;
 export const handler = (argv: Args) =>
   run(async () => {
     const { captureHostFrames } = await import('../../src/host/capture.js');
+    const { makeOutputDir } = await import('../../src/io/files.js');
+    makeOutputDir(argv.out, 'the captures (--out)');
     const r = captureHostFrames(argv.out);
     if (argv.json) print(toJson(r));
     else {

@@ -21,10 +21,6 @@ export const builder = (y: Argv) =>
       describe: "the task's AMX state (frames)",
     })
     .option('matrix', { type: 'boolean', describe: 'every shipped profile against every other' })
-    .check((a) => {
-      if (!a.matrix && (!a.from || !a.to)) throw new Error('give --from and --to, or --matrix');
-      return true;
-    })
     .example('$0 compat --from intel-cascade-lake --to amd-zen4-genoa', 'Intel vs AMD AVX-512 offsets')
     .example('$0 compat --matrix --what checkpoint', 'which migrations are safe');
 
@@ -46,6 +42,15 @@ export const handler = (argv: Args) =>
     const { chooseKernel } = await import('../../src/report/args.js');
     const kernel = chooseKernel(argv.kernel);
     const config = kernelConfig(argv);
+    const { InputError } = await import('../../src/schema/errors.js');
+    if (argv.matrix && (argv.from || argv.to))
+      throw new InputError('--matrix compares every shipped profile: give it without --from/--to', {
+        path: argv.from ? 'from' : 'to',
+      });
+    if (!argv.matrix && (!argv.from || !argv.to))
+      throw new InputError(`give --from and --to (${argv.from ? 'no --to' : 'no --from'}), or --matrix`, {
+        path: argv.from ? 'to' : 'from',
+      });
     if (argv.matrix) {
       const profiles = builtinProfileNames().map(loadBuiltinProfile);
       const cells = compatMatrix(profiles, kernel, config, argv.what, argv.amx);

@@ -1,4 +1,3 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { hex, print, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
@@ -42,6 +41,7 @@ export const handler = (argv: Args) =>
     const { convertFrame, convertXsaveImage, ConvertRefused } = await import('../../src/report/convert.js');
     const { loadProfile } = await import('../../src/io/profiles.js');
     const { InputError } = await import('../../src/schema/errors.js');
+    const { readInput, writeOutput } = await import('../../src/io/files.js');
     const config = kernelConfig(argv);
     const to = loadProfile(argv.to);
     try {
@@ -49,13 +49,13 @@ export const handler = (argv: Args) =>
         if (!argv.from)
           throw new InputError('--image needs --from (the CPU the image was saved on)', { path: 'from' });
         const out = convertXsaveImage(
-          new Uint8Array(readFileSync(argv.file)),
+          new Uint8Array(readInput(argv.file, 'an XSAVE image', 1 << 20)),
           loadProfile(argv.from),
           to,
           argv.kernel,
           config,
         );
-        if (argv.out) writeFileSync(argv.out, out);
+        if (argv.out) writeOutput(argv.out, out, 'the XSAVE image (--out)');
         print(
           argv.json
             ? toJson({ size: out.length, ...(argv.out ? { out: argv.out } : { bytes: out }) })
@@ -70,8 +70,8 @@ export const handler = (argv: Args) =>
       });
       const { report, frame } = convertFrame(decoded.state, to, argv.to, argv.kernel, config);
       if (argv.out) {
-        writeFileSync(argv.out, frame.bytes);
-        writeFileSync(`${argv.out}.json`, `${toJson({ state: report.state })}\n`);
+        writeOutput(argv.out, frame.bytes, 'the frame bytes (--out)');
+        writeOutput(`${argv.out}.json`, `${toJson({ state: report.state })}\n`, 'the state (--out.json)');
       }
       const summary = { ...report, ...(argv.out ? { out: argv.out } : {}) };
       const r = { frame, notes: report.notes };

@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { print, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
@@ -72,8 +71,9 @@ export const handler = (argv: Args) =>
       const ref = argv.profile ?? 'host';
       m = sampleMap(argv.abi ?? 'x86_64', profile, ref, kernel, kernelConfig(argv), argv.amx, top);
     }
-    if (argv.svg) writeFileSync(argv.svg, renderMapSvg(m));
-    if (argv.html) writeFileSync(argv.html, renderMapHtml(m));
+    const { writeOutput } = await import('../../src/io/files.js');
+    if (argv.svg) writeOutput(argv.svg, renderMapSvg(m), 'the SVG map (--svg)');
+    if (argv.html) writeOutput(argv.html, renderMapHtml(m), 'the HTML map (--html)');
     print(argv.json ? toJson(m) : renderMapText(m));
     return EXIT_OK;
   });

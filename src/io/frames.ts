@@ -1,4 +1,3 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { FrameKindName } from '../../layouts/frames.js';
 import { buildFrame } from '../frame/build.js';
@@ -31,6 +30,7 @@ import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError, InputError, SigframeError } from '../schema/errors.js';
 import { type Capture, loadCapture } from './capture-file.js';
+import { readInput } from './files.js';
 import { builtinProfileNames, loadBuiltinProfile, loadProfile } from './profiles.js';
 
 /** Frame files are small; anything bigger is not a frame and is refused before it is read. */
@@ -49,17 +49,7 @@ export interface FrameOptions {
 }
 
 function readBounded(path: string): Buffer {
-  if (!existsSync(path)) throw new InputError(`${path}: no such file`, { path });
-  const size = statSync(path).size;
-  if (size > MAX_FRAME_FILE) {
-    throw new InputError(
-      `${path}: ${size} bytes — larger than any signal frame region (limit ${MAX_FRAME_FILE})`,
-      {
-        path,
-      },
-    );
-  }
-  return readFileSync(path);
+  return readInput(path, 'a frame, capture or state file', MAX_FRAME_FILE);
 }
 
 function parseJson(path: string, text: string): unknown {

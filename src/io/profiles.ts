@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { profilesDir } from '../../layouts/paths.js';
 import { hostProfile } from '../host/profile.js';
@@ -6,6 +6,7 @@ import { chooseKernel, type KernelChoice } from '../kernel/eras.js';
 import { profileFromDump } from '../profile/dump.js';
 import { formatProfile, type Profile, profileFromFile, profileFromJson } from '../profile/profile.js';
 import { InputError } from '../schema/errors.js';
+import { readInput } from './files.js';
 
 export function builtinProfileNames(): string[] {
   return readdirSync(profilesDir)
@@ -14,8 +15,15 @@ export function builtinProfileNames(): string[] {
     .sort();
 }
 
+/** Profiles and CPUID dumps are text of a few KiB; a dump of every leaf of a big server is < 1 MiB. */
+export const MAX_PROFILE_FILE = 4 << 20;
+
+function readText(path: string, what: string): string {
+  return readInput(path, what, MAX_PROFILE_FILE).toString('utf8');
+}
+
 function readJsonFile(path: string): unknown {
-  const text = readFileSync(path, 'utf8');
+  const text = readText(path, 'a profile (JSON)');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -46,7 +54,7 @@ export function loadBuiltinProfile(name: string): Profile {
 export function loadProfile(spec: string): Profile {
   if (spec === 'host') return hostProfile();
   if (builtinProfileNames().includes(spec)) return loadBuiltinProfile(spec);
-  if (existsSync(spec)) return profileFromDump(readFileSync(spec, 'utf8'), spec);
+  if (existsSync(spec)) return profileFromDump(readText(spec, 'a profile or CPUID dump'), spec);
   throw new InputError(
     `unknown profile '${spec}': not a shipped profile (${builtinProfileNames().join(', ')}), not 'host', and no such file`,
     { path: 'profile' },
@@ -65,7 +73,7 @@ export function profileTarget(
 
 /** A raw CPUID dump file (any format the parser reads) as a profile. */
 export function profileFromDumpFile(path: string): Profile {
-  return profileFromDump(readFileSync(path, 'utf8'), path);
+  return profileFromDump(readText(path, 'a CPUID dump'), path);
 }
 
 /** A profile's file text (sigframe-profile/1), under another name if one is given. */

@@ -1,19 +1,22 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatProfile, type Profile } from '../profile/profile.js';
 import { type SigreturnExperiment, sigreturnSchema } from '../report/experiments.js';
 import { InputError } from '../schema/errors.js';
+import { makeOutputDir, readInput, writeOutput } from './files.js';
 
 /** The profile file a saved run sits next to (test/fixtures/sigreturn/*: host-profile.json). */
 export const RUN_PROFILE = 'host-profile.json';
 const RUN_FILES = ['x86_64.json', 'ia32.json'];
+/** A run of a few hundred edits is ~1 MiB of JSON. */
+const MAX_RUN_FILE = 64 << 20;
 
 /** A saved native/sigreturn.c run (`sigframe sigreturn --save`, or test/fixtures/sigreturn). */
 export function readSigreturnRun(path: string): SigreturnExperiment {
-  if (!existsSync(path)) throw new InputError(`${path}: no such file`, { path });
+  const text = readInput(path, 'a saved sigreturn run (JSON)', MAX_RUN_FILE).toString('utf8');
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
     throw new InputError(`${path}: not JSON (${(e as Error).message})`, { path });
   }
@@ -42,11 +45,11 @@ export function saveSigreturnRuns(
   runs: readonly { abi: 'x86_64' | 'ia32'; text: string }[],
   profile: Profile,
 ): string[] {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, RUN_PROFILE), formatProfile(profile.file));
+  makeOutputDir(dir, 'the saved runs');
+  writeOutput(join(dir, RUN_PROFILE), formatProfile(profile.file), 'the run profile');
   return runs.map((r) => {
     const file = join(dir, RUN_FILES[r.abi === 'x86_64' ? 0 : 1]!);
-    writeFileSync(file, r.text);
+    writeOutput(file, r.text, 'a saved run');
     return file;
   });
 }

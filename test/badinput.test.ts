@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { cli, fixture } from './support/helpers.js';
+
+// User mistakes on every command that reads or writes a file: each is exit 2, one line on stderr
+// naming the path or option, no stack trace, and an answer within seconds (a hang fails the
+// test's timeout).
+const tmp = mkdtempSync(join(tmpdir(), 'sigframe-bad-'));
+const empty = join(tmp, 'empty');
+writeFileSync(empty, '');
+const dir = fixture('frames');
+const capture = fixture('frames', 'x86_64-sigusr1-vectors.json');
+const state = join(tmp, 'state.json');
+
+const rows: readonly (readonly [string, readonly string[], RegExp])[] = [
+  ['decode: a directory', ['decode', dir], /a directory, expected a frame/],
+  ['decode: a missing file', ['decode', join(tmp, 'nope')], /no such file/],
+  ['decode: an empty file', ['decode', empty, '--address', '0x1000'], /input|outside|bytes/],
+  ['build: a directory', ['build', dir], /a directory/],
+  [
+    'build: --out in a missing folder',
+    ['build', state, '--out', '/nonexistent/x.bin'],
+    /cannot write .*--out/,
+  ],
+  ['build: --out a directory', ['build', state, '--out', tmp], /a directory; the frame bytes/],
+  ['diff: a directory', ['diff', dir, capture], /a directory/],
+  ['map: a directory', ['map', dir], /a directory/],
+  ['map: --svg a directory', ['map', '--profile', 'intel-haswell-ep', '--svg', tmp], /--svg/],
+  [
+    'map: --html in a missing folder',
+    ['map', '--profile', 'intel-haswell-ep', '--html', '/nonexistent/d/x.html'],
+    /--html/,
+  ],
+  ['convert: a directory', ['convert', dir, '--to', 'intel-haswell-ep'], /a directory/],
+  ['convert: --out a directory', ['convert', capture, '--to', 'amd-zen4-genoa', '--out', tmp], /a directory/],
+  ['size --profile: a directory', ['size', '--profile', dir], /a directory, expected a profile/],
+  ['size --cpuid-dump: a directory', ['size', '--cpuid-dump', dir], /a directory/],
+  ['compat --from: a directory', ['compat', '--from', dir, '--to', 'intel-haswell-ep'], /a directory/],
+  ['compat: no --from/--to', ['compat'], /give --from and --to/],
+  ['compat: --from without --to', ['compat', '--from', 'intel-haswell-ep'], /no --to/],
+  ['compat: --matrix with --from', ['compat', '--matrix', '--from', 'intel-haswell-ep'], /--matrix/],
+  ['profiles --from-dump: a missing file', ['profiles', '--from-dump', join(tmp, 'nope')], /no such file/],
+  ['capture --out under /proc', ['capture', '--out', '/proc/nope'], /cannot create the captures/],
+  ['capture --out a file', ['capture', '--out', empty], /not a directory/],
+  ['capture --out empty', ['capture', '--out', ''], /no output folder/],
+  ['sigreturn: a folder without runs', ['sigreturn', tmp], /no x86_64\.json or ia32\.json/],
+  ['core: a directory', ['core', dir], /not a regular file/],
+  ['core: an empty file', ['core', empty], /not an ELF file/],
+];
+
+describe('bad input: exit 2, one line, no trace', () => {
+  test('a state to build from', () => {
+    const r = cli('decode', capture, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    writeFileSync(state, r.stdout);
+  });
+  for (const [name, args, message] of rows) {
+    test(name, { timeout: 20_000 }, () => {
+      const r = cli(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+      assert.match(lines[0]!, message);
+      assert.doesNotMatch(r.stderr, /\bat .*:\d+:\d+|Error:/, 'no stack trace');
+    });
+  }
+});
