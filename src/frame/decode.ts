@@ -11,7 +11,7 @@ import { locate } from '../schema/layout.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 import { valueAt } from '../schema/value.js';
-import { bitsOf, has, xfeatureName } from '../xsave/catalog.js';
+import { bitsOf, FXSAVE_SIZE, has, xfeatureName } from '../xsave/catalog.js';
 import { checkFrame, type Finding, type FrameLocation, type ImageExpectation, locateFrame } from './infer.js';
 import { type FrameLayout, frameLayout, sigcontextOf } from './layout.js';
 import { assembleRegisters, type Registers } from './registers.js';
@@ -181,6 +181,10 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const values = xsave ? components(xsave, l, notes) : ({} as ComponentValues);
   if (img && !legacy)
     notes.push(`the FP state at 0x${img.bufFx.toString(16)} lies outside the input: not decoded`);
+  else if (xsave?.legacy && !xsave.header)
+    notes.push(
+      `the XSAVE header at 0x${(img!.bufFx + BigInt(FXSAVE_SIZE)).toString(16)} is not in the input: XSTATE_BV and the extended components are unknown, not INIT`,
+    );
 
   const verdict = sigreturnVerdict(mem, value, img, t);
   const findings = checkFrame(mem, frame, l, req.expect);

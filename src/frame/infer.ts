@@ -196,6 +196,24 @@ const fpstatePointer: Check = (c) => {
   );
 };
 
+/**
+ * The input holds the whole frame: through the math frame the kernel wrote (fpstate +
+ * extended_size, the image and MAGIC2), so nothing a decode reports is a byte it did not see.
+ */
+const extent: Check = (c) => {
+  if (c.fpstate !== c.frame + c.plan.fpDelta) return undefined;
+  const end = c.fpstate + BigInt(c.expect.extendedSize);
+  const inputEnd = c.mem.address + BigInt(c.mem.bytes.length);
+  if (end <= inputEnd) return undefined;
+  return finding(
+    'input',
+    c.mem.bytes.length,
+    `the frame through ${hex(end)} (fpstate + ${c.expect.extendedSize}: the FP state and MAGIC2), ${Number(end - c.mem.address)} bytes`,
+    `the input ends at ${hex(inputEnd)}, ${c.mem.bytes.length} bytes`,
+    'copy_fpstate_to_sigframe(), arch/x86/kernel/fpu/signal.c',
+  );
+};
+
 /** The sw_reserved words save_sw_bytes() writes, as data: member, expected value, why. */
 const SW_WORDS: readonly (readonly [
   string,
@@ -395,6 +413,7 @@ const siSigno: Check = (c) => {
  */
 export const frameChecks: readonly { readonly name: string; readonly check: Check }[] = [
   { name: 'fpstate', check: fpstatePointer },
+  { name: 'input', check: extent },
   ...SW_WORDS.map(([name], i) => ({ name: `sw_reserved.${name}`, check: swChecks[i]! })),
   { name: 'XSTATE_BV', check: xstateBv },
   { name: 'XCOMP_BV', check: xcompBv },
