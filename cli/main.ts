@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { packageRoot } from '../layouts/paths.js';
 import * as build from './commands/build.js';
 import * as capture from './commands/capture.js';
+import { joinNegativeValues } from './commands/common.js';
 import * as compat from './commands/compat.js';
 import * as convert from './commands/convert.js';
 import * as core from './commands/core.js';
@@ -16,7 +17,8 @@ import * as map from './commands/map.js';
 import * as profiles from './commands/profiles.js';
 import * as sigreturn from './commands/sigreturn.js';
 import * as size from './commands/size.js';
-import { EXIT_BAD_INPUT, reportError } from './run.js';
+import { print, setJsonMode, toJson } from './output.js';
+import { EXIT_OK, reportError, reportUsage } from './run.js';
 
 // A reader that stops early (`| head`) closes the pipe: that ends the output, it is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -24,9 +26,19 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+const args = joinNegativeValues(hideBin(process.argv));
+// Before yargs has parsed anything, for its own usage errors: --json asks for JSON on stdout then too.
+const end = args.indexOf('--');
+setJsonMode((end < 0 ? args : args.slice(0, end)).some((a) => a === '--json' || a === '--json=true'));
+
+const version = () => JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version as string;
+
+// Help is wrapped to the terminal; where stdout is not one (a pipe, a test), to $COLUMNS if set.
+const width = process.stdout.columns || Number(process.env.COLUMNS) || 110;
+
 // The command modules only declare options; each handler imports the library when it runs, so
 // `sigframe --help` does not pay for loading the model.
-void yargs(hideBin(process.argv))
+void yargs(args)
   .scriptName('sigframe')
   .usage(
     '$0 <command> [options]\n\nThe x86 Linux signal ABI, exact: XSAVE layouts, signal frames and sigaltstack sizes.',
@@ -45,18 +57,30 @@ void yargs(hideBin(process.argv))
   .command(layout)
   .command(profiles)
   .option('json', { type: 'boolean', default: false, describe: 'print one JSON object instead of tables' })
-  .demandCommand(1, 'give a command; see --help')
+  // Our own --version, not yargs': it prints {"version": ...} under --json. The version is read
+  // from package.json by path: from the bundle yargs would look for it from the cwd.
+  .version(false)
+  .option('version', { type: 'boolean', describe: 'Show version number' })
+  .middleware((argv) => {
+    if (!argv.version) return;
+    print(argv.json ? toJson({ version: version() }) : version());
+    process.exit(EXIT_OK);
+  }, true)
+  .demandCommand(1, 'give a command')
   .strict()
   .recommendCommands()
   .help()
   .alias('h', 'help')
-  // Named, not found by yargs: from the bundle it would look for package.json from the cwd.
-  .version(JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version)
-  .wrap(Math.min(110, process.stdout.columns || 110))
+  .epilogue(
+    'Exit codes: 0 ok; 1 a check failed (a model mismatch, an incompatibility, a difference); 2 bad input or usage. With --json, stdout is one JSON object whatever the exit code; on exit 2 it is {"error": ...}.',
+  )
+  .wrap(Math.min(110, width))
   .fail((msg, err) => {
-    if (err) throw err;
-    process.stderr.write(`sigframe: ${msg}\nRun 'sigframe --help' for usage.\n`);
-    process.exit(EXIT_BAD_INPUT);
+    // yargs' own parse errors (requiresArg: "Not enough arguments following: address") are usage.
+    if (err && err.name !== 'YError') process.exit(reportError(err));
+    // recommendCommands says only "Did you mean core?": say what was not a command.
+    const word = args.find((a) => !a.startsWith('-'));
+    process.exit(reportUsage(/^Did you mean/.test(msg) && word ? `unknown command '${word}'; ${msg}` : msg));
   })
   .parseAsync()
   .catch((e: unknown) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -14,11 +14,25 @@ writeFileSync(empty, '');
 const dir = fixture('frames');
 const capture = fixture('frames', 'x86_64-sigusr1-vectors.json');
 const state = join(tmp, 'state.json');
+// The first 1000 bytes of a captured frame: the struct is there, the XSAVE image is cut off.
+const truncated = join(tmp, 'truncated.bin');
+writeFileSync(truncated, readFileSync(fixture('frames', 'x86_64-sigusr1-vectors.bin')).subarray(0, 1000));
+const capturedAt = JSON.parse(readFileSync(capture, 'utf8')).address as string;
 
 const rows: readonly (readonly [string, readonly string[], RegExp])[] = [
   ['decode: a directory', ['decode', dir], /a directory, expected a frame/],
   ['decode: a missing file', ['decode', join(tmp, 'nope')], /no such file/],
   ['decode: an empty file', ['decode', empty, '--address', '0x1000'], /input|outside|bytes/],
+  [
+    'decode: a truncated raw frame, with the right profile',
+    ['decode', truncated, '--address', capturedAt, '--profile', 'amd-epyc-zen4-kvm'],
+    /the input ends at 0x[0-9a-f]+, 1000 bytes, expected the frame through/,
+  ],
+  [
+    'decode: a truncated raw frame, inferred',
+    ['decode', truncated, '--address', capturedAt],
+    /the input ends/,
+  ],
   ['build: a directory', ['build', dir], /a directory/],
   [
     'build: --out in a missing folder',

@@ -1,29 +1,39 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { hex, print, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
-import type { GlobalArgs } from './common.js';
+import { type Example, type GlobalArgs, withExamples } from './common.js';
 
 export const command = 'build <state>';
 export const describe =
   'the exact bytes the kernel writes for a signal state, and which bytes it leaves alone';
 
+export const examples = [
+  [
+    [
+      'sigframe decode test/fixtures/frames/x86_64-nested.json --json > s.json',
+      'sigframe build s.json --out frame.bin',
+    ],
+    'rebuild a captured frame from its state',
+  ],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  y
+  withExamples(y, examples)
     .positional('state', {
       type: 'string',
       demandOption: true,
       describe: 'STATE.json (a state, or `decode --json` output)',
     })
-    .option('out', { type: 'string', describe: 'write the raw bytes (frame start .. stack top) here' })
-    .example(
-      '$0 decode frame.json --json > s.json && $0 build s.json --out frame.bin',
-      'rebuild a captured frame',
-    );
+    .option('out', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'write the raw bytes (frame start .. stack top) here',
+    });
 
 type Args = ArgumentsCamelCase<GlobalArgs & { state: string; out?: string }>;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     const { loadState, stateTarget } = await import('../../src/io/frames.js');
     const { buildReport } = await import('../../src/report/build.js');
     const state = loadState(argv.state);

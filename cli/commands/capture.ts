@@ -1,28 +1,31 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { print, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
-import type { GlobalArgs } from './common.js';
+import { type Example, type GlobalArgs, withExamples } from './common.js';
 
 export const command = 'capture';
 export const describe =
   'capture real signal frames from the running kernel (NAME.bin + NAME.json per scenario)';
 
+export const examples = [
+  [
+    ['sigframe capture --out frames', 'sigframe decode frames/x86_64-sigusr1-vectors.json'],
+    'capture, then read one back',
+  ],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  y
-    .option('out', {
-      type: 'string',
-      default: 'sigframe-capture',
-      describe: 'directory to write the frames into',
-    })
-    .example(
-      '$0 capture --out frames && $0 decode frames/x86_64-sigusr1-vectors.json',
-      'capture, then read one back',
-    );
+  withExamples(y, examples).option('out', {
+    type: 'string',
+    requiresArg: true,
+    default: 'sigframe-capture',
+    describe: 'directory to write the frames into',
+  });
 
 type Args = ArgumentsCamelCase<GlobalArgs & { out: string }>;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     const { captureHostFrames } = await import('../../src/host/capture.js');
     const { makeOutputDir } = await import('../../src/io/files.js');
     makeOutputDir(argv.out, 'the captures (--out)');

@@ -2,7 +2,15 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { CompatReport } from '../../src/report/compat.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions } from './common.js';
+import {
+  type Example,
+  type GlobalArgs,
+  type KernelArgs,
+  kernelConfig,
+  kernelOptions,
+  profileFor,
+  withExamples,
+} from './common.js';
 
 export const command = 'compat';
 export const describe =
@@ -10,19 +18,26 @@ export const describe =
 
 const WHAT = ['frame', 'xsave-image', 'checkpoint'] as const;
 
+export const examples = [
+  ['sigframe compat --from intel-cascade-lake --to amd-zen4-genoa', 'Intel vs AMD AVX-512 offsets'],
+  ['sigframe compat --matrix --what checkpoint', 'which migrations are safe'],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  kernelOptions(y)
-    .option('from', { type: 'string', describe: 'source CPU: profile name, profile file or raw CPUID dump' })
-    .option('to', { type: 'string', describe: 'destination CPU, likewise' })
+  withExamples(kernelOptions(y), examples)
+    .option('from', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'source CPU: profile name, profile file or raw CPUID dump',
+    })
+    .option('to', { type: 'string', requiresArg: true, describe: 'destination CPU, likewise' })
     .option('what', { choices: WHAT, default: 'frame' as const, describe: 'what is carried over' })
     .option('amx', {
       choices: ['none', 'permitted', 'used'] as const,
       default: 'none' as const,
       describe: "the task's AMX state (frames)",
     })
-    .option('matrix', { type: 'boolean', describe: 'every shipped profile against every other' })
-    .example('$0 compat --from intel-cascade-lake --to amd-zen4-genoa', 'Intel vs AMD AVX-512 offsets')
-    .example('$0 compat --matrix --what checkpoint', 'which migrations are safe');
+    .option('matrix', { type: 'boolean', describe: 'every shipped profile against every other' });
 
 type Args = ArgumentsCamelCase<
   GlobalArgs &
@@ -36,9 +51,9 @@ type Args = ArgumentsCamelCase<
 >;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     const { compat, compatMatrix } = await import('../../src/report/compat.js');
-    const { loadProfile, builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
+    const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
     const { chooseKernel } = await import('../../src/report/args.js');
     const kernel = chooseKernel(argv.kernel);
     const config = kernelConfig(argv);
@@ -78,7 +93,9 @@ export const handler = (argv: Args) =>
       }
       return EXIT_OK;
     }
-    const r = compat(loadProfile(argv.from!), loadProfile(argv.to!), kernel, config, argv.what, argv.amx);
+    const from = await profileFor(argv.from!, '--from');
+    const to = await profileFor(argv.to!, '--to');
+    const r = compat(from, to, kernel, config, argv.what, argv.amx);
     print(argv.json ? toJson(r) : render(r));
     return r.compatible ? EXIT_OK : EXIT_CHECK_FAILED;
   });

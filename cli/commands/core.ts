@@ -1,20 +1,38 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { CoreReport } from '../../src/core/report.js';
 import type { DecodedFrame } from '../../src/frame/decode.js';
-import { hex, print, table, toJson } from '../output.js';
+import { hex, hexRegisters, print, table, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions } from './common.js';
+import {
+  type Example,
+  type GlobalArgs,
+  type KernelArgs,
+  kernelConfig,
+  kernelOptions,
+  parseNumber,
+  profileFor,
+  withExamples,
+} from './common.js';
 
 export const command = 'core <file>';
 export const describe =
   "read an ELF core file: every thread's registers and extended state, the signal info, and the signal frames in progress with their verdicts";
 
+export const examples = [
+  ['sigframe core test/fixtures/cores/zen4-x86_64/core', 'a core the kernel wrote'],
+  [
+    ['sigframe core --json test/fixtures/cores/zen4-x86_64/core \\', '  | jq .threads[0].frames'],
+    'the signal frames in progress',
+  ],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  kernelOptions(y)
+  withExamples(kernelOptions(y), examples)
     .positional('file', { type: 'string', demandOption: true, describe: 'an x86_64 or i386 ELF core file' })
-    .option('thread', { type: 'number', describe: 'only this thread (its tid)' })
+    .option('thread', { type: 'string', requiresArg: true, describe: 'only this thread (its tid)' })
     .option('profile', {
       type: 'string',
+      requiresArg: true,
       describe:
         'the CPU, when the core has no NT_X86_XSAVE_LAYOUT note (default: inferred from XCR0 and the XSTATE size)',
     })
@@ -22,27 +40,27 @@ export const builder = (y: Argv) =>
       type: 'boolean',
       default: false,
       describe: 'every vector register, not only the first four',
-    })
-    .example('$0 core core.1234', 'a core the kernel wrote')
-    .example('$0 core --json core.1234 | jq .threads[0].frames', 'the signal frames in progress');
+    });
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & KernelArgs & { file: string; thread?: number; profile?: string; registers: boolean }
+  GlobalArgs & KernelArgs & { file: string; thread?: string; profile?: string; registers: boolean }
 >;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     const { readCoreFile } = await import('../../src/io/core-file.js');
-    const { loadProfile } = await import('../../src/io/profiles.js');
     const { chooseKernel } = await import('../../src/kernel/eras.js');
+    const thread =
+      argv.thread === undefined ? undefined : await parseNumber(argv.thread, 'thread', 'a thread id');
+    const profile = argv.profile === undefined ? undefined : await profileFor(argv.profile, '--profile');
     const report = readCoreFile(argv.file, {
-      ...(argv.profile ? { profile: loadProfile(argv.profile), profileRef: argv.profile } : {}),
+      ...(profile ? { profile, profileRef: argv.profile } : {}),
       kernel: chooseKernel(argv.kernel),
       config: kernelConfig(argv),
-      ...(argv.thread !== undefined ? { thread: argv.thread } : {}),
+      ...(thread !== undefined ? { thread } : {}),
     });
     const { siginfoText } = await import('../../src/report/decode.js');
-    print(argv.json ? toJson(report) : render(report, argv.registers, siginfoText));
+    print(argv.json ? toJson(hexRegisters(report)) : render(report, argv.registers, siginfoText));
     return EXIT_OK;
   });
 

@@ -2,38 +2,54 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { CpuidReport } from '../../src/report/cpuid.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions, selectTarget } from './common.js';
+import {
+  type Example,
+  type GlobalArgs,
+  type KernelArgs,
+  kernelConfig,
+  kernelOptions,
+  selectTarget,
+  withExamples,
+} from './common.js';
 
 export const command = 'cpuid';
 export const describe = 'decode CPUID leaf 0xD (the host by default) into XSAVE components';
 
+export const examples = [
+  ['sigframe cpuid', 'the host, with what the running kernel enabled'],
+  [
+    [
+      'sigframe cpuid --kernel 6.1 \\',
+      '  --input test/fixtures/cpuid/GenuineIntel00806F8_SapphireRapids_06_CPUID.txt',
+    ],
+    'a dump, as Linux 6.1 sees it',
+  ],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  kernelOptions(y)
-    .option('input', {
-      type: 'string',
-      describe: 'a CPUID dump (JSON records, `cpuid -r` output, AIDA64/InstLatx64 text) or profile file',
-    })
-    .example('$0 cpuid', 'the host, with what the running kernel enabled')
-    .example(
-      '$0 cpuid --input GenuineIntel00806F8_SapphireRapids_06_CPUID.txt --kernel 6.1',
-      'a dump, as Linux 6.1 sees it',
-    );
+  withExamples(kernelOptions(y), examples).option('input', {
+    type: 'string',
+    requiresArg: true,
+    describe: 'a CPUID dump (JSON records, `cpuid -r` output, AIDA64/InstLatx64 text) or profile file',
+  });
 
 type Args = ArgumentsCamelCase<GlobalArgs & KernelArgs & { input?: string }>;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     const { cpuidReport } = await import('../../src/report/cpuid.js');
-    const { profile, kernel } = await selectTarget(argv.input ?? 'host', argv.kernel);
+    const { profile, kernel } = await selectTarget(argv.input ?? 'host', argv.kernel, '--input');
     const host =
       profile.origin === 'host' ? (await import('../../src/host/probe.js')).probeHost() : undefined;
     const report = cpuidReport(profile, kernel, kernelConfig(argv), host);
-    print(argv.json ? toJson(report) : render(report));
     const errors = report.findings.filter((f) => f.level === 'error');
-    if (errors.length > 0) {
-      process.stderr.write(
-        `sigframe: inconsistent CPUID input:\n${errors.map((f) => `  ${f.message}`).join('\n')}\n`,
-      );
+    // Bad input, as any other: one line on stderr, and under --json an "error" member (beside the
+    // report, whose findings say the same in full).
+    const error =
+      errors.length > 0 ? `inconsistent CPUID input: ${errors.map((f) => f.message).join('; ')}` : undefined;
+    print(argv.json ? toJson(error ? { error, ...report } : report) : render(report));
+    if (error) {
+      process.stderr.write(`sigframe: ${error}\n`);
       return EXIT_BAD_INPUT;
     }
     if (report.host && !report.host.model_matches) {

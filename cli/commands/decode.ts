@@ -1,40 +1,51 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { DecodedFrame } from '../../src/frame/decode.js';
 import type { FrameSummary } from '../../src/report/decode.js';
-import { hex, print, table, toJson } from '../output.js';
+import { hex, hexRegisters, print, table, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
 import {
+  type Example,
   frameKindOption,
   type GlobalArgs,
   type KernelArgs,
   kernelConfig,
   kernelOptions,
+  looksJson,
+  naming,
   parseAddress,
+  refuseWith,
+  withExamples,
 } from './common.js';
 
 export const command = 'decode <file>';
 export const describe =
   'read a signal frame: registers, what XSTATE_BV says was written, and the sigreturn verdict';
 
+export const examples = [
+  ['sigframe decode test/fixtures/frames/x86_64-sigusr1-vectors.json', 'a committed capture'],
+  ['sigframe decode test/fixtures/frames/ia32-rt-sigsegv-fault.json --json', 'the same as JSON'],
+] as const satisfies readonly Example[];
+
+/** Address options: a string each (yargs would read `-0x10` as flags), checked by parseAddress. */
+const address = (describe: string) => ({ type: 'string', requiresArg: true, describe }) as const;
+
 export const builder = (y: Argv) =>
-  kernelOptions(y)
+  withExamples(kernelOptions(y), examples)
     .positional('file', {
       type: 'string',
       demandOption: true,
       describe: 'a capture (NAME.json beside NAME.bin), a state or decode JSON, or raw frame bytes',
     })
-    .option('address', { type: 'string', describe: 'raw bytes: the address of the first byte' })
-    .option('frame', { type: 'string', describe: 'the frame starts here (default: the first byte)' })
-    .option('ucontext', { type: 'string', describe: 'locate the frame by its ucontext address' })
-    .option('top', {
-      type: 'string',
-      describe: 'locate the frame below this alt stack top (placement rules)',
-    })
+    .option('address', address('raw bytes: the address of the first byte'))
+    .option('frame', address('the frame starts here (default: the first byte)'))
+    .option('ucontext', address('locate the frame by its ucontext address'))
+    .option('top', address('locate the frame below this alt stack top (placement rules)'))
     .conflicts('frame', ['ucontext', 'top'])
     .conflicts('ucontext', 'top')
     .option('abi', frameKindOption)
     .option('profile', {
       type: 'string',
+      requiresArg: true,
       describe: 'CPU profile (default: the one the capture names, else host)',
     })
     .option('amx', {
@@ -44,8 +55,7 @@ export const builder = (y: Argv) =>
     .option('force', {
       type: 'boolean',
       describe: 'decode with --profile even when the frame does not fit it (the misfits become notes)',
-    })
-    .example('$0 decode test/fixtures/frames/x86_64-sigusr1-vectors.json', 'a committed capture');
+    });
 
 type Args = ArgumentsCamelCase<
   GlobalArgs &
@@ -63,7 +73,7 @@ type Args = ArgumentsCamelCase<
 >;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     const { loadFrame } = await import('../../src/io/frames.js');
     const frame = await parseAddress(argv.frame, 'frame');
     const uc = await parseAddress(argv.ucontext, 'ucontext');
@@ -77,20 +87,50 @@ export const handler = (argv: Args) =>
           : top !== undefined
             ? { top }
             : undefined;
-    const { decoded } = loadFrame(argv.file, {
-      ...(address !== undefined ? { address } : {}),
-      ...(locate ? { locate } : {}),
-      ...(argv.abi ? { kind: argv.abi } : {}),
-      ...(argv.profile ? { profile: argv.profile } : {}),
-      ...(argv.kernel ? { kernel: argv.kernel } : {}),
-      ...(argv.amx ? { amx: argv.amx } : {}),
-      ...(argv.force ? { force: true } : {}),
-      config: kernelConfig(argv),
-    });
+    const json = await looksJson(argv.file);
+    const { decoded, capture } = await naming(
+      '--profile',
+      () =>
+        loadFrame(argv.file, {
+          ...(address !== undefined ? { address } : {}),
+          ...(locate ? { locate } : {}),
+          ...(argv.abi ? { kind: argv.abi } : {}),
+          ...(argv.profile ? { profile: argv.profile } : {}),
+          ...(argv.kernel ? { kernel: argv.kernel } : {}),
+          ...(argv.amx ? { amx: argv.amx } : {}),
+          ...(argv.force ? { force: true } : {}),
+          config: kernelConfig(argv),
+        }),
+      'profile',
+    );
+    await refuseIgnored(argv, json, capture !== undefined);
     const { frameSummary, siginfoText } = await import('../../src/report/decode.js');
-    print(argv.json ? toJson(decoded) : render(decoded, frameSummary(decoded), siginfoText));
+    print(argv.json ? toJson(hexRegisters(decoded)) : render(decoded, frameSummary(decoded), siginfoText));
     return EXIT_OK;
   });
+
+/**
+ * Options the input cannot use are refused, not dropped: a capture has its own address, and a
+ * state (or decode output) is built as it stands, with its own kind, profile, kernel and AMX state.
+ */
+async function refuseIgnored(argv: Args, json: boolean, isCapture: boolean): Promise<void> {
+  if (!json) return;
+  if (isCapture) {
+    await refuseWith(
+      argv,
+      `FILE ${argv.file} (a capture)`,
+      ['address'],
+      'a capture has the address of its bytes; --address is for raw frame bytes',
+    );
+    return;
+  }
+  await refuseWith(
+    argv,
+    `FILE ${argv.file} (a state)`,
+    ['address', 'frame', 'ucontext', 'top', 'abi', 'profile', 'amx', 'force', 'kernel'],
+    'a state is built as it stands, with its own address, frame kind, CPU profile, kernel and AMX state',
+  );
+}
 
 export function render(
   d: DecodedFrame,

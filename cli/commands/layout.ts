@@ -4,79 +4,105 @@ import { flatten } from '../../src/schema/describe.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_OK, run } from '../run.js';
 import {
+  type Example,
   type GlobalArgs,
   type KernelArgs,
   kernelConfig,
   kernelOptions,
+  needs,
   profileOption,
+  refuseWith,
   selectTarget,
+  withExamples,
 } from './common.js';
 
 export const command = 'layout';
 export const describe = 'the XSAVE layout of a CPU profile, or the fields of an ABI struct (--struct)';
 
+export const examples = [
+  ['sigframe layout --profile intel-sapphire-rapids', 'standard-format XSAVE area Linux uses on SPR'],
+  [
+    'sigframe layout --struct sigframe_ia32 --abi ia32 --kernel-bits 32',
+    'a frame struct as an i386 kernel lays it out',
+  ],
+  ['sigframe layout --struct sigcontext_64 --c-asserts', 'C _Static_asserts to hold the uapi header to'],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  kernelOptions(y)
+  withExamples(kernelOptions(y), examples)
     .option('profile', profileOption)
     .option('format', {
       choices: ['standard', 'compacted'] as const,
-      default: 'standard' as const,
+      defaultDescription: 'standard',
       describe: 'XSAVE format',
     })
     .option('mask', {
       type: 'string',
+      requiresArg: true,
       describe: 'feature mask to lay out, e.g. 0x2e7 (default: the XCR0 Linux sets)',
     })
     .option('struct', {
       type: 'string',
+      requiresArg: true,
       describe: 'show an ABI struct instead: sigcontext_64, _fpstate_32, ucontext_ia32, ...',
     })
     .option('abi', {
       choices: ['x86_64', 'ia32', 'x32'] as const,
-      default: 'x86_64' as const,
+      defaultDescription: 'x86_64',
       describe: 'ABI for --struct',
     })
     .option('c-asserts', {
       type: 'boolean',
-      default: false,
       describe: 'with --struct: print C _Static_asserts against the uapi header',
-    })
-    .example('$0 layout --profile intel-sapphire-rapids', 'standard-format XSAVE area Linux uses on SPR')
-    .example(
-      '$0 layout --struct sigframe_ia32 --abi ia32 --kernel-bits 32',
-      'a frame struct as an i386 kernel lays it out',
-    );
+    });
 
 type Args = ArgumentsCamelCase<
   GlobalArgs &
     KernelArgs & {
-      profile: string;
-      format: 'standard' | 'compacted';
+      profile?: string;
+      format?: 'standard' | 'compacted';
       mask?: string;
       struct?: string;
-      abi: 'x86_64' | 'ia32' | 'x32';
-      cAsserts: boolean;
+      abi?: 'x86_64' | 'ia32' | 'x32';
+      cAsserts?: boolean;
     }
 >;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     if (argv.struct !== undefined) {
-      const { structReport } = await import('../../src/report/layout.js');
-      const report = structReport(argv.struct, argv.abi, argv.kernelBits);
+      await refuseWith(
+        argv,
+        '--struct',
+        ['profile', 'format', 'mask', 'kernel', 'ia32-emulation', 'strict-sas-size'],
+        'an ABI struct is laid out by --abi and --kernel-bits alone, the same on every CPU and kernel version',
+      );
+      const abi = argv.abi ?? 'x86_64';
+      const { structReport, cStructAsserts } = await import('../../src/report/layout.js');
+      const report = structReport(argv.struct, abi, argv.kernelBits);
       if (argv.cAsserts) {
-        const { cStructAsserts } = await import('../../src/report/layout.js');
-        print(cStructAsserts(argv.struct, argv.abi).join('\n'));
+        if (argv.kernelBits !== 64)
+          await refuseWith(
+            argv,
+            '--c-asserts',
+            ['kernel-bits'],
+            'the asserts hold the uapi header as a C compiler for --abi sees it; a kernel has no say',
+          );
+        const lines = cStructAsserts(argv.struct, abi);
+        print(argv.json ? toJson({ struct: report.name, abi, asserts: lines }) : lines.join('\n'));
         return EXIT_OK;
       }
       print(argv.json ? toJson(report) : renderStruct(report));
       return EXIT_OK;
     }
+    if (argv.cAsserts) await needs('c-asserts', '--struct', 'the asserts are for one ABI struct');
+    if (argv.abi !== undefined)
+      await needs('abi', '--struct', 'an XSAVE layout is the same for every ABI (see --kernel-bits)');
     const { xsaveLayoutReport } = await import('../../src/report/layout.js');
     const { parseMask } = await import('../../src/report/args.js');
-    const { profile, kernel } = await selectTarget(argv.profile, argv.kernel);
+    const { profile, kernel } = await selectTarget(argv.profile ?? 'host', argv.kernel);
     const mask = argv.mask === undefined ? undefined : parseMask(argv.mask, '--mask');
-    const report = xsaveLayoutReport(profile, kernel, kernelConfig(argv), argv.format, mask);
+    const report = xsaveLayoutReport(profile, kernel, kernelConfig(argv), argv.format ?? 'standard', mask);
     print(argv.json ? toJson(report) : renderXsave(report));
     return EXIT_OK;
   });

@@ -3,41 +3,66 @@ import type { ProfileRow } from '../../src/report/profiles.js';
 import { InputError } from '../../src/schema/errors.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import { type GlobalArgs, type KernelArgs, kernelConfig, kernelOptions } from './common.js';
+import {
+  type Example,
+  type GlobalArgs,
+  type KernelArgs,
+  kernelConfig,
+  kernelOptions,
+  naming,
+  needs,
+  refuseWith,
+  withExamples,
+} from './common.js';
 
 export const command = 'profiles';
 export const describe =
   'list the shipped CPU profiles with the XCR0 and sizes Linux uses on each; or write a new profile';
 
+export const examples = [
+  ['sigframe profiles', 'every shipped profile, as the newest kernel sees it'],
+  ['sigframe profiles --from-host --name my-box > my-box.json', 'capture this machine as a profile'],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  kernelOptions(y)
+  withExamples(kernelOptions(y), examples)
     .option('from-host', {
       type: 'boolean',
       default: false,
       describe: 'print this host as a profile file (JSON)',
     })
-    .option('from-dump', { type: 'string', describe: 'print a raw CPUID dump file as a profile file (JSON)' })
-    .option('name', { type: 'string', describe: 'name for --from-host/--from-dump' })
-    .example('$0 profiles', 'every shipped profile, as the newest kernel sees it')
-    .example('$0 profiles --from-host --name my-box > my-box.json', 'capture this machine as a profile');
+    .option('from-dump', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'print a raw CPUID dump file as a profile file (JSON)',
+    })
+    .option('name', { type: 'string', requiresArg: true, describe: 'name for --from-host/--from-dump' });
 
 type Args = ArgumentsCamelCase<
   GlobalArgs & KernelArgs & { fromHost?: boolean; fromDump?: string; name?: string }
 >;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     if (argv.fromHost && argv.fromDump !== undefined) {
-      throw new InputError('--from-host and --from-dump are mutually exclusive');
+      throw new InputError('--from-host and --from-dump cannot be combined: give one', { path: 'from-dump' });
     }
     if (argv.fromHost || argv.fromDump !== undefined) {
+      await refuseWith(
+        argv,
+        argv.fromHost ? '--from-host' : '--from-dump',
+        ['kernel', 'ia32-emulation', 'strict-sas-size'],
+        'a profile file is the CPU alone; the kernel is chosen where it is used',
+      );
       const { profileFromDumpFile, profileText } = await import('../../src/io/profiles.js');
       const p = argv.fromHost
         ? (await import('../../src/host/profile.js')).hostProfile()
-        : profileFromDumpFile(argv.fromDump!);
+        : await naming('--from-dump', () => profileFromDumpFile(argv.fromDump!));
       print(profileText(p, argv.name));
       return EXIT_OK;
     }
+    if (argv.name !== undefined)
+      await needs('name', '--from-host or --from-dump', 'it names the profile written');
     const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
     const { chooseKernel } = await import('../../src/report/args.js');
     const { profileRow } = await import('../../src/report/profiles.js');

@@ -2,14 +2,19 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { SigreturnCheck } from '../../src/report/sigreturn-check.js';
 import { print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
-import type { GlobalArgs } from './common.js';
+import { type Example, type GlobalArgs, profileFor, withExamples } from './common.js';
 
 export const command = 'sigreturn [runs..]';
 export const describe =
   'hold the rt_sigreturn model to the kernel: frames edited in their own handler, what came back (exit 1 if any disagree)';
 
+export const examples = [
+  ['sigframe sigreturn', 'about 220 edits on x86_64, ia32 rt and ia32 legacy frames, here'],
+  ['sigframe sigreturn test/fixtures/sigreturn/amd-epyc-zen4', 'runs saved on another machine'],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  y
+  withExamples(y, examples)
     .positional('runs', {
       type: 'string',
       array: true,
@@ -18,25 +23,24 @@ export const builder = (y: Argv) =>
     })
     .option('profile', {
       type: 'string',
+      requiresArg: true,
       describe: 'the CPU the runs come from (default: this host, or host-profile.json beside a saved run)',
     })
     .option('save', {
       type: 'string',
-      describe: 'write the live runs and this CPU’s profile into this directory',
+      requiresArg: true,
+      describe: "write the live runs and this CPU's profile into this directory",
     })
-    .option('all', { type: 'boolean', default: false, describe: 'list every edit, not only disagreements' })
-    .example('$0 sigreturn', 'about 220 edits on x86_64, ia32 rt and ia32 legacy frames, here')
-    .example('$0 sigreturn test/fixtures/sigreturn/amd-epyc-zen4', 'runs saved on another machine');
+    .option('all', { type: 'boolean', default: false, describe: 'list every edit, not only disagreements' });
 
 type Args = ArgumentsCamelCase<
   GlobalArgs & { runs?: string[]; profile?: string; save?: string; all: boolean }
 >;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     const { compareSigreturnWithKernel } = await import('../../src/report/sigreturn-check.js');
     const { chooseKernel } = await import('../../src/report/args.js');
-    const { loadProfile } = await import('../../src/io/profiles.js');
     const io = await import('../../src/io/sigreturn.js');
     const { InputError } = await import('../../src/schema/errors.js');
     const saved = io.sigreturnRunFiles(argv.runs ?? []);
@@ -73,11 +77,15 @@ export const handler = (argv: Args) =>
       if (emulator) skipped.push(`this CPU is emulated (${emulator}): what XRSTOR does is the emulator's`);
       runs = live.map((r) => r.experiment);
       if (argv.save) {
-        const files = io.saveSigreturnRuns(argv.save, live, loadProfile(profileSpec ?? 'host'));
+        const files = io.saveSigreturnRuns(
+          argv.save,
+          live,
+          await profileFor(profileSpec ?? 'host', '--profile'),
+        );
         process.stderr.write(`sigframe: saved ${files.join(', ')}\n`);
       }
     }
-    const profile = loadProfile(profileSpec ?? 'host');
+    const profile = await profileFor(profileSpec ?? 'host', '--profile');
     const checks = runs.flatMap((exp) => {
       if (exp.error) {
         skipped.push(exp.error);

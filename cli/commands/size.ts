@@ -6,12 +6,17 @@ import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
 import {
   askedConfig,
+  type Example,
   type GlobalArgs,
   type KernelArgs,
   kernelConfig,
   kernelOptions,
+  naming,
+  parseNumber,
   profileOption,
+  refuseWith,
   selectTarget,
+  withExamples,
 } from './common.js';
 
 export const command = 'size';
@@ -21,11 +26,19 @@ export const describe =
 const ABIS = ['x86_64', 'x32', 'ia32', 'ia32-rt'] as const;
 const AMX = ['none', 'permitted', 'used'] as const;
 
+export const examples = [
+  ['sigframe size', 'the host: what to allocate, and AT_MINSIGSTKSZ from the kernel beside the model'],
+  ['sigframe size --profile intel-sapphire-rapids --amx used', 'a thread that has executed AMX on an SPR'],
+  ['sigframe size --libc musl-1.2.3', 'the host with a program linked against musl 1.2.3'],
+  ['sigframe size --all', 'every shipped CPU profile on every kernel era'],
+] as const satisfies readonly Example[];
+
 export const builder = (y: Argv) =>
-  kernelOptions(y)
+  withExamples(kernelOptions(y), examples)
     .option('profile', profileOption)
     .option('cpuid-dump', {
       type: 'string',
+      requiresArg: true,
       describe: 'a raw CPUID dump (JSON records, `cpuid -r`, AIDA64/InstLatx64 text) instead of --profile',
     })
     .option('abi', {
@@ -35,17 +48,19 @@ export const builder = (y: Argv) =>
     })
     .option('amx', {
       choices: AMX,
-      default: 'none' as const,
+      defaultDescription: 'none',
       describe: "the thread's AMX state for the headline numbers",
     })
     .option('libc', {
       type: 'string',
+      requiresArg: true,
       describe:
         'the C library for the headline and hazards, e.g. glibc-2.36 or musl-1.2.3 (default: the host glibc, else the newest glibc)',
     })
     .option('top-align', {
-      type: 'number',
-      default: 4096,
+      type: 'string',
+      requiresArg: true,
+      defaultDescription: '4096',
       describe: "the alt stack's top address is a multiple of this (power of two; 1 = any address)",
     })
     .option('all', { type: 'boolean', describe: 'every shipped profile x kernel era x AMX state' })
@@ -54,45 +69,61 @@ export const builder = (y: Argv) =>
       describe:
         'host only: also find by experiment what the running kernel and C libraries accept and deliver, and compare',
     })
-    .conflicts('all', ['measure', 'cpuid-dump'])
-    .example('$0 size', 'the host: what to allocate, and AT_MINSIGSTKSZ from the kernel beside the model')
-    .example('$0 size --profile intel-sapphire-rapids --amx used', 'a thread that has executed AMX on an SPR')
-    .example('$0 size --libc musl-1.2.3', 'the host with a program linked against musl 1.2.3')
-    .example('$0 size --all', 'every shipped CPU profile on every kernel era');
+    .conflicts('all', ['measure', 'cpuid-dump']);
 
 type Args = ArgumentsCamelCase<
   GlobalArgs &
     KernelArgs & {
-      profile: string;
+      profile?: string;
       cpuidDump?: string;
       abi: (typeof ABIS)[number];
-      amx: (typeof AMX)[number];
+      amx?: (typeof AMX)[number];
       libc?: string;
-      topAlign: number;
+      topAlign?: string;
       all?: boolean;
       measure?: boolean;
     }
 >;
 
 export const handler = (argv: Args) =>
-  run(async () => {
+  run(argv, async () => {
     const { sizeReport } = await import('../../src/report/size.js');
     const { parseLibcChoice } = await import('../../src/report/args.js');
     const { InputError } = await import('../../src/schema/errors.js');
     const asked = { ...(argv.kernel === undefined ? {} : { kernel: argv.kernel }), ...askedConfig(argv) };
     const modelConfig = kernelConfig(argv);
+    const topAlign =
+      argv.topAlign === undefined
+        ? 4096
+        : await parseNumber(argv.topAlign, 'top-align', 'a power of two from 1 to 2^30');
+    const amx = argv.amx ?? 'none';
     if (argv.all) {
+      await refuseWith(
+        argv,
+        '--all',
+        ['profile', 'kernel', 'amx', 'libc'],
+        '--all covers every shipped profile, kernel era and AMX state (with the C libraries of each era)',
+      );
       const { sizeMatrix } = await import('../../src/report/matrix.js');
       const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
       const rows = sizeMatrix(
-        { kind: argv.abi, topAlign: argv.topAlign, config: modelConfig },
+        { kind: argv.abi, topAlign, config: modelConfig },
         builtinProfileNames().map(loadBuiltinProfile),
       );
-      print(argv.json ? toJson(rows) : renderMatrix(rows));
+      print(
+        argv.json
+          ? toJson({ abi: argv.abi, top_align: topAlign, kernel_bits: modelConfig.bits, rows })
+          : renderMatrix(rows),
+      );
       return EXIT_OK;
     }
-    const spec = argv.cpuidDump ?? argv.profile;
-    const { profile, kernel } = await selectTarget(spec, argv.kernel);
+    if (argv.cpuidDump !== undefined && argv.profile !== undefined) {
+      await refuseWith(argv, '--cpuid-dump', ['profile'], 'both say which CPU; give one');
+    }
+    const { profile, kernel } =
+      argv.cpuidDump === undefined
+        ? await selectTarget(argv.profile ?? 'host', argv.kernel)
+        : await dumpTarget(argv.cpuidDump, argv.kernel);
     let config = modelConfig;
     let live: LiveTarget | undefined;
     let otherSystem: string[] = [];
@@ -129,8 +160,8 @@ export const handler = (argv: Args) =>
         },
       );
     }
-    const target = { kind: argv.abi, topAlign: argv.topAlign, config };
-    const report = sizeReport(profile, kernel, target, argv.amx, {
+    const target = { kind: argv.abi, topAlign, config };
+    const report = sizeReport(profile, kernel, target, amx, {
       ...(libc ? { libc } : {}),
       ...(live ? { live } : {}),
     });
@@ -158,6 +189,14 @@ export const handler = (argv: Args) =>
     }
     return status;
   });
+
+/** --cpuid-dump: a file, never a profile name; errors name the option. */
+async function dumpTarget(path: string, kernelArg: string | undefined) {
+  const { profileFromDumpFile } = await import('../../src/io/profiles.js');
+  const { chooseKernel } = await import('../../src/kernel/eras.js');
+  const profile = await naming('--cpuid-dump', () => profileFromDumpFile(path));
+  return { profile, kernel: chooseKernel(kernelArg) };
+}
 
 const columnOf = (key: (typeof sizeTerms)[number]['key']) => sizeTerms.find((t) => t.key === key)!.column;
 

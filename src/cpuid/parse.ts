@@ -1,5 +1,6 @@
 import { InputError } from '../schema/errors.js';
-import { Cpuid, type CpuidRecord } from './records.js';
+import { preview } from '../schema/json.js';
+import { Cpuid, type CpuidRecord, hex32, recordKey } from './records.js';
 
 export type DumpFormat = 'json' | 'cpuid-r' | 'aida64';
 
@@ -9,7 +10,28 @@ export interface ParsedDump {
   /** Logical CPUs found in the dump; records are taken from the first. */
   readonly cpus: number;
   readonly warnings: readonly string[];
+  /**
+   * Where each record of `cpuid` is in the text, by recordKey(leaf, subleaf): "line 21" in a
+   * text dump, a JSON path ("$[3]", "$.cpuid[3]") in a JSON one — for errors about a record.
+   */
+  readonly locations: ReadonlyMap<string, string>;
 }
+
+/** A record and where the input holds it. */
+interface Located {
+  readonly r: CpuidRecord;
+  /** 1-based line of a text dump. */
+  readonly line?: number;
+  /** JSON path in a JSON dump. */
+  readonly path?: string;
+}
+
+const atText = (l: Located) => (l.line !== undefined ? `line ${l.line}` : l.path!);
+const errorPrefix = (name: string, l: Located) =>
+  l.line !== undefined ? `${name}:${l.line}` : `${name}: ${l.path}`;
+const leafName = (r: CpuidRecord) => `CPUID.(0x${r.leaf.toString(16).toUpperCase()},${r.subleaf})`;
+const registers = (r: CpuidRecord) =>
+  `eax=${hex32(r.eax)} ebx=${hex32(r.ebx)} ecx=${hex32(r.ecx)} edx=${hex32(r.edx)}`;
 
 /**
  * Reads raw CPUID from any of the formats people actually have:
@@ -40,12 +62,9 @@ function u32From(v: unknown, where: string): number {
     const n = Number(v);
     if (n <= 0xffffffff) return n;
   }
-  throw new InputError(
-    `${where}: expected a 32-bit value (number or "0x…" string), got ${JSON.stringify(v)}`,
-    {
-      path: where,
-    },
-  );
+  throw new InputError(`${where}: expected a 32-bit value (number or "0x…" string), got ${preview(v)}`, {
+    path: where,
+  });
 }
 
 export function recordsFromJson(value: unknown, where: string): CpuidRecord[] {
@@ -90,11 +109,12 @@ function parseJson(text: string, name: string): ParsedDump {
   } catch (e) {
     throw new InputError(`${name}: not valid JSON (${(e as Error).message})`, { path: name });
   }
-  const list =
-    !Array.isArray(value) && typeof value === 'object' && value !== null && 'cpuid' in value
-      ? recordsFromJson((value as { cpuid: unknown }).cpuid, `${name}: $.cpuid`)
-      : recordsFromJson(value, `${name}: $`);
-  return { format: 'json', cpuid: new Cpuid(list), cpus: 1, warnings: [] };
+  const nested = !Array.isArray(value) && typeof value === 'object' && value !== null && 'cpuid' in value;
+  const base = nested ? '$.cpuid' : '$';
+  const list = nested
+    ? recordsFromJson((value as { cpuid: unknown }).cpuid, `${name}: $.cpuid`)
+    : recordsFromJson(value, `${name}: $`);
+  return fromBlocks('json', [list.map((r, i) => ({ r, path: `${base}[${i}]` }))], name);
 }
 
 // ---- cpuid -r ---------------------------------------------------------------------------------
@@ -104,8 +124,8 @@ const CPUID_R_LINE =
   /^\s*0x([0-9a-fA-F]{8})\s+0x([0-9a-fA-F]{2,8}):\s*eax=0x([0-9a-fA-F]{8})\s+ebx=0x([0-9a-fA-F]{8})\s+ecx=0x([0-9a-fA-F]{8})\s+edx=0x([0-9a-fA-F]{8})\s*$/;
 
 function parseCpuidR(lines: string[], name: string): ParsedDump {
-  const blocks: CpuidRecord[][] = [];
-  let current: CpuidRecord[] | undefined;
+  const blocks: Located[][] = [];
+  let current: Located[] | undefined;
   lines.forEach((line, i) => {
     if (/^\s*CPU(\s+\d+)?:\s*$/.test(line)) {
       current = [];
@@ -125,7 +145,10 @@ function parseCpuidR(lines: string[], name: string): ParsedDump {
       blocks.push(current);
     }
     const [leaf, subleaf, eax, ebx, ecx, edx] = m.slice(1).map((h) => Number.parseInt(h, 16));
-    current.push({ leaf: leaf!, subleaf: subleaf!, eax: eax!, ebx: ebx!, ecx: ecx!, edx: edx! });
+    current.push({
+      r: { leaf: leaf!, subleaf: subleaf!, eax: eax!, ebx: ebx!, ecx: ecx!, edx: edx! },
+      line: i + 1,
+    });
   });
   return fromBlocks('cpuid-r', blocks, name);
 }
@@ -137,8 +160,8 @@ const AIDA_LINE =
   /^CPUID ([0-9A-Fa-f]{8}):\s+([0-9A-Fa-f]{8})-([0-9A-Fa-f]{8})-([0-9A-Fa-f]{8})-([0-9A-Fa-f]{8})\s*(?:\[SL ([0-9A-Fa-f]{1,2})\])?/;
 
 function parseAida(lines: string[], name: string): ParsedDump {
-  const blocks: CpuidRecord[][] = [];
-  let current: CpuidRecord[] = [];
+  const blocks: Located[][] = [];
+  let current: Located[] = [];
   // Older dumps list subleaves without [SL nn]: the n-th line of a leaf is subleaf n.
   let implicit = new Map<number, number>();
   lines.forEach((line, i) => {
@@ -161,24 +184,49 @@ function parseAida(lines: string[], name: string): ParsedDump {
     const seq = implicit.get(leaf!) ?? 0;
     implicit.set(leaf!, seq + 1);
     const subleaf = m[6] === undefined ? seq : Number.parseInt(m[6], 16);
-    current.push({ leaf: leaf!, subleaf, eax: eax!, ebx: ebx!, ecx: ecx!, edx: edx! });
+    current.push({ r: { leaf: leaf!, subleaf, eax: eax!, ebx: ebx!, ecx: ecx!, edx: edx! }, line: i + 1 });
   });
   if (current.length > 0) blocks.push(current);
   return fromBlocks('aida64', blocks, name);
 }
 
-function fromBlocks(format: DumpFormat, blocks: CpuidRecord[][], name: string): ParsedDump {
+function fromBlocks(format: DumpFormat, blocks: Located[][], name: string): ParsedDump {
   const nonEmpty = blocks.filter((b) => b.length > 0);
   if (nonEmpty.length === 0) throw new InputError(`${name}: no CPUID records found`, { path: name });
   const first = nonEmpty[0]!;
   const warnings: string[] = [];
-  const leafD = (b: CpuidRecord[]) =>
-    JSON.stringify(b.filter((r) => r.leaf === 0xd).map((r) => [r.subleaf, r.eax, r.ebx, r.ecx, r.edx]));
+  const leafD = (b: Located[]) =>
+    JSON.stringify(b.filter((l) => l.r.leaf === 0xd).map(({ r }) => [r.subleaf, r.eax, r.ebx, r.ecx, r.edx]));
   const reference = leafD(first);
   nonEmpty.slice(1).forEach((b, k) => {
     if (leafD(b) !== reference) {
       warnings.push(`logical CPU #${k + 1} reports a different leaf 0xD than CPU #0; using CPU #0`);
     }
   });
-  return { format, cpuid: new Cpuid(first), cpus: nonEmpty.length, warnings };
+  // One CPU answers one (leaf, subleaf) once: a second answer that differs leaves no way to tell
+  // which one the CPU gave; the same answer twice is only repetition.
+  const seen = new Map<string, Located>();
+  for (const l of first) {
+    const key = recordKey(l.r.leaf, l.r.subleaf);
+    const before = seen.get(key);
+    if (!before) {
+      seen.set(key, l);
+      continue;
+    }
+    if (registers(before.r) === registers(l.r)) {
+      warnings.push(`${atText(l)} repeats ${leafName(l.r)} of ${atText(before)} with the same values`);
+      continue;
+    }
+    throw new InputError(
+      `${errorPrefix(name, l)}: ${leafName(l.r)} is given twice with different values: ${atText(before)} has ${registers(before.r)}, ${atText(l)} has ${registers(l.r)}; which one the CPU returned cannot be told`,
+      { path: errorPrefix(name, l) },
+    );
+  }
+  return {
+    format,
+    cpuid: new Cpuid([...seen.values()].map((l) => l.r)),
+    cpus: nonEmpty.length,
+    warnings,
+    locations: new Map([...seen].map(([k, l]) => [k, atText(l)])),
+  };
 }

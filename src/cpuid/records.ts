@@ -13,6 +13,11 @@ export interface CpuidRecord {
 
 export type Register = 'eax' | 'ebx' | 'ecx' | 'edx';
 
+/** The key of a (leaf, subleaf) pair in maps of records. */
+export function recordKey(leaf: number, subleaf: number): string {
+  return `${leaf}:${subleaf}`;
+}
+
 /**
  * A set of CPUID records from one logical CPU, with lookups by field id. What is absent is
  * absent: `get` returns undefined rather than zeros, so an incomplete dump stays visibly
@@ -25,18 +30,18 @@ export class Cpuid {
   constructor(records: readonly CpuidRecord[]) {
     this.byKey = new Map();
     for (const r of records) {
-      const key = `${r.leaf}:${r.subleaf}`;
+      const key = recordKey(r.leaf, r.subleaf);
       if (!this.byKey.has(key)) this.byKey.set(key, r);
     }
     this.records = [...this.byKey.values()].sort((a, b) => a.leaf - b.leaf || a.subleaf - b.subleaf);
   }
 
   get(leaf: number, subleaf = 0): CpuidRecord | undefined {
-    return this.byKey.get(`${leaf}:${subleaf}`);
+    return this.byKey.get(recordKey(leaf, subleaf));
   }
 
   has(leaf: number, subleaf = 0): boolean {
-    return this.byKey.has(`${leaf}:${subleaf}`);
+    return this.byKey.has(recordKey(leaf, subleaf));
   }
 
   /** Reads a field; for per-component fields (`subleaf: 'n'`) pass the component number. */

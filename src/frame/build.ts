@@ -13,7 +13,7 @@ import { locate, sizeOf } from '../schema/layout.js';
 import { memo } from '../schema/memo.js';
 import { decode } from '../schema/parse.js';
 import { valueAt } from '../schema/value.js';
-import { bit, has, maskOf } from '../xsave/catalog.js';
+import { bit, bitsOf, extendedComponents, has, maskNames, maskOf } from '../xsave/catalog.js';
 import { fsaveHeader } from './fsave.js';
 import { frameLayout, sigcontextOf } from './layout.js';
 import { encodeSiginfo } from './siginfo.js';
@@ -79,6 +79,7 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
   const at = (addr: bigint) => Number(addr - placement.frame);
 
   const fpu = state.fpu;
+  if (fpu) checkFpuState(fpu, t);
   const fpstatePtr = fpu ? placement.fpstate : 0n;
   const value = kernelFrameMembers(state, t, placement, fpstatePtr);
   encodeInto(kind.struct, t.model, value as never, bytes, 0, written);
@@ -110,6 +111,77 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
     }
   }
   return { address: placement.frame, top, bytes, written, placement, xstateBv, rfbm };
+}
+
+/**
+ * The FP part of a state against what the builder reads from it: XSTATE_BV within the task's
+ * XSAVE features and with FP and SSE (the kernel marks both in every frame, save_xstate_epilog()),
+ * register values given for exactly the components XSTATE_BV marks in use, PKRU only for a task
+ * that has it; without XSAVE, no XSTATE_BV beyond FP and SSE and no components. What the builder
+ * would otherwise drop or override without a word is refused, naming the JSON path — so a state
+ * builds the frame it describes, and states that `diff` finds equal build the same bytes.
+ */
+export function checkFpuState(fpu: FpuState, t: FrameTarget): void {
+  const bv = fpu.xstate_bv;
+  const user = t.k.xsave ? t.task.userXfeatures : XFEATURE_MASK.FPSSE;
+  const task = `this ${t.kind} task on ${t.profile.name} (AMX ${t.amx})`;
+  const components = Object.keys(fpu.components).filter(
+    (name) => (fpu.components as Record<string, unknown>)[name] !== undefined,
+  );
+  if (!t.k.xsave) {
+    const why = `the kernel saves with ${t.k.fxsr ? 'FXSAVE' : 'FNSAVE'} here (${t.k.xsaveDisabledBecause ?? 'no XSAVE'}): the frame has no XSAVE header and no extended components`;
+    if ((bv & ~XFEATURE_MASK.FPSSE) !== 0n)
+      throw new InputError(
+        `fpu.xstate_bv: 0x${bv.toString(16)} marks ${maskNames(bv & ~XFEATURE_MASK.FPSSE)} in use, but ${why}`,
+        {
+          path: 'fpu.xstate_bv',
+        },
+      );
+    if (components[0] !== undefined)
+      throw new InputError(`fpu.components.${components[0]}: given, but ${why}`, {
+        path: `fpu.components.${components[0]}`,
+      });
+    if (fpu.pkru !== undefined) throw new InputError(`fpu.pkru: given, but ${why}`, { path: 'fpu.pkru' });
+    return;
+  }
+  const outside = bv & ~user;
+  if (outside !== 0n) {
+    const amx =
+      has(outside, XFEATURE.XTILE_DATA) && t.amx !== 'used' ? '; tile data is saved only for amx "used"' : '';
+    throw new InputError(
+      `fpu.xstate_bv: 0x${bv.toString(16)} marks ${maskNames(outside)} in use, which ${task} does not save (its XSAVE features are 0x${user.toString(16)}, ${maskNames(user)}${amx})`,
+      { path: 'fpu.xstate_bv' },
+    );
+  }
+  const legacyMissing = XFEATURE_MASK.FPSSE & ~bv;
+  if (legacyMissing !== 0n)
+    throw new InputError(
+      `fpu.xstate_bv: 0x${bv.toString(16)} lacks ${maskNames(legacyMissing)}: the kernel marks FP and SSE in every signal frame's XSTATE_BV, so a state's has both (0x3)`,
+      { path: 'fpu.xstate_bv' },
+    );
+  for (const name of components) {
+    const spec = extendedComponents.find((x) => x.name === name);
+    if (spec && has(bv, spec.nr)) continue;
+    throw new InputError(
+      spec
+        ? `fpu.components.${name}: given, but fpu.xstate_bv 0x${bv.toString(16)} does not mark it (bit ${spec.nr}) in use, so the frame would carry its INIT state instead: set the bit or drop the values`
+        : `fpu.components.${name}: not a component with registers`,
+      { path: `fpu.components.${name}` },
+    );
+  }
+  if (fpu.pkru !== undefined && !has(user, XFEATURE.PKRU))
+    throw new InputError(
+      `fpu.pkru: given, but ${task} has no PKRU (its XSAVE features are 0x${user.toString(16)}, ${maskNames(user)})`,
+      { path: 'fpu.pkru' },
+    );
+  for (const nr of bitsOf(bv)) {
+    const spec = extendedComponents.find((x) => x.nr === nr);
+    if (!spec || components.includes(spec.name) || (nr === XFEATURE.PKRU && fpu.pkru !== undefined)) continue;
+    throw new InputError(
+      `fpu.components.${spec.name}: fpu.xstate_bv 0x${bv.toString(16)} marks it (bit ${nr}) in use, but the state has no values for it${nr === XFEATURE.PKRU ? ' (nor fpu.pkru)' : ''}`,
+      { path: `fpu.components.${spec.name}` },
+    );
+  }
 }
 
 /** One derived member, resolved for a target: where it sits in the value, its width, its source. */

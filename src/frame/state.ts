@@ -53,7 +53,12 @@ const componentsSchema: JsonSchema<ComponentValues> = {
 export const fpuStateSchema = j.object({
   /** The 512-byte legacy region; sw_reserved and reserved2 are the kernel's, ignored by build. */
   legacy: j.struct(fpstate_64, dataModels.lp64),
-  /** Components in use (XINUSE) when the signal came: becomes XSTATE_BV within the written set. */
+  /**
+   * XSTATE_BV: the components in use (XINUSE) when the signal came, as the frame's header records
+   * them — FP and SSE always, nothing outside the task's XSAVE features, and a bit set exactly for
+   * the extended components whose registers `components` (or `pkru`) gives. build refuses any
+   * other combination (checkFpuState() in build.ts), so what a state says is what its frame holds.
+   */
   xstate_bv: j.u64(),
   components: componentsSchema,
   /** PKRU of the interrupted code (6.12+ store it into the frame themselves). */

@@ -1,3 +1,4 @@
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import type { Memory } from '../frame/sigreturn.js';
 import type { SignalState } from '../frame/state.js';
@@ -47,6 +48,40 @@ function gprs(v: unknown, p: string): Record<string, bigint> {
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw new InputError(`${p}: expected an object`, { path: p });
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, j.u64().parse(x, `${p}.${k}`)]));
+}
+
+/**
+ * Where a capture's bytes are: `bin` is a file name relative to the capture's own folder (as
+ * native/capture.c writes it, NAME.bin beside NAME.json). An absolute path, or one that leaves the
+ * folder (`../…`), is refused — a capture handed over from elsewhere must not make sigframe read
+ * other files; sigframe has no option to name the bytes elsewhere.
+ */
+export function captureBinPath(capturePath: string, bin: unknown): string {
+  const folder = resolve(dirname(capturePath));
+  if (typeof bin !== 'string' || bin.trim() === '')
+    throw new InputError(
+      `${capturePath}: bin: expected the file name of the captured bytes (NAME.bin beside it)`,
+      {
+        path: 'bin',
+      },
+    );
+  if (isAbsolute(bin) || /^[A-Za-z]:[\\/]/.test(bin) || bin.startsWith('\\'))
+    throw new InputError(
+      `${capturePath}: bin "${bin}" is an absolute path: a capture's bytes are read from its own folder (${folder}), and sigframe has no option to read them from elsewhere; give a name relative to that folder`,
+      { path: 'bin' },
+    );
+  const full = resolve(folder, bin);
+  const rel = relative(folder, full);
+  if (rel === '')
+    throw new InputError(`${capturePath}: bin "${bin}" names the capture's folder itself, not a file in it`, {
+      path: 'bin',
+    });
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    throw new InputError(
+      `${capturePath}: bin "${bin}" leaves the capture's folder (${folder}): a capture's bytes must lie inside it, and sigframe has no option to read them from elsewhere`,
+      { path: 'bin' },
+    );
+  return full;
 }
 
 export interface Capture {

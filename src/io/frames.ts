@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, join } from 'node:path';
-import type { FrameKindName } from '../../layouts/frames.js';
+import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { buildFrame } from '../frame/build.js';
 import {
   type DecodedFrame,
@@ -26,10 +26,11 @@ import { parseState, type SignalState } from '../frame/state.js';
 import { frameTarget } from '../frame/target.js';
 import { chooseKernel, type KernelChoice } from '../kernel/eras.js';
 import type { AmxState } from '../kernel/task.js';
+import { pagingOf, userRangeError, userSpace } from '../kernel/uaccess.js';
 import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError, InputError, SigframeError } from '../schema/errors.js';
-import { type Capture, loadCapture } from './capture-file.js';
+import { type Capture, captureBinPath, loadCapture } from './capture-file.js';
 import { readInput } from './files.js';
 import { builtinProfileNames, loadBuiltinProfile, loadProfile } from './profiles.js';
 
@@ -85,9 +86,19 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
   if (looksJson) {
     const value = parseJson(path, raw.toString('utf8')) as Record<string, unknown>;
     if (value.format === 'sigframe-capture/1') {
-      const binPath = join(dirname(path), String(value.bin ?? ''));
+      const binPath = captureBinPath(path, value.bin);
       const capture = loadCapture(value, new Uint8Array(readBounded(binPath)), path);
       const info = capture.info;
+      const inUser = userRangeError(
+        `${path}: address`,
+        info.address,
+        info.address,
+        info.top - info.address,
+        `the captured bytes (address..top)`,
+        userSpace(frameKinds[o.kind ?? info.kind].abi, config.bits, 'unknown'),
+        'address',
+      );
+      if (inUser) throw inUser;
       const named = captureProfile(info.profile ?? 'host', dirname(path));
       const decoded = resolveFrame(capture.memory, {
         ...(o.profile
@@ -106,7 +117,7 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
     }
     const stateJson = value.format === 'sigframe-state/1' ? value : value.state;
     if (stateJson && typeof stateJson === 'object')
-      return { decoded: decodeState(parseState(stateJson, '$'), config) };
+      return { decoded: decodeState(parseState(stateJson, '$'), o.config) };
     throw new InputError(
       `${path}: JSON, but neither a capture (sigframe-capture/1) nor a state (sigframe-state/1)`,
       {
@@ -120,6 +131,27 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
     });
   }
   const memory = { address: o.address, bytes: new Uint8Array(raw) };
+  // The bytes must be user memory of the task: checked for the loosest end the options allow
+  // (an x86_64 task, 5-level paging, unless --abi or --profile say less), then for the kind found.
+  const givenProfile = o.profile ? choiceOf(o.profile) : undefined;
+  const paging = givenProfile ? pagingOf(givenProfile.profile.cpuid) : 'unknown';
+  const checkAddress = (kind: FrameKindName | undefined) => {
+    const abi = kind ? frameKinds[kind].abi : config.bits === 32 ? 'ia32' : 'x86_64';
+    const e = userRangeError(
+      '--address',
+      memory.address,
+      memory.address,
+      BigInt(memory.bytes.length),
+      `the bytes of ${path}`,
+      userSpace(abi, config.bits, paging),
+    );
+    if (e) throw e;
+  };
+  checkAddress(o.kind);
+  const checked = (l: LoadedFrame): LoadedFrame => {
+    checkAddress(l.decoded.state.kind);
+    return l;
+  };
   const opts = {
     ...(o.kind ? { kind: o.kind } : {}),
     defaultKind: o.kind ?? ('x86_64' as const),
@@ -128,13 +160,13 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
     ...(o.locate ? { locate: o.locate } : {}),
     ...(o.force ? { force: true } : {}),
   };
-  if (o.profile) {
-    const given = choiceOf(o.profile);
+  if (givenProfile) {
+    const given = givenProfile;
     const kernel = chooseKernel(
       o.kernel,
       given.profile.origin === 'host' ? given.profile.file.observed?.kernel : undefined,
     );
-    return { decoded: resolveFrame(memory, { ...opts, given, kernel }) };
+    return checked({ decoded: resolveFrame(memory, { ...opts, given, kernel }) });
   }
   // No --profile: the host's layout if the frame fits it, else whatever it fits.
   let host: (ProfileChoice & { source: LayoutSource }) | undefined;
@@ -147,7 +179,7 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
   }
   const kernel = chooseKernel(o.kernel, host?.profile.file.observed?.kernel);
   const decoded = resolveFrame(memory, { ...opts, ...(host ? { named: host } : {}), kernel });
-  return { decoded: hostNote ? { ...decoded, notes: [...decoded.notes, hostNote] } : decoded };
+  return checked({ decoded: hostNote ? { ...decoded, notes: [...decoded.notes, hostNote] } : decoded });
 }
 
 function choiceOf(ref: string): ProfileChoice {
@@ -417,7 +449,10 @@ export function decodeState(state: SignalState, config?: KernelConfig): DecodedF
 
 /** Reads STATE.json (a state, or a decode output holding one) for `build`. */
 export function loadState(path: string): SignalState {
-  const value = parseJson(path, readBounded(path).toString('utf8')) as Record<string, unknown>;
+  const parsed = parseJson(path, readBounded(path).toString('utf8'));
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InputError(`${path}: expected a JSON object (a state, sigframe-state/1)`, { path });
+  const value = parsed as Record<string, unknown>;
   const stateJson = value.format === 'sigframe-state/1' ? value : value.state;
   if (!stateJson)
     throw new InputError(`${path}: no "state" in it (expected format sigframe-state/1)`, { path });

@@ -49,7 +49,9 @@ export function loadBuiltinProfile(name: string): Profile {
 
 /**
  * Resolves a `--profile` argument: `host`, a shipped profile name, or a file holding a profile
- * or a raw CPUID dump.
+ * or a raw CPUID dump. Every file, shipped or given, passes the consistency gate on the way in
+ * (profileFromJson / profileFromDump → src/profile/checks.ts requireConsistent): CPUID that
+ * contradicts itself is an InputError naming the file, the record and, in a dump, its line.
  */
 export function loadProfile(spec: string): Profile {
   if (spec === 'host') return hostProfile();
@@ -71,7 +73,7 @@ export function profileTarget(
   return { profile, kernel: chooseKernel(kernel, hostKernel) };
 }
 
-/** A raw CPUID dump file (any format the parser reads) as a profile. */
+/** A raw CPUID dump file (any format the parser reads) as a profile; gated like loadProfile. */
 export function profileFromDumpFile(path: string): Profile {
   return profileFromDump(readText(path, 'a CPUID dump'), path);
 }

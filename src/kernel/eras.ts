@@ -4,15 +4,22 @@ import { memo } from '../schema/memo.js';
 
 export type KernelVersion = readonly [number, number, number];
 
-/** Parses `6.18`, `6.18.44` or a `uname -r` string such as `6.18.44-fc-v669`. */
+/**
+ * Parses `6.18`, `6.18.44` or a `uname -r` string such as `6.18.44-fc-v669`, `6.19-rc6` or
+ * `6.12.38+deb13-amd64`: MAJOR.MINOR[.PATCH], then nothing or a suffix that starts with `-`, `+`,
+ * `_` or `~`. Anything else is refused, not cut short: `6.18.44.7` is not 6.18.44. The one
+ * exception is a uname -r of WSL2, `5.15.153.1-microsoft-standard-WSL2`: a fourth number with a
+ * suffix after it is Microsoft's build number, and the kernel is 5.15.153.
+ */
 export function parseKernelVersion(text: string): KernelVersion {
-  const m = /^\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  const m = /^\s*(\d{1,6})\.(\d{1,6})(?:\.(\d{1,6})(?:\.\d{1,6}(?=-))?)?(?:[-+_~][\x21-\x7e]*)?\s*$/.exec(
+    text,
+  );
   if (!m) {
+    const parts = /^\s*\d+(?:\.\d+){3,}/.exec(text);
     throw new InputError(
-      `kernel version '${text}': expected MAJOR.MINOR[.PATCH] (e.g. 6.18 or 6.18.44-generic)`,
-      {
-        path: 'kernel',
-      },
+      `kernel version '${text}': ${parts ? `${parts[0].trim().split('.').length} numeric parts; ` : ''}expected MAJOR.MINOR[.PATCH], optionally with a suffix as uname -r prints (e.g. 6.18, 6.18.44, 6.19-rc6, 6.18.44-generic)`,
+      { path: 'kernel' },
     );
   }
   return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];

@@ -1,8 +1,9 @@
 import { basename } from 'node:path';
 import type { DumpFormat } from '../cpuid/parse.js';
 import { parseDump } from '../cpuid/parse.js';
-import type { Cpuid } from '../cpuid/records.js';
+import { type Cpuid, recordKey } from '../cpuid/records.js';
 import { InputError } from '../schema/errors.js';
+import { requireConsistent } from './checks.js';
 import {
   PROFILE_FORMAT,
   type Profile,
@@ -26,7 +27,11 @@ const SOURCE_KIND: Record<DumpFormat, ProfileFile['source']['kind']> = {
   aida64: 'aida64',
 };
 
-/** Wraps a raw CPUID dump (any format parseDump reads) as a profile. */
+/**
+ * Wraps a raw CPUID dump (any format parseDump reads) as a profile, or reads a profile file given
+ * as text. Either must pass the consistency gate (src/profile/checks.ts): an error names the
+ * file and, for a dump, the line of each record it is about.
+ */
 export function profileFromDump(text: string, where: string): Profile {
   const trimmed = text.trimStart();
   if (trimmed.startsWith('{')) {
@@ -51,7 +56,7 @@ export function profileFromDump(text: string, where: string): Profile {
     .toLowerCase()
     .replace(/[^a-z0-9.-]+/g, '-')
     .replace(/^-+|-+$/g, '');
-  return profileFromFile({
+  const p = profileFromFile({
     format: PROFILE_FORMAT,
     name: name || 'dump',
     title: dump.cpuid.brand() ?? basename(where),
@@ -62,4 +67,6 @@ export function profileFromDump(text: string, where: string): Profile {
     },
     cpuid: profileRecords(dump.cpuid),
   });
+  requireConsistent(p, { where, locate: (r) => dump.locations.get(recordKey(r.leaf, r.subleaf)) });
+  return p;
 }

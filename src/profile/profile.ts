@@ -1,7 +1,8 @@
-import { Cpuid, type CpuidRecord, hex32 } from '../cpuid/records.js';
+import { Cpuid, type CpuidRecord, hex32, recordKey } from '../cpuid/records.js';
 import { InputError } from '../schema/errors.js';
 import { type JsonInfer, j } from '../schema/json.js';
 import { readXsaveEnumeration, type XsaveEnumeration } from '../xsave/enumeration.js';
+import { requireConsistent } from './checks.js';
 
 /**
  * A CPU profile: the raw CPUID a Linux kernel would see (leaf 0xD plus the leaf 1 / leaf 7 flags
@@ -91,29 +92,46 @@ export function profileFromFile(file: ProfileFile, origin: ProfileOrigin = 'file
     });
   }
   const records: CpuidRecord[] = [...file.cpuid, ...(file.supplements ?? []).map((s) => s.record)];
-  const seen = new Set<string>();
+  const seen = new Map<string, string>();
   records.forEach((r, i) => {
-    const key = `${r.leaf}:${r.subleaf}`;
-    if (seen.has(key)) {
-      const at = i < file.cpuid.length ? `$.cpuid[${i}]` : `$.supplements[${i - file.cpuid.length}]`;
-      throw new InputError(`${at}: leaf 0x${r.leaf.toString(16)} subleaf ${r.subleaf} is given twice`, {
-        path: at,
-      });
+    const key = recordKey(r.leaf, r.subleaf);
+    const at = recordPath(file, i);
+    const before = seen.get(key);
+    if (before !== undefined) {
+      throw new InputError(
+        `${at}: leaf 0x${r.leaf.toString(16)} subleaf ${r.subleaf} is given twice (also ${before}); a profile states each record once`,
+        { path: at },
+      );
     }
-    seen.add(key);
+    seen.set(key, at);
   });
   const cpuid = new Cpuid(records);
   return { file, name: file.name, origin, cpuid, xsave: readXsaveEnumeration(cpuid) };
 }
 
-/** Validates parsed JSON as a profile file; `where` names the file in errors. */
+/** The JSON path of the i-th record of a profile file: its cpuid records, then its supplements. */
+function recordPath(file: ProfileFile, i: number): string {
+  return i < file.cpuid.length ? `$.cpuid[${i}]` : `$.supplements[${i - file.cpuid.length}].record`;
+}
+
+/**
+ * Validates parsed JSON as a profile file; `where` names the file in errors. The CPUID it holds
+ * must pass the consistency gate (src/profile/checks.ts), errors naming each record's JSON path.
+ */
 export function profileFromJson(value: unknown, where: string, origin: ProfileOrigin = 'file'): Profile {
+  let p: Profile;
   try {
-    return profileFromFile(profileFileSchema.parse(value, '$'), origin);
+    p = profileFromFile(profileFileSchema.parse(value, '$'), origin);
   } catch (e) {
     if (e instanceof InputError) throw new InputError(`${where}: ${e.message}`, e.where);
     throw e;
   }
+  const paths = new Map<string, string>();
+  [...p.file.cpuid, ...(p.file.supplements ?? []).map((s) => s.record)].forEach((r, i) => {
+    paths.set(recordKey(r.leaf, r.subleaf), recordPath(p.file, i));
+  });
+  requireConsistent(p, { where, locate: (r) => paths.get(recordKey(r.leaf, r.subleaf)) });
+  return p;
 }
 
 const hexRecord = (r: CpuidRecord) => ({

@@ -9,10 +9,15 @@ import type { FrameTarget } from '../frame/target.js';
 import { frameTarget } from '../frame/target.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import type { AmxState } from '../kernel/task.js';
+import { pagingOf, userRangeError, userSpace } from '../kernel/uaccess.js';
 import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { toJson } from '../schema/json.js';
 import { layoutOf } from '../schema/layout.js';
+
+/** Where sampleState() puts things below --top: its alt stack's size, and the interrupted sp below that. */
+const SAMPLE_ALTSTACK_SIZE = 1n << 16n;
+const SAMPLE_SP_GAP = 1n << 20n;
 
 /**
  * `sigframe map`: a frame as the regions of the stack it occupies, from the top down — slack,
@@ -77,8 +82,27 @@ export function sampleMap(
   top?: bigint,
 ): FrameMap {
   const t = frameTarget(kind, profile, kernel, config, amx);
+  if (top !== undefined) checkSampleTop(top, t, profile);
   const title = `${t.kind} frame, ${profile.file.title}, ${kernel.label}, AMX ${amx}`;
   return frameMap(buildFrame(sampleState(t, profileRef, top), t), t, title);
+}
+
+/**
+ * --top of a sample frame: sampleState() puts a 64 KiB alt stack below it and the interrupted sp
+ * 1 MiB below that, and all of it must be user memory of the task (userRangeError()).
+ */
+function checkSampleTop(top: bigint, t: FrameTarget, profile: Profile): void {
+  const below = SAMPLE_ALTSTACK_SIZE + SAMPLE_SP_GAP;
+  const space = userSpace(frameKinds[t.kind].abi, t.config.bits, pagingOf(profile.cpuid));
+  const e = userRangeError(
+    '--top',
+    top,
+    top - below,
+    below,
+    `the sample's 64 KiB alt stack and the interrupted stack 1 MiB below it`,
+    space,
+  );
+  if (e) throw e;
 }
 
 export function frameMap(b: BuiltFrame, t: FrameTarget, title: string, decoded?: DecodedFrame): FrameMap {
@@ -242,7 +266,21 @@ export function renderMapHtml(m: FrameMap): string {
   );
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${esc(m.title)}</title>
-<style>body{font-family:sans-serif;margin:16px;display:flex;gap:16px}#panel{font-family:monospace;font-size:12px;white-space:pre-wrap;max-width:420px}.region:hover rect{stroke-width:3}</style>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+/* The map scales to the width it has (viewBox, width 100%, never wider than drawn); the panel sits
+   beside it from 1280 px, at least 280 px wide, and below that stays in view at the window's foot. */
+*{box-sizing:border-box}
+body{font-family:sans-serif;margin:16px;display:grid;grid-template-columns:minmax(0,1fr) clamp(280px,26vw,480px);gap:16px;align-items:start}
+#map{min-width:0}
+#map svg{display:block;width:100%;max-width:1160px;height:auto}
+#panel{position:sticky;top:16px;min-width:280px;max-height:calc(100vh - 32px);overflow:auto;font-family:monospace;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere}
+@media (max-width:1279px){
+body{grid-template-columns:minmax(0,1fr)}
+#panel{top:auto;bottom:0;min-width:0;max-height:40vh;background:#fff;border-top:1px solid #b0bec5;padding:8px 0}
+}
+.region:hover rect{stroke-width:3}
+</style>
 </head><body>
 <div id="map">${renderMapSvg(m)}</div>
 <div id="panel">Hover a region for its bytes and register values.</div>

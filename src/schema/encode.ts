@@ -1,4 +1,5 @@
 import { SchemaError } from './errors.js';
+import { preview } from './json.js';
 import { type DataModel, layoutOf } from './layout.js';
 import { memo } from './memo.js';
 import type { Infer, Node } from './node.js';
@@ -22,12 +23,12 @@ const writerFor = memo(
 function fail(path: string, expected: string, value: unknown): never {
   const got =
     typeof value === 'bigint'
-      ? `${value}n`
+      ? `${value < 0n ? '-' : ''}0x${(value < 0n ? -value : value).toString(16)}`
       : value instanceof Uint8Array
         ? `${value.length} bytes`
         : Array.isArray(value)
           ? `array of ${value.length}`
-          : JSON.stringify(value);
+          : preview(value);
   throw new SchemaError(`${path}: expected ${expected}, got ${got}`, { path });
 }
 

@@ -14,8 +14,33 @@ export interface JsonSchema<T> {
 
 export type JsonInfer<S> = S extends JsonSchema<infer T> ? T : never;
 
+/**
+ * A value as an error message shows it: JSON, cut to `max` characters and 3 levels deep, so a
+ * hostile input (10^5 nested arrays, a 100 MB string) costs nothing to name.
+ */
+export function preview(value: unknown, max = 60): string {
+  const walk = (v: unknown, depth: number): string => {
+    if (v === undefined) return 'nothing';
+    if (typeof v === 'bigint') return `0x${v.toString(16)}`;
+    if (typeof v === 'string') return JSON.stringify(v.length > max ? `${v.slice(0, max)}…` : v);
+    if (typeof v !== 'object' || v === null) return String(v);
+    if (depth >= 3) return Array.isArray(v) ? '[…]' : '{…}';
+    if (Array.isArray(v)) {
+      const items = v.slice(0, 4).map((x) => walk(x, depth + 1));
+      return `[${items.join(',')}${v.length > 4 ? ',…' : ''}]`;
+    }
+    const keys = Object.keys(v);
+    const items = keys
+      .slice(0, 4)
+      .map((k) => `${JSON.stringify(k)}:${walk((v as Record<string, unknown>)[k], depth + 1)}`);
+    return `{${items.join(',')}${keys.length > 4 ? ',…' : ''}}`;
+  };
+  const text = walk(value, 0);
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 function fail(path: string, expected: string, value: unknown): never {
-  const got = value === undefined ? 'nothing' : JSON.stringify(value)?.slice(0, 60);
+  const got = preview(value);
   throw new InputError(`${path}: expected ${expected}, got ${got}`, { path });
 }
 
@@ -132,7 +157,7 @@ export const j = {
         if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, 'an object', v);
         const o = v as Record<string, unknown>;
         for (const k of Object.keys(o)) {
-          if (!(k in shape))
+          if (!Object.hasOwn(shape, k))
             throw new InputError(`${p}.${k}: unknown member (allowed: ${Object.keys(shape).join(', ')})`, {
               path: `${p}.${k}`,
             });

@@ -34,11 +34,19 @@ export interface XsaveComponent {
   readonly edx: number;
 }
 
+/** One CPUID output a finding is about, so a gate can say where the input holds it (file line, JSON path). */
+export interface RecordRef {
+  readonly leaf: number;
+  readonly subleaf: number;
+}
+
 export interface Finding {
   readonly level: 'error' | 'warning' | 'note';
   readonly code: string;
   readonly message: string;
   readonly components?: readonly number[];
+  /** The records the finding names, first the one to blame. */
+  readonly records?: readonly RecordRef[];
 }
 
 export interface XsaveEnumeration {
@@ -196,11 +204,13 @@ export function readXsaveEnumeration(cpuid: Cpuid): XsaveEnumeration {
 
 function check(c: XsaveComponent, findings: Finding[]): void {
   const at = `CPUID.(0xD,${c.nr}) ${c.name}`;
+  const records = [{ leaf: 0xd, subleaf: c.nr }];
   if (c.size === 0) {
     findings.push({
       level: 'error',
       code: 'zero-size',
       components: [c.nr],
+      records,
       message: `${at}: supported but its size (EAX) is 0`,
     });
   }
@@ -209,6 +219,7 @@ function check(c: XsaveComponent, findings: Finding[]): void {
       level: 'warning',
       code: 'xss-flag-on-xcr0',
       components: [c.nr],
+      records,
       message: `${at}: enumerated in XCR0 but ECX[0] marks it as a supervisor (XSS) component`,
     });
   }
@@ -217,6 +228,7 @@ function check(c: XsaveComponent, findings: Finding[]): void {
       level: 'warning',
       code: 'xcr0-flag-on-xss',
       components: [c.nr],
+      records,
       message: `${at}: enumerated in IA32_XSS but ECX[0] marks it as a user component`,
     });
   }
@@ -225,16 +237,19 @@ function check(c: XsaveComponent, findings: Finding[]): void {
       level: 'error',
       code: 'offset-in-legacy',
       components: [c.nr],
+      records,
       message: `${at}: standard offset ${c.offset} lies inside the legacy region and header (0..${XSAVE_EXTENDED_START - 1})`,
     });
   }
   const arch = c.spec ? architecturalSize(c.spec) : null;
-  if (arch !== null && c.size !== arch) {
+  // Size 0 is 'zero-size' above; one record, one complaint.
+  if (arch !== null && c.size !== arch && c.size !== 0) {
     findings.push({
       level: 'warning',
       code: 'size-mismatch',
       components: [c.nr],
-      message: `${at}: size ${c.size} differs from the architectural ${arch} bytes (the kernel's check_xstate_against_struct would reject it and disable XSAVE)`,
+      records,
+      message: `${at}: size ${c.size} differs from the architectural ${arch} bytes (the kernel's check_xstate_against_struct WARNs "struct is ${arch} bytes, cpu state ${c.size} bytes" and goes on with CPUID's size)`,
     });
   }
   if (c.ecxReserved !== 0) {
@@ -242,6 +257,7 @@ function check(c: XsaveComponent, findings: Finding[]): void {
       level: 'note',
       code: 'ecx-reserved',
       components: [c.nr],
+      records,
       message: `${at}: reserved ECX bits set: 0x${c.ecxReserved.toString(16)}`,
     });
   }
@@ -250,6 +266,7 @@ function check(c: XsaveComponent, findings: Finding[]): void {
       level: 'note',
       code: 'edx-reserved',
       components: [c.nr],
+      records,
       message: `${at}: EDX is 0x${c.edx.toString(16)} (reserved)`,
     });
   }
@@ -268,6 +285,10 @@ function checkOverlaps(components: ReadonlyMap<number, XsaveComponent>, findings
         level: 'error',
         code: 'overlap',
         components: [prev.nr, cur.nr],
+        records: [
+          { leaf: 0xd, subleaf: cur.nr },
+          { leaf: 0xd, subleaf: prev.nr },
+        ],
         message: `inconsistent CPUID: CPUID.(0xD,${prev.nr}) ${prev.name} [${prev.offset}..${prev.offset + prev.size - 1}] overlaps CPUID.(0xD,${cur.nr}) ${cur.name} [${cur.offset}..${cur.offset + cur.size - 1}] in the standard format`,
       });
     }
