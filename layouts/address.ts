@@ -26,9 +26,3 @@ export const userSpaceEnds = {
   /** Any task of an i386 kernel with the usual 3G/1G split: __PAGE_OFFSET. */
   i386: 0xc0000000n,
 } as const;
-
-/**
- * CPUID.(EAX=7,ECX=0):ECX[16], LA57: without it a kernel cannot run 5-level page tables, so the
- * 4-level end applies. (Read from the raw record: layouts/cpuid.ts does not list it yet.)
- */
-export const LA57 = { leaf: 7, subleaf: 0, reg: 'ecx', bit: 16 } as const;

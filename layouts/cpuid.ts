@@ -54,6 +54,7 @@ export const cpuidFields = [
   bit(0x7, 0, 'ecx', 3, 'pku', 'Protection keys for user-mode pages'),
   bit(0x7, 0, 'ecx', 4, 'ospke', 'OS has set CR4.PKE (reflects the OS that took the dump)'),
   bit(0x7, 0, 'ecx', 7, 'cet_ss', 'CET shadow stack'),
+  bit(0x7, 0, 'ecx', 16, 'la57', '57-bit linear addresses: a kernel can run 5-level page tables'),
   bit(0x7, 0, 'ecx', 29, 'enqcmd', 'ENQCMD/ENQCMDS instructions'),
   bit(0x7, 0, 'edx', 19, 'arch_lbr', 'Architectural LBRs'),
   bit(0x7, 0, 'edx', 20, 'ibt', 'CET indirect branch tracking'),

@@ -170,6 +170,13 @@ describe("a capture's bin is a file in the capture's folder", () => {
       fails(cli('decode', file), 2, ...words);
     });
   }
+  test('the profile a capture names follows the same rule', () => {
+    const file = join(dir, 'profile-out.json');
+    writeFileSync(file, JSON.stringify({ ...info, bin: 'x86_64-nested.bin', profile: '../../etc/passwd' }));
+    const words = [/profile "\.\.\/\.\.\/etc\/passwd" leaves the capture's folder/];
+    throwsWith(() => loadFrame(file), InputError, ...words);
+    fails(cli('decode', file), 2, ...words);
+  });
 });
 
 describe('convert --image: the source is validated against --from first', () => {

@@ -51,35 +51,33 @@ function gprs(v: unknown, p: string): Record<string, bigint> {
 }
 
 /**
- * Where a capture's bytes are: `bin` is a file name relative to the capture's own folder (as
- * native/capture.c writes it, NAME.bin beside NAME.json). An absolute path, or one that leaves the
- * folder (`../…`), is refused — a capture handed over from elsewhere must not make sigframe read
- * other files; sigframe has no option to name the bytes elsewhere.
+ * A file a capture names (`bin`, its bytes; `profile`, the CPU's profile), resolved in the
+ * capture's own folder: absolute paths and paths that leave the folder are refused, since a
+ * capture names files beside it and sigframe has no option to read them from elsewhere.
  */
-export function captureBinPath(capturePath: string, bin: unknown): string {
+export function captureFilePath(capturePath: string, key: 'bin' | 'profile', name: unknown): string {
   const folder = resolve(dirname(capturePath));
-  if (typeof bin !== 'string' || bin.trim() === '')
+  const what = key === 'bin' ? 'the captured bytes (NAME.bin beside it)' : 'the profile file beside it';
+  if (typeof name !== 'string' || name.trim() === '')
+    throw new InputError(`${capturePath}: ${key}: expected the file name of ${what}`, { path: key });
+  if (isAbsolute(name) || /^[A-Za-z]:[\\/]/.test(name) || name.startsWith('\\'))
     throw new InputError(
-      `${capturePath}: bin: expected the file name of the captured bytes (NAME.bin beside it)`,
-      {
-        path: 'bin',
-      },
+      `${capturePath}: ${key} "${name}" is an absolute path: a capture's files are read from its own folder (${folder}), and sigframe has no option to read them from elsewhere; give a name relative to that folder`,
+      { path: key },
     );
-  if (isAbsolute(bin) || /^[A-Za-z]:[\\/]/.test(bin) || bin.startsWith('\\'))
-    throw new InputError(
-      `${capturePath}: bin "${bin}" is an absolute path: a capture's bytes are read from its own folder (${folder}), and sigframe has no option to read them from elsewhere; give a name relative to that folder`,
-      { path: 'bin' },
-    );
-  const full = resolve(folder, bin);
+  const full = resolve(folder, name);
   const rel = relative(folder, full);
   if (rel === '')
-    throw new InputError(`${capturePath}: bin "${bin}" names the capture's folder itself, not a file in it`, {
-      path: 'bin',
-    });
+    throw new InputError(
+      `${capturePath}: ${key} "${name}" names the capture's folder itself, not a file in it`,
+      {
+        path: key,
+      },
+    );
   if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
     throw new InputError(
-      `${capturePath}: bin "${bin}" leaves the capture's folder (${folder}): a capture's bytes must lie inside it, and sigframe has no option to read them from elsewhere`,
-      { path: 'bin' },
+      `${capturePath}: ${key} "${name}" leaves the capture's folder (${folder}): a capture's files must lie inside it, and sigframe has no option to read them from elsewhere`,
+      { path: key },
     );
   return full;
 }

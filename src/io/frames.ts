@@ -1,4 +1,3 @@
-import { dirname, isAbsolute, join } from 'node:path';
 import { type FrameKindName, frameKinds } from '../../layouts/frames.js';
 import { buildFrame } from '../frame/build.js';
 import {
@@ -30,7 +29,7 @@ import { pagingOf, userRangeError, userSpace } from '../kernel/uaccess.js';
 import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError, InputError, SigframeError } from '../schema/errors.js';
-import { type Capture, captureBinPath, loadCapture } from './capture-file.js';
+import { type Capture, captureFilePath, loadCapture } from './capture-file.js';
 import { readInput } from './files.js';
 import { builtinProfileNames, loadBuiltinProfile, loadProfile } from './profiles.js';
 
@@ -62,9 +61,9 @@ function parseJson(path: string, text: string): unknown {
 }
 
 /** A profile named by a capture: a shipped name, or a file relative to the capture. */
-function captureProfile(spec: string, base: string): string {
+function captureProfile(spec: string, capturePath: string): string {
   if (spec === 'host' || builtinProfileNames().includes(spec)) return spec;
-  return isAbsolute(spec) ? spec : join(base, spec);
+  return captureFilePath(capturePath, 'profile', spec);
 }
 
 export interface LoadedFrame {
@@ -86,7 +85,7 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
   if (looksJson) {
     const value = parseJson(path, raw.toString('utf8')) as Record<string, unknown>;
     if (value.format === 'sigframe-capture/1') {
-      const binPath = captureBinPath(path, value.bin);
+      const binPath = captureFilePath(path, 'bin', value.bin);
       const capture = loadCapture(value, new Uint8Array(readBounded(binPath)), path);
       const info = capture.info;
       const inUser = userRangeError(
@@ -99,7 +98,7 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
         'address',
       );
       if (inUser) throw inUser;
-      const named = captureProfile(info.profile ?? 'host', dirname(path));
+      const named = captureProfile(info.profile ?? 'host', path);
       const decoded = resolveFrame(capture.memory, {
         ...(o.profile
           ? { given: choiceOf(o.profile) }

@@ -1,6 +1,6 @@
-import { LA57, userSpaceEnds } from '../../layouts/address.js';
+import { userSpaceEnds } from '../../layouts/address.js';
 import { MMAP_MIN_ADDR } from '../../layouts/segments.js';
-import type { CpuidRecord } from '../cpuid/records.js';
+import { type Cpuid, fieldById } from '../cpuid/records.js';
 import { InputError } from '../schema/errors.js';
 
 /**
@@ -40,10 +40,10 @@ export function userEnd(taskBits: 64 | 32, kernelBits: 64 | 32): bigint {
 export type Paging = 4 | 5 | 'unknown';
 
 /** What CPUID says about the paging mode: no LA57, 4-level; with it, either. */
-export function pagingOf(cpuid: { get(leaf: number, subleaf?: number): CpuidRecord | undefined }): Paging {
-  const r = cpuid.get(LA57.leaf, LA57.subleaf);
-  if (!r) return 'unknown';
-  return (r[LA57.reg] >>> LA57.bit) & 1 ? 'unknown' : 4;
+export function pagingOf(cpuid: Pick<Cpuid, 'has' | 'flag'>): Paging {
+  const la57 = fieldById('la57');
+  if (la57.subleaf === 'n' || !cpuid.has(la57.leaf, la57.subleaf)) return 'unknown';
+  return cpuid.flag('la57') ? 'unknown' : 4;
 }
 
 /** The user address space of a task: [MMAP_MIN_ADDR, end), and in words which limit that is. */
