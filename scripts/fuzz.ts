@@ -23,7 +23,7 @@
  * exception, an input taking longer than M ms (1000; frames 250), a worker stuck (killed after
  * 10 s, or M×10), one running out of its heap (--heap-mb, 2048) — is a failure: printed with its
  * target, seed and index (`--only I --seed S` replays it), written (minimized where the input is
- * bytes or lines) to --crash-dir (test/fixtures/fuzz/), and the run exits 1. Input I of seed S is
+ * bytes or lines) to --crash-dir ($TMPDIR/sigframe-fuzz/), and the run exits 1. Input I of seed S is
  * the same whatever the worker count: each input has its own PRNG, seeded from (S, I).
  */
 import { spawnSync } from 'node:child_process';
@@ -1456,7 +1456,9 @@ async function main(): Promise<void> {
   };
   const target = str('target');
   const seed = arg('seed', 1);
-  const crashDir = str('crash-dir') ?? join(root, 'test', 'fixtures', 'fuzz');
+  // Failures go to a scratch folder: a long run can save inputs of any size, and a fixture is a
+  // choice (copy a reproducer into test/fixtures/fuzz/ to keep it as a regression case).
+  const crashDir = str('crash-dir') ?? join(tmpdir(), 'sigframe-fuzz');
   if (target === undefined) {
     // The frames fuzzer as it always ran: one thread, `sigframe decode` every --cli-every inputs.
     const runs = arg('runs', 100_000);

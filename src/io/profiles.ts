@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { profilesDir } from '../../layouts/paths.js';
 import { hostProfile } from '../host/profile.js';
 import { chooseKernel, type KernelChoice } from '../kernel/eras.js';
-import { profileFromDump } from '../profile/dump.js';
+import { MAX_DUMP_TEXT, profileFromDump } from '../profile/dump.js';
 import { formatProfile, type Profile, profileFromFile, profileFromJson } from '../profile/profile.js';
 import { InputError } from '../schema/errors.js';
 import { readInput } from './files.js';
@@ -15,8 +15,8 @@ export function builtinProfileNames(): string[] {
     .sort();
 }
 
-/** Profiles and CPUID dumps are text of a few KiB; a dump of every leaf of a big server is < 1 MiB. */
-export const MAX_PROFILE_FILE = 4 << 20;
+/** Profile and dump files: as much as the parser takes (src/profile/dump.ts). */
+export const MAX_PROFILE_FILE = MAX_DUMP_TEXT;
 
 function readText(path: string, what: string): string {
   return readInput(path, what, MAX_PROFILE_FILE).toString('utf8');

@@ -32,7 +32,19 @@ const SOURCE_KIND: Record<DumpFormat, ProfileFile['source']['kind']> = {
  * as text. Either must pass the consistency gate (src/profile/checks.ts): an error names the
  * file and, for a dump, the line of each record it is about.
  */
+/**
+ * The most text a CPUID dump or profile can be: every leaf of a large server is well under 1 MiB.
+ * The parser refuses more before it splits or parses anything, whoever calls it.
+ */
+export const MAX_DUMP_TEXT = 4 << 20;
+
 export function profileFromDump(text: string, where: string): Profile {
+  if (text.length > MAX_DUMP_TEXT) {
+    throw new InputError(
+      `${where}: ${text.length} characters, more than a CPUID dump or profile can be (limit ${MAX_DUMP_TEXT})`,
+      { path: where },
+    );
+  }
   const trimmed = text.trimStart();
   if (trimmed.startsWith('{')) {
     const value = (() => {
