@@ -364,7 +364,16 @@ const DEEP = '\u0001deep:';
 const HUGE = '\u0001huge:';
 
 function jsonText(v: Json): string {
-  const text = JSON.stringify(v);
+  try {
+    return expandMarkers(JSON.stringify(v));
+  } catch (e) {
+    // Markers that would expand past V8's longest string: the input is made without them.
+    if (e instanceof RangeError) return JSON.stringify(v).replace(/"\\u0001(deep|huge):[[{]:\d+"/g, 'null');
+    throw e;
+  }
+}
+
+function expandMarkers(text: string): string {
   if (!text.includes('\\u0001')) return text;
   return text.replace(/"\\u0001(deep|huge):([[{]):(\d+)"/g, (_, what: string, open: string, n: string) => {
     const count = Number(n);
@@ -589,7 +598,8 @@ function mutateJson(seed: Json, donors: readonly Json[], r: () => number, under:
     if (op === 0 && path.length > 0) root = setAt(root, path, undefined);
     else if (op === 1) root = setAt(root, path, structuredClone(pick(r, WEIRD)));
     else if (op === 2 || op === 3) {
-      const e = typeof key === 'string' ? ENUMS[key] : undefined;
+      // Own keys only: a mutated state may have a key such as __proto__ or constructor.
+      const e = typeof key === 'string' && Object.hasOwn(ENUMS, key) ? ENUMS[key] : undefined;
       root = setAt(root, path, e && op === 2 ? structuredClone(pick(r, e())) : numberLike(node, r));
     } else if (op === 4 && Array.isArray(node) && node.length > 0) {
       // A longer array: one more element, twice as many, or thousands.
@@ -796,7 +806,10 @@ function mutateDump(text: string, others: readonly string[], r: () => number): s
         const block = lines.slice(at, at + 1 + int(r, 40));
         const times =
           r() < 0.9 ? 1 + int(r, 4) : Math.floor((3 << 20) / Math.max(1, block.join('\n').length));
-        lines.splice(at, 0, ...Array.from({ length: Math.min(times, 200_000) }, () => block).flat());
+        // concat, not splice(...spread): millions of arguments overflow the call stack.
+        lines = lines
+          .slice(0, at)
+          .concat(Array.from({ length: Math.min(times, 200_000) }, () => block).flat(), lines.slice(at));
         break;
       }
       case 2: {
