@@ -1,4 +1,4 @@
-import { array, bytes, i32, struct, u8, u16, u32, u64, ulong } from '../src/schema/node.js';
+import { bytes, i32, struct, u8, u16, u32, u64, ulong } from '../src/schema/node.js';
 
 /**
  * ELF core files as Linux writes them (fs/binfmt_elf.c, include/uapi/linux/elf.h, Linux 6.18) and
@@ -265,18 +265,6 @@ export const elf_prpsinfo_64 = struct('elf_prpsinfo_64', prpsinfo(u32), {
 export const elf_prpsinfo_32 = struct('elf_prpsinfo_32', prpsinfo(u16), {
   source: 'include/linux/elfcore.h, compat_elf_prpsinfo (__compat_uid_t is 16 bits; Linux 6.18)',
   uapi: { header: 'sys/procfs.h', ctype: 'struct elf_prpsinfo', models: ['ilp32'] },
-});
-
-/** The i386 FSAVE image of NT_FPREGSET (struct user_i387_ia32_struct, arch/x86/include/asm/user32.h). */
-export const user_i387_ia32 = struct('user_i387_ia32_struct', {
-  cwd: u32,
-  swd: u32,
-  twd: u32,
-  fip: u32,
-  fcs: u32,
-  foo: u32,
-  fos: u32,
-  st_space: array(bytes(10), 8),
 });
 
 /**

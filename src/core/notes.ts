@@ -8,14 +8,12 @@ import {
   gregNames,
   NT,
   noteTypes,
-  user_i387_ia32,
   x86_xfeat_component,
 } from '../../layouts/core.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
 import type { LayoutComponent } from '../profile/synthetic.js';
 import { DecodeError } from '../schema/errors.js';
 import { sizeOf } from '../schema/layout.js';
-import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 import type { ElfCore, Note } from './elf.js';
 
@@ -32,8 +30,6 @@ export interface ThreadNotes {
   readonly registers: Readonly<Record<string, bigint>>;
   /** x86_64: NT_FPREGSET; i386: NT_PRXFPREG — the 512-byte FXSAVE image. */
   readonly fxsave: Note | undefined;
-  /** i386 NT_FPREGSET: the FSAVE image. */
-  readonly fsave: Infer<typeof user_i387_ia32> | undefined;
   readonly xstate: Note | undefined;
   readonly siginfo: Note | undefined;
 }
@@ -122,7 +118,6 @@ export function groupNotes(core: ElfCore): { process: ProcessNotes; threads: Thr
     cursig: number;
     registers: Record<string, bigint>;
     fxsave?: Note;
-    fsave?: Infer<typeof user_i387_ia32>;
     xstate?: Note;
     siginfo?: Note;
   }[] = [];
@@ -150,12 +145,10 @@ export function groupNotes(core: ElfCore): { process: ProcessNotes; threads: Thr
         break;
       }
       case 'NT_FPREGSET':
+        // i386's is the FSAVE image; NT_PRXFPREG and NT_X86_XSTATE hold the same registers in full.
         if (core.wordSize === 8) {
           need(n, sizeOf(fpstate_64, dataModels.lp64), 'the FXSAVE image');
           current!.fxsave = n;
-        } else {
-          need(n, sizeOf(user_i387_ia32, model), 'struct user_i387_ia32_struct');
-          current!.fsave = decode(user_i387_ia32, model, n.desc);
         }
         break;
       case 'NT_PRXFPREG':
@@ -217,7 +210,6 @@ export function groupNotes(core: ElfCore): { process: ProcessNotes; threads: Thr
       cursig: t.cursig,
       registers: t.registers,
       fxsave: t.fxsave,
-      fsave: t.fsave,
       xstate: t.xstate,
       siginfo: t.siginfo,
     })),
