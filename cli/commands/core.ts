@@ -60,53 +60,19 @@ export const handler = (argv: Args) =>
       ...(thread !== undefined ? { thread } : {}),
     });
     const { siginfoText } = await import('../../src/report/decode.js');
-    print(argv.json ? toJson(hexRegisters(report)) : render(report, argv.registers, siginfoText));
+    // The table shows the GPRs in the order of the sigcontext the frames hold.
+    const { sigcontext_32, sigcontext_64 } = await import('../../layouts/uapi.js');
+    const order = Object.keys((report.machine === 'x86_64' ? sigcontext_64 : sigcontext_32).fields);
+    print(argv.json ? toJson(hexRegisters(report)) : render(report, argv.registers, siginfoText, order));
     return EXIT_OK;
   });
-
-const GPRS_64 = [
-  'ip',
-  'sp',
-  'flags',
-  'ax',
-  'bx',
-  'cx',
-  'dx',
-  'si',
-  'di',
-  'bp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-];
-const GPRS_32 = [
-  'ip',
-  'sp',
-  'flags',
-  'ax',
-  'bx',
-  'cx',
-  'dx',
-  'si',
-  'di',
-  'bp',
-  'cs',
-  'ss',
-  'ds',
-  'es',
-  'fs',
-  'gs',
-];
 
 export function render(
   r: CoreReport,
   all: boolean,
   siginfoText: (s: NonNullable<DecodedFrame['siginfo']>) => string,
+  /** sigcontext member names, in the struct's order: the registers a table row shows. */
+  order: readonly string[],
 ): string {
   const out: string[] = [];
   const p = r.process;
@@ -127,8 +93,7 @@ export function render(
   if (l.candidates && l.candidates.length > 1) out.push(`  equivalent profiles: ${l.candidates.join(', ')}`);
   for (const t of r.threads) {
     out.push('', `thread ${t.tid}${t.signal ? ` (stopped by signal ${t.signal})` : ''}`);
-    const names = r.machine === 'x86_64' ? GPRS_64 : GPRS_32;
-    const rows = names.filter((n) => t.registers[n] !== undefined).map((n) => [n, hex(t.registers[n]!)]);
+    const rows = order.filter((n) => t.registers[n] !== undefined).map((n) => [n, hex(t.registers[n]!)]);
     const half = Math.ceil(rows.length / 2);
     out.push(
       table(
