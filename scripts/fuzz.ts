@@ -1208,14 +1208,9 @@ export function loadFailure(meta: string): { target: TargetName; input: FuzzInpu
   return { target: m.target, input: { files, params: m.params }, failure: m.failure };
 }
 
-export function runTarget(name: TargetName, o: RunOptions): TargetStats {
-  const seed = o.seed ?? 1;
-  const maxMs = o.maxMs ?? (name === 'frames' ? 250 : 1000);
-  const step = o.step ?? 1;
-  const t = targets[name];
-  const dir = mkdtempSync(join(tmpdir(), `sigframe-fuzz-${name}-`));
-  const s: TargetStats = {
-    target: name,
+function emptyStats(target: TargetName, seed: number): TargetStats {
+  return {
+    target,
     seed,
     runs: 0,
     ok: 0,
@@ -1229,6 +1224,15 @@ export function runTarget(name: TargetName, o: RunOptions): TargetStats {
     crashes: {},
     failures: [],
   };
+}
+
+export function runTarget(name: TargetName, o: RunOptions): TargetStats {
+  const seed = o.seed ?? 1;
+  const maxMs = o.maxMs ?? (name === 'frames' ? 250 : 1000);
+  const step = o.step ?? 1;
+  const t = targets[name];
+  const dir = mkdtempSync(join(tmpdir(), `sigframe-fuzz-${name}-`));
+  const s = emptyStats(name, seed);
   let lastReport = performance.now();
   try {
     for (let i = o.start ?? 0; i < o.runs; i += step) {
@@ -1308,21 +1312,7 @@ interface WorkerJob {
 }
 
 function merge(name: TargetName, seed: number, parts: TargetStats[]): TargetStats {
-  const out: TargetStats = {
-    target: name,
-    seed,
-    runs: 0,
-    ok: 0,
-    typed: 0,
-    results: {},
-    errors: {},
-    slowestMs: 0,
-    slowestIndex: -1,
-    maxHeapMb: 0,
-    maxRssMb: 0,
-    crashes: {},
-    failures: [],
-  };
+  const out = emptyStats(name, seed);
   for (const p of parts) {
     out.runs += p.runs;
     out.ok += p.ok;
