@@ -213,15 +213,17 @@ export function returnToUser(regs: SigcontextRegs, ia32: boolean, kernelBits: 64
     );
   const end = userEnd(mode, kernelBits);
   const mappable = (a: bigint) => a >= MMAP_MIN_ADDR && a < end;
-  if (!mappable(regs.ip))
-    return done(
+  /** An address nothing can be mapped at: the first access through it raises #PF. */
+  const unmapped = (name: 'ip' | 'sp', access: string) =>
+    done(
       {
         outcome: 'sigsegv',
         trap: '#PF',
-        reason: `ip ${hex(regs.ip)} is ${regs.ip < MMAP_MIN_ADDR ? 'below mmap_min_addr' : 'beyond user space'}: the first instruction fetch faults`,
+        reason: `${name} ${hex(regs[name])} is ${regs[name] < MMAP_MIN_ADDR ? 'below mmap_min_addr' : 'beyond user space'}: ${access} faults`,
       },
       mode,
     );
+  if (!mappable(regs.ip)) return unmapped('ip', 'the first instruction fetch');
   if (ia32 && ((regs.ds ?? 0) & ~3) === 0)
     return done(
       {
@@ -231,15 +233,7 @@ export function returnToUser(regs: SigcontextRegs, ia32: boolean, kernelBits: 64
       },
       mode,
     );
-  if (!mappable(regs.sp))
-    return done(
-      {
-        outcome: 'sigsegv',
-        trap: '#PF',
-        reason: `sp ${hex(regs.sp)} is ${regs.sp < MMAP_MIN_ADDR ? 'below mmap_min_addr' : 'beyond user space'}: the first stack access faults`,
-      },
-      mode,
-    );
+  if (!mappable(regs.sp)) return unmapped('sp', 'the first stack access');
   if ((regs.flags & BigInt(EFLAGS.TF)) !== 0n)
     return done(
       { outcome: 'sigtrap', reason: 'flags has TF: the CPU traps after the first instruction (SIGTRAP)' },
