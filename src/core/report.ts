@@ -3,6 +3,7 @@ import { AT_MINSIGSTKSZ } from '../../layouts/core.js';
 import type { FrameKindName } from '../../layouts/frames.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
 import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
+import { fieldById } from '../cpuid/records.js';
 import type { DecodedFrame } from '../frame/decode.js';
 import { inferXsaveLayout, type ProfileChoice } from '../frame/infer.js';
 import { assembleRegisters, type Registers } from '../frame/registers.js';
@@ -111,11 +112,16 @@ export interface CoreReport {
 const u64At = (b: Uint8Array, at: number) =>
   new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(at, true);
 
+/** A component's CPUID.(0xD,n).ECX in a profile: what NT_X86_XSAVE_LAYOUT records as `flags`. */
+function leafDEcx(p: Profile, nr: number): number {
+  return p.cpuid.get(fieldById('xsave_offset').leaf, nr)?.ecx ?? 0;
+}
+
 function standardComponents(p: Profile, xcr0: bigint): LayoutComponent[] {
   const l = xsaveLayout(p.xsave, xcr0 & ~XFEATURE_MASK.FPSSE, 'standard');
   return l.regions.flatMap((r) =>
     typeof r.nr === 'number' && r.nr >= FIRST_EXTENDED_XFEATURE
-      ? [{ nr: r.nr, size: r.size, offset: r.offset, flags: p.xsave.components.get(r.nr)?.aligned64 ? 2 : 0 }]
+      ? [{ nr: r.nr, size: r.size, offset: r.offset, flags: leafDEcx(p, r.nr) }]
       : [],
   );
 }
@@ -229,7 +235,7 @@ function resolveLayout(
         name: c.name,
         size: c.size,
         offset: c.offset,
-        flags: profile.xsave.components.get(c.nr)?.aligned64 ? 2 : 0,
+        flags: leafDEcx(profile, c.nr),
       })),
       candidates: family.profiles,
     },
