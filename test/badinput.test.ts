@@ -61,7 +61,7 @@ const rows: readonly (readonly [string, readonly string[], RegExp])[] = [
   ['capture --out a file', ['capture', '--out', empty], /not a directory/],
   ['capture --out empty', ['capture', '--out', ''], /no output folder/],
   ['sigreturn: a folder without runs', ['sigreturn', tmp], /no x86_64\.json or ia32\.json/],
-  ['core: a directory', ['core', dir], /not a regular file/],
+  ['core: a directory', ['core', dir], /a directory, expected an ELF core file/],
   ['core: an empty file', ['core', empty], /not an ELF file/],
 ];
 

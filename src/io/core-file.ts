@@ -1,7 +1,6 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type ByteSource, type ElfCore, readElfCore } from '../core/elf.js';
 import { type CoreOptions, type CoreReport, coreReport } from '../core/report.js';
-import { InputError } from '../schema/errors.js';
+import { openInput } from './files.js';
 import { resolveFrame, shippedProfileChoices } from './frames.js';
 
 /**
@@ -9,34 +8,8 @@ import { resolveFrame, shippedProfileChoices } from './frames.js';
  * 100 MB junk file costs only the bytes the reader asks for.
  */
 function fileSource(path: string): { source: ByteSource; close: () => void } {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: ${code === 'ENOENT' ? 'no such file' : `cannot open (${code})`}`, {
-      path,
-    });
-  }
-  const st = fstatSync(fd);
-  if (!st.isFile()) {
-    closeSync(fd);
-    throw new InputError(`${path}: not a regular file`, { path });
-  }
-  const source: ByteSource = {
-    size: st.size,
-    read(offset, length) {
-      const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, out, done, length - done, offset + done);
-        if (n === 0) break;
-        done += n;
-      }
-      return done === length ? out : out.subarray(0, done);
-    },
-  };
-  return { source, close: () => closeSync(fd) };
+  const f = openInput(path, 'an ELF core file');
+  return { source: { size: f.size, read: f.read }, close: f.close };
 }
 
 /** An ELF core file opened for reading; `close` when done. */

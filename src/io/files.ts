@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../schema/errors.js';
 
@@ -22,8 +22,16 @@ const reason: Readonly<Record<string, string>> = {
 };
 const say = (e: unknown) => reason[errno(e)] ?? errno(e);
 
-/** A whole input file, at most `limit` bytes: `what` says what it should be, for the messages. */
-export function readInput(path: string, what: string, limit: number): Buffer {
+/** An input file opened for positioned reads: a regular file, or an InputError naming the path. */
+export interface OpenInput {
+  readonly fd: number;
+  readonly size: number;
+  /** Up to `length` bytes at `offset` (fewer only where the file ends). */
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
+export function openInput(path: string, what: string): OpenInput {
   if (path === '') throw new InputError(`no file given for ${what}`, { path: what });
   let fd: number;
   try {
@@ -31,23 +39,40 @@ export function readInput(path: string, what: string, limit: number): Buffer {
   } catch (e) {
     throw new InputError(`${path}: ${say(e)} (expected ${what})`, { path });
   }
-  try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new InputError(`${path}: a directory, expected ${what}`, { path });
-    if (!st.isFile()) throw new InputError(`${path}: not a regular file, expected ${what}`, { path });
-    if (st.size > limit) {
-      throw new InputError(`${path}: ${st.size} bytes, more than ${what} can be (limit ${limit})`, { path });
-    }
-    const out = Buffer.alloc(st.size);
-    let done = 0;
-    while (done < st.size) {
-      const n = readSync(fd, out, done, st.size - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-    return out.subarray(0, done);
-  } finally {
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
     closeSync(fd);
+    const kind = st.isDirectory() ? 'a directory' : 'not a regular file';
+    throw new InputError(`${path}: ${kind}, expected ${what}`, { path });
+  }
+  return {
+    fd,
+    size: st.size,
+    read(offset, length) {
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return done === length ? out : out.subarray(0, done);
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+/** A whole input file, at most `limit` bytes: `what` says what it should be, for the messages. */
+export function readInput(path: string, what: string, limit: number): Buffer {
+  const f = openInput(path, what);
+  try {
+    if (f.size > limit) {
+      throw new InputError(`${path}: ${f.size} bytes, more than ${what} can be (limit ${limit})`, { path });
+    }
+    const b = f.read(0, f.size);
+    return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  } finally {
+    f.close();
   }
 }
 
