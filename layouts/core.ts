@@ -307,9 +307,6 @@ export const gregNames: Readonly<Record<string, string>> = {
   xss: 'ss',
 };
 
-/** The aux vector tag of the kernel's signal frame size (include/uapi/linux/auxvec.h). */
-export const AT_MINSIGSTKSZ = 51;
-
 /** Aux vector tags a core's NT_AUXV is shown with (include/uapi/linux/auxvec.h, asm/auxvec.h). */
 export const auxvNames: Readonly<Record<number, string>> = {
   3: 'AT_PHDR',
@@ -336,7 +333,7 @@ export const auxvNames: Readonly<Record<number, string>> = {
   28: 'AT_RSEQ_ALIGN',
   29: 'AT_HWCAP3',
   30: 'AT_HWCAP4',
-  [AT_MINSIGSTKSZ]: 'AT_MINSIGSTKSZ',
+  51: 'AT_MINSIGSTKSZ',
 };
 
 /**

@@ -1,8 +1,8 @@
 import { dataModels } from '../../layouts/abi.js';
-import { AT_MINSIGSTKSZ } from '../../layouts/core.js';
 import type { FrameKindName } from '../../layouts/frames.js';
 import { fpstate_64 } from '../../layouts/uapi.js';
 import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
+import { K } from '../abi/constants.js';
 import { fieldById } from '../cpuid/records.js';
 import type { DecodedFrame } from '../frame/decode.js';
 import { inferXsaveLayout, type ProfileChoice } from '../frame/infer.js';
@@ -312,10 +312,10 @@ export function coreReport(core: ElfCore, o: CoreOptions): CoreReport {
   const fxMask = fx ? new DataView(fx.buffer, fx.byteOffset).getUint32(28, true) : undefined;
   const resolved = resolveLayout(process, threads[0], o, fxMask);
   const { profile, warnings } = resolved;
-  const layout = withAuxvCheck(resolved.report, profile, process.auxv.get(AT_MINSIGSTKSZ), o, warnings);
+  const layout = withAuxvCheck(resolved.report, profile, process.auxv.get(K.AT_MINSIGSTKSZ), o, warnings);
   const abi = core.machine === 'x86_64' ? 'x86_64' : 'ia32';
   const kinds: FrameKindName[] = abi === 'x86_64' ? ['x86_64'] : ['ia32-rt', 'ia32'];
-  const atMin = process.auxv.get(AT_MINSIGSTKSZ);
+  const atMin = process.auxv.get(K.AT_MINSIGSTKSZ);
   const out: CoreThread[] = chosen.map((t) => {
     const notes: string[] = [];
     const xstate = xstateOf(t, layout, abi === 'x86_64' ? 16 : 8, notes);
