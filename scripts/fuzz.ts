@@ -1,5 +1,7 @@
 /**
- * `npm run fuzz -- [--target T] --runs N [--seed S] [--workers W] [--seconds D] [--max-ms M]`.
+ * `npm run fuzz -- [--target T] --runs N [--start I] [--seed S] [--workers W] [--seconds D] [--max-ms M]`.
+ * `--start I` runs inputs I..I+N-1, so a long run can be done in pieces (each summary gives its
+ * `first` and `next` index; pieces of one seed that meet are one run).
  *
  * Targets (`--target`, default `frames`; `all` runs each in turn):
  *  - frames: real captured frames, mutated (bit flips, truncation, field-aware corruption of
@@ -1355,6 +1357,7 @@ function merge(name: TargetName, seed: number, parts: TargetStats[]): TargetStat
  */
 async function runWorkers(
   job: Omit<WorkerJob, 'start' | 'step' | 'progress'>,
+  first: number,
   workers: number,
   hangMs: number,
   heapMb: number,
@@ -1443,7 +1446,7 @@ async function runWorkers(
       `${job.target}: ${n} inputs in ${secs.toFixed(0)} s (${(n / secs).toFixed(0)}/s), RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
     );
   }, 60_000);
-  await Promise.all(lanes.map((k) => lane(k, k)));
+  await Promise.all(lanes.map((k) => lane(k, first + k)));
   clearInterval(ticker);
   return { ...merge(job.target, job.seed, done), seconds: (performance.now() - t0) / 1000 };
 }
@@ -1538,12 +1541,13 @@ async function main(): Promise<void> {
         const s = await runWorkers(
           {
             target: t,
-            runs: arg('runs', 1_000_000),
+            runs: arg('start', 0) + arg('runs', 1_000_000),
             seed,
             maxMs,
             crashDir,
             deadline: performance.now() + seconds * 1000,
           },
+          arg('start', 0),
           workers,
           Math.max(10_000, 10 * maxMs),
           arg('heap-mb', 2048),
@@ -1554,6 +1558,9 @@ async function main(): Promise<void> {
           ...s,
           seconds: Math.round(s.seconds),
           inputs_per_s: Math.round(s.runs / s.seconds),
+          // With one worker the inputs run are first..next-1; with W, each lane stops on its own.
+          first: arg('start', 0),
+          next: arg('start', 0) + s.runs,
           workers,
           crash_count: Object.entries(s.crashes)
             .filter(([k]) => !/^(slow|hang|memory)$/.test(k))
