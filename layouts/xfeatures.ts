@@ -36,6 +36,11 @@ export interface XfeatureSpec {
   readonly gate: CpuidFieldId | null;
   readonly registers?: StructNode;
   readonly size?: number | null;
+  /**
+   * The bytes of the component, from its start, that XSAVE stores, where fewer than the
+   * component's size: the rest stays as it was in memory.
+   */
+  readonly xsaveStores?: number;
 }
 
 const unknown = 'unknown xstate feature';
@@ -144,6 +149,10 @@ export const xfeatures = [
     kernel64Only: 'CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS depends on X86_64',
     gate: 'pku',
     registers: r.pkru_state,
+    // PKRU state is the 32-bit PKRU register in bytes 3:0 of its 8-byte component (Intel SDM
+    // Vol. 1 §13.5.7); bytes 7:4 are never stored. Seen on AMD EPYC (XCR0 0x207), Linux 6.18.44:
+    // those 4 bytes kept the stack's fill pattern in every captured frame, INIT or not.
+    xsaveStores: 4,
   },
   {
     nr: 10,

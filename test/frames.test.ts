@@ -3,11 +3,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { XFEATURE } from '../layouts/xfeatures.js';
+import { frameLayout } from '../src/frame/layout.js';
 import { leValue } from '../src/frame/registers.js';
 import { captureHostFrames } from '../src/host/capture.js';
 import { writtenMask } from '../src/io/capture-file.js';
-import { loadFrame } from '../src/io/frames.js';
-import { checkDir } from './support/frames.js';
+import { loadFrame, stateTarget } from '../src/io/frames.js';
+import { checkDir, scenarios } from './support/frames.js';
 import { cli, fixture, hostSkipReason } from './support/helpers.js';
 
 describe('frames captured from a real kernel (test/fixtures/frames)', () => {
@@ -29,6 +31,21 @@ describe('frames captured from a real kernel (test/fixtures/frames)', () => {
     const legacy = loadFrame(join(avx2, 'ia32-legacy-sigusr1.json')).decoded;
     assert.equal(legacy.buf_fx! - legacy.frame, 852n);
     assert.equal(legacy.sw_reserved?.extended_size, 832 + 4 + 112);
+  });
+
+  test('an AMD EPYC with PKRU, no AVX-512 (XCR0 0x207): PKRU stored in 4 of its 8 bytes, in every frame', () => {
+    const pkru = join(dir, 'amd-epyc-pkru');
+    assert.equal(checkDir(pkru), 12);
+    for (const file of scenarios(pkru)) {
+      const { decoded: d, capture } = loadFrame(file);
+      if (d.buf_fx === null) continue;
+      assert.ok(d.written.includes('PKRU'), `${file}: the kernel marks PKRU in every frame since 6.13`);
+      // The component's bytes 4..7 are the stack's fill pattern: XSAVE never stored them.
+      const slot = frameLayout(stateTarget(d.state)).image.components.get(XFEATURE.PKRU)!;
+      const pad = Number(d.buf_fx - capture!.info.address) + slot.offset + 4;
+      const kept = capture!.info.unwritten.some(([a, b]) => a! <= pad && pad + 4 <= b!);
+      assert.ok(kept, `${file}: PKRU's upper 4 bytes are among the bytes the kernel left alone`);
+    }
   });
 
   test('the kernel-internal layout: uc_flags, frame alignment, the FSAVE header of ia32 frames', () => {

@@ -1,5 +1,5 @@
 import { dataModels } from '../../layouts/abi.js';
-import { type FrameDerivation, frameKinds, fregs_state } from '../../layouts/frames.js';
+import { type FrameDerivation, frameKinds } from '../../layouts/frames.js';
 import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
 import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
@@ -9,12 +9,12 @@ import { dynamicXfeatures } from '../kernel/task.js';
 import { encodeInto } from '../schema/encode.js';
 import { InputError } from '../schema/errors.js';
 import { type FlatField, flatByPath } from '../schema/flat.js';
-import { locate, sizeOf } from '../schema/layout.js';
+import { locate } from '../schema/layout.js';
 import { memo } from '../schema/memo.js';
 import { decode } from '../schema/parse.js';
 import { valueAt } from '../schema/value.js';
 import { bit, bitsOf, extendedComponents, has, maskNames, maskOf } from '../xsave/catalog.js';
-import { fsaveHeader } from './fsave.js';
+import { FREGS_SIZE, storeFsaveHeader } from './fsave.js';
 import { frameLayout, sigcontextOf } from './layout.js';
 import { encodeSiginfo } from './siginfo.js';
 import { type FpuState, type FrameValue, kindHasSiginfo, noSiginfoError, type SignalState } from './state.js';
@@ -100,14 +100,10 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
     ({ xstateBv, rfbm } = writeXsaveImage(fpu, t, bytes, written, buf));
     if (fsaveHeaderSize(kind.fsaveHeader, t.k) > 0) {
       const sc = sigcontextOf(value, t.kind);
-      encodeInto(
-        fregs_state,
-        dataModels.ilp32,
-        fsaveHeader(fpu.legacy, Number(sc.cs), Number(sc.ds ?? 0)),
-        bytes,
-        at(placement.fpstate),
-        written,
-      );
+      const fsave = at(placement.fpstate);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      storeFsaveHeader(view, buf, Number(sc.cs), Number(sc.ds ?? 0), view, fsave);
+      written.fill(1, fsave, fsave + FREGS_SIZE);
     }
   }
   return { address: placement.frame, top, bytes, written, placement, xstateBv, rfbm };
@@ -353,12 +349,9 @@ function writeXsaveImage(
       bytes.fill(0, buf + region.offset, regionEnd);
       written.fill(1, buf + region.offset, regionEnd);
     }
-    // XSAVE writes the whole component area, padding included.
-    written.fill(
-      1,
-      buf + region.offset,
-      Math.min(regionEnd, buf + region.offset + sizeOf(spec.registers, dataModels.lp64)),
-    );
+    // XSAVE writes the whole component area, padding included, except what it never stores.
+    written.fill(0, buf + region.offset, regionEnd);
+    written.fill(1, buf + region.offset, buf + region.offset + region.stores);
   }
   const magic2 = buf + image.userSize;
   new DataView(bytes.buffer).setUint32(magic2, K.FP_XSTATE_MAGIC2, true);

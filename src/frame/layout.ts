@@ -43,6 +43,8 @@ export interface ComponentSlot extends Span {
   readonly nr: number;
   readonly name: string;
   readonly registers: StructNode;
+  /** How many bytes from the component's start XSAVE stores (xfeatures' xsaveStores). */
+  readonly stores: number;
 }
 
 /** The XSAVE image (standard format) a task's frames carry; offsets from its start, buf_fx. */
@@ -105,6 +107,10 @@ export const imageLayout: (xsave: XsaveEnumeration, userXfeatures: bigint, userS
             offset: r.offset,
             size: r.size,
             registers: spec.registers,
+            stores: Math.min(
+              r.size,
+              'xsaveStores' in spec ? spec.xsaveStores : sizeOf(spec.registers, dataModels.lp64),
+            ),
           });
       }
       return {
