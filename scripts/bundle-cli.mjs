@@ -65,6 +65,11 @@ const result = await build({
   legalComments: 'none',
 });
 const code = result.outputFiles[0].text;
+// cli/bin.cjs runs the bundle through vm.Script, which has no dynamic import: an import() that
+// esbuild leaves (of a node: builtin) would fail only when its command runs.
+const dynamic = /\bimport\((["'`])([^"'`]*)\1\)/.exec(code);
+if (dynamic)
+  throw new Error(`the bundle keeps import(${dynamic[1]}${dynamic[2]}${dynamic[1]}): import it statically`);
 // V8 accepts a code cache for any source of the same length, so the cache file is named by a hash
 // of the bundle (cli/bin.cjs reads it from the first line), and caches of older builds go.
 const id = createHash('sha256').update(code).digest('hex').slice(0, 16);

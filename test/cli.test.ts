@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -222,6 +222,27 @@ describe('the installed command: cli/bin.cjs running the bundle from its code ca
     const bad = installed('frobnicate');
     assert.equal(bad.code, 2);
     noTrace(bad);
+  });
+
+  test('every command that reads a file runs from the bundle as from the source (the bundle has no import())', () => {
+    const capture = fixture('frames', 'x86_64-sigusr1-vectors.json');
+    const dump = fixture('cpuid', readdirSync(fixture('cpuid')).find((f) => f.endsWith('.txt'))!);
+    const runs = [
+      ['decode', capture, '--json'],
+      ['diff', capture, fixture('frames', 'x86_64-sigsegv-fault.json'), '--json'],
+      ['convert', capture, '--to', 'intel-sapphire-rapids', '--json'],
+      ['map', capture, '--json'],
+      ['cpuid', '--cpuid-dump', dump, '--json'],
+      ['size', '--cpuid-dump', dump, '--json'],
+      ['core', fixture('cores', 'zen4-x86_64', 'core'), '--json'],
+    ];
+    for (const args of runs) {
+      const a = installed(...args);
+      const b = cli(...args);
+      noTrace(a);
+      assert.equal(a.code, b.code, `${args.join(' ')}: ${a.stderr}`);
+      assert.deepEqual(json(a), json(b), args.join(' '));
+    }
   });
 
   test('help is printable ASCII: other text makes string-width load ICU (~9 ms of cold start)', () => {

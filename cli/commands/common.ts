@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { Argv, Options } from 'yargs';
 import type { KernelConfig } from '../../src/kernel/xstate.js';
 
@@ -183,7 +184,6 @@ export function joinNegativeValues(args: readonly string[]): string[] {
 
 /** Whether a file starts like JSON (a capture, state or decode output), not raw frame bytes. */
 export async function looksJson(path: string): Promise<boolean> {
-  const { closeSync, openSync, readSync } = await import('node:fs');
   try {
     const fd = openSync(path, 'r');
     try {
