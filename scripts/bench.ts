@@ -5,72 +5,133 @@
  * --json, one object. Numbers go into the README by hand, with the command, never into tests.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataModels } from '../layouts/abi.js';
 import { rt_sigframe } from '../layouts/frames.js';
+import { profilesDir } from '../layouts/paths.js';
 import { sigcontext_64 } from '../layouts/uapi.js';
 import { buildFrame } from '../src/frame/build.js';
 import { decodeFrame } from '../src/frame/decode.js';
-import { derivedSigcontextMembers, frameLayout } from '../src/frame/layout.js';
+import { frameLayout } from '../src/frame/layout.js';
 import { type FrameReader, type FrameRegisterFile, frameReader } from '../src/frame/reader.js';
 import type { SignalState } from '../src/frame/state.js';
 import { frameTarget } from '../src/frame/target.js';
 import { FrameWriter } from '../src/frame/writer.js';
 import { nativeHelper } from '../src/host/native.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
-import { builtinProfileNames, loadBuiltinProfile } from '../src/io/profiles.js';
+import { builtinProfileNames, loadBuiltinProfile, profilesInDir } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { sizeMatrix } from '../src/report/matrix.js';
 import { locate } from '../src/schema/layout.js';
 import { decode } from '../src/schema/parse.js';
 import { fixture, root, sprState } from '../test/support/helpers.js';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
+/** Rounds: C and JS measured one after the other in each, so both see the same machine. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+/** CPU seconds per measurement per round. */
+const WINDOW = Number(process.env.BENCH_WINDOW ?? 0.25);
 /** Where sigcontext sits in an x86-64 frame (rt_sigframe is kernel-internal: C cannot offsetof it). */
 const SIGCONTEXT = locate(rt_sigframe, dataModels.lp64, 'uc.uc_mcontext').offset;
 
+/** This process's CPU time in ms (the C reference times itself with CLOCK_PROCESS_CPUTIME_ID). */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 /**
- * Calls per second of `fn`. Each measurement gets its own compiled loop: a loop shared by every
- * measurement sees many closures, and V8 then calls `fn` without inlining it, which alone costs
- * more than the C reference's whole decode.
+ * A meter for `fn`: each call measures calls per CPU second over one window. Each meter has its
+ * own compiled loop: a loop shared by every measurement sees many closures, and V8 then calls
+ * `fn` without inlining it, which alone costs more than the C reference's whole decode.
  */
-function rate(fn: () => void): number {
+function meter(fn: () => void): () => number {
   const loop = new Function('fn', 'n', 'for (let i = 0; i < n; i++) fn();') as (
     f: () => void,
     n: number,
   ) => void;
   loop(fn, 2000); // warm up the JIT
-  let n = 0;
   let batch = 100;
-  const start = performance.now();
-  let t = start;
-  while (t - start < SECONDS * 1000) {
-    loop(fn, batch);
-    n += batch;
-    if (batch < 100_000) batch *= 2;
-    t = performance.now();
-  }
-  return (n * 1000) / (t - start);
+  return () => {
+    let n = 0;
+    const start = cpuMs();
+    let t = start;
+    while (t - start < WINDOW * 1000) {
+      loop(fn, batch);
+      n += batch;
+      if (t - start < WINDOW * 250 && batch < 1_000_000) batch *= 2;
+      t = cpuMs();
+    }
+    return (n * 1000) / (t - start);
+  };
 }
 
+/** Non-allocating sinks: 64-bit values fold into a BigUint64Array element, the rest into an Int32Array. */
+const SINK64 = new BigUint64Array(1);
+const SINK32 = new Int32Array(1);
+
 /**
- * What the C reference does with a frame, for the JS side: read every field once and fold it into
- * a sink, written out field by field (generated from the reader's slots, as C names each member).
+ * What the C reference does with a frame, through readInto(): every field once, folded into the
+ * sinks (generated from the reader's slots, as C names each member).
  */
-function consumer(reader: FrameReader, file: FrameRegisterFile): () => void {
+function registerFileConsumer(reader: FrameReader, file: FrameRegisterFile): () => void {
   const q = Object.values(reader.slots.u64).map((i) => `q[${i}]`);
   const n = Object.values(reader.slots.num).map((i) => `n[${i}]`);
   return new Function(
     'file',
-    `let sink = 0n, nsink = 0;
-     return () => {
+    'S',
+    'N',
+    `return () => {
        const q = file.u64, n = file.num;
-       sink = BigInt.asUintN(64, sink ^ ${q.join(' ^ ')});
-       nsink = (nsink ^ ${n.join(' ^ ')}) | 0;
+       S[0] ^= ${q.join(' ^ ')};
+       N[0] ^= ${n.map((x) => `${x} | 0`).join(' ^ ')};
      };`,
-  )(file);
+  )(file, SINK64, SINK32);
+}
+
+/**
+ * The same through locate(): the caller's own views of the input's buffer at the positions it
+ * returns, nothing copied — every sigcontext member, sw_reserved, XSTATE_BV, each component's place.
+ */
+function zeroCopyConsumer(reader: FrameReader, bytes: Uint8Array, address: bigint): () => void {
+  const o = reader.offsets;
+  const buffer = bytes.buffer;
+  // An ia32 frame is 4-aligned: its 64-bit members are read as two 32-bit halves.
+  const aligned8 = reader.layout.target.kind === 'x86_64';
+  const narrowAt = (base: string, off: number, size: number): string[] =>
+    size === 8
+      ? [`U32[(${base} + ${off}) >>> 2]`, `U32[(${base} + ${off + 4}) >>> 2]`]
+      : [size === 4 ? `U32[(${base} + ${off}) >>> 2]` : `U16[(${base} + ${off}) >>> 1]`];
+  type M = { offset: number; size: number };
+  const wide = (list: M[], base: string) =>
+    aligned8 ? list.filter((m) => m.size === 8).map((m) => `U64[(${base} + ${m.offset}) >>> 3]`) : [];
+  const narrow = (list: M[], base: string) =>
+    list.filter((m) => !aligned8 || m.size !== 8).flatMap((m) => narrowAt(base, m.offset, m.size));
+  const sc = Object.values(o.sigcontext);
+  const sw = [...Object.values(o.swReserved), { offset: o.xstateBv, size: 8 }];
+  const xor = (xs: string[], zero: string) => (xs.length ? xs.join(' ^ ') : zero);
+  const body = `const I = new Int32Array(reader.indexLength);
+     return () => {
+       reader.locate(bytes, address, I);
+       const b = I[0], x = I[1];
+       S[0] ^= ${xor(wide(sc, 'b'), '0n')};
+       N[0] ^= ${xor(narrow(sc, 'b'), '0')};
+       if (x >= 0) {
+         S[0] ^= ${xor(wide(sw, 'x'), '0n')};
+         N[0] ^= ${xor([...narrow(sw, 'x'), ...o.components.map((_, i) => `I[${2 + i}]`)], '0')};
+       }
+     };`;
+  return new Function('reader', 'bytes', 'address', 'U64', 'U32', 'U16', 'S', 'N', body)(
+    reader,
+    bytes,
+    address,
+    new BigUint64Array(buffer, 0, buffer.byteLength >>> 3),
+    new Uint32Array(buffer, 0, buffer.byteLength >>> 2),
+    new Uint16Array(buffer, 0, buffer.byteLength >>> 1),
+    SINK64,
+    SINK32,
+  );
 }
 
 interface Case {
@@ -83,11 +144,20 @@ interface Case {
 
 function cases(): Case[] {
   const out: Case[] = [];
-  for (const name of ['x86_64-sigusr1-vectors', 'x86_64-sigsegv-fault', 'ia32-rt-sigusr1']) {
-    const { decoded, capture } = loadFrame(fixture('frames', `${name}.json`));
+  const captured = [
+    ['x86_64-sigusr1-vectors', 'zen4'],
+    ['x86_64-sigsegv-fault', 'zen4'],
+    ['avx2/x86_64-sigusr1-vectors', 'avx2'],
+    ['amd-epyc-pkru/x86_64-sigusr1-vectors', 'pkru'],
+    ['ia32-rt-sigusr1', 'zen4'],
+  ] as const;
+  for (const [file, cpu] of captured) {
+    const { decoded, capture } = loadFrame(fixture('frames', `${file}.json`));
+    // A buffer of its own: the kernel's alignment of the frame is then the typed arrays' alignment.
+    const bytes = Uint8Array.from(capture!.memory.bytes);
     out.push({
-      name,
-      bytes: capture!.memory.bytes,
+      name: `${file.split('/').pop()} (${cpu})`,
+      bytes,
       address: capture!.info.address,
       state: decoded.state,
       t: stateTarget(decoded.state),
@@ -102,9 +172,14 @@ function cases(): Case[] {
   return out;
 }
 
-function cReference(
-  c: Case,
-): { decode_per_s: number; checked_decode_per_s: number; build_per_s: number } | undefined {
+interface CRates {
+  decode_per_s: number;
+  checked_decode_per_s: number;
+  build_per_s: number;
+}
+
+/** native/bench.c on the case's frame: one window each of decode, checked decode and build. */
+function cReference(c: Case): CRates | undefined {
   if (c.t.kind !== 'x86_64') return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'sigframe-bench-'));
   const file = join(dir, 'frame.bin');
@@ -113,168 +188,236 @@ function cReference(
   const bin = nativeHelper('bench', ['-O2']);
   const r = spawnSync(
     bin,
-    [String(SECONDS), file, `0x${c.address.toString(16)}`, String(SIGCONTEXT), ...comps],
+    [String(WINDOW), file, `0x${c.address.toString(16)}`, String(SIGCONTEXT), ...comps],
     {
       encoding: 'utf8',
     },
   );
+  rmSync(dir, { recursive: true, force: true });
   return r.status === 0 ? JSON.parse(r.stdout) : undefined;
 }
 
-function median(xs: number[]): number {
+function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-function timeProcess(args: string[], runs = 9): number {
-  const ms: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    spawnSync(process.execPath, args, { cwd: root, stdio: 'ignore' });
-    ms.push(performance.now() - t0);
-  }
-  return median(ms);
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
 }
+const spread = (xs: readonly number[]): Spread => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+});
 
-const rows: Record<string, unknown>[] = [];
-for (const c of cases()) {
+/** Every measurement of one case, as meters. */
+function meters(c: Case) {
   const reader = frameReader(c.t);
   const file = reader.registerFile();
-  const fold = consumer(reader, file);
+  const fold = registerFileConsumer(reader, file);
   const { bytes, address } = c;
-  // The C reference's work: every sigcontext member, sw_reserved, XSTATE_BV, where each component is.
-  const view = rate(() => {
-    reader.readInto(bytes, address, file);
-    fold();
-  });
-  const record = rate(() => {
-    reader.read(bytes, address);
-  });
-  const full = rate(() => {
-    decodeFrame({
-      memory: { address: c.address, bytes: c.bytes },
-      kind: c.t.kind,
-      profile: c.t.profile,
-      kernel: c.t.kernel,
-      config: c.t.config,
-      amx: c.t.amx,
-      delivery: c.state.delivery,
-    });
-  });
-  const build = rate(() => {
-    buildFrame(c.state, c.t);
-  });
-  // The C reference's build: a frame of known layout from registers (sigcontext and the XSAVE image).
+  const zeroCopy = zeroCopyConsumer(reader, bytes, address);
+  const request = {
+    memory: { address, bytes },
+    kind: c.t.kind,
+    profile: c.t.profile,
+    kernel: c.t.kernel,
+    config: c.t.config,
+    amx: c.t.amx,
+    delivery: c.state.delivery,
+  };
   const writer = new FrameWriter(c.state, c.t);
-  const fields = reader.read(c.bytes, c.address);
-  const xsave = c.bytes.slice(fields.bufFx, fields.bufFx + c.t.task.userSize);
+  const fields = reader.read(bytes, address);
+  const xsave = bytes.slice(fields.bufFx, fields.bufFx + c.t.task.userSize);
   const registers = reader.registerFile();
-  reader.readInto(c.bytes, c.address, registers);
+  reader.readInto(bytes, address, registers);
   const out = new Uint8Array(writer.template.bytes.length);
-  const write = rate(() => {
-    writer.write({ registers, xsave }, out);
-  });
-  // The same from an object of bigints (what a hand-made state looks like): names checked each time.
-  const sigcontext = Object.fromEntries(
-    Object.entries(fields.sigcontext).filter(([k]) => !derivedSigcontextMembers(c.t.kind).includes(k)),
-  );
-  const writeObject = rate(() => {
-    writer.write({ sigcontext, xsave }, out);
-  });
-  const ref = cReference(c);
-  rows.push({
-    frame: c.name,
-    bytes: c.bytes.length,
-    view_decode_per_s: Math.round(view),
-    view_decode_mb_per_s: Math.round((view * c.bytes.length) / 1e6),
-    record_decode_per_s: Math.round(record),
-    full_decode_per_s: Math.round(full),
-    build_per_s: Math.round(build),
-    writer_per_s: Math.round(write),
-    writer_object_per_s: Math.round(writeObject),
-    writer_mb_per_s: Math.round((write * c.bytes.length) / 1e6),
-    c_decode_per_s: ref?.decode_per_s ?? null,
-    c_checked_decode_per_s: ref?.checked_decode_per_s ?? null,
-    c_build_per_s: ref?.build_per_s ?? null,
-    decode_ratio: ref ? view / ref.decode_per_s : null,
-    checked_decode_ratio: ref ? view / ref.checked_decode_per_s : null,
-    build_ratio: ref ? write / ref.build_per_s : null,
-  });
+  return {
+    locate: meter(zeroCopy),
+    readInto: meter(() => {
+      reader.readInto(bytes, address, file);
+      fold();
+    }),
+    decodeFrame: meter(() => {
+      decodeFrame(request);
+    }),
+    // decodeFrame() makes `registers` on first read: the cost of a decode that looks at them.
+    decodeFrameRegisters: meter(() => {
+      void decodeFrame(request).registers;
+    }),
+    buildFrame: meter(() => {
+      buildFrame(c.state, c.t);
+    }),
+    write: meter(() => {
+      writer.write({ registers, xsave }, out);
+    }),
+  };
 }
 
-// The choices the reader makes. binary-parser's compiled parser, and a DataView loop over the
-// schema's field table, against the JS floor: the C reference's loads written out in JS at
-// constant offsets over one BigUint64Array, with no bounds checks and no result — the most any JS
-// decoder could reach on this machine.
-const probe = cases()[0]!;
+type Round = { [K in keyof ReturnType<typeof meters>]: number } & { c?: CRates };
+
+const all = cases();
+const prepared = all.map(meters);
+// The JS floor: the C reference's loads written out in JS at constant offsets over one
+// BigUint64Array, no checks, folded into the sinks — the most any JS reader could reach here.
+const probe = all[0]!;
 const probeLayout = frameLayout(probe.t);
-const scParser = rate(() => {
-  decode(sigcontext_64, dataModels.lp64, probe.bytes, SIGCONTEXT);
-});
-const probeView = new DataView(probe.bytes.buffer, probe.bytes.byteOffset, probe.bytes.byteLength);
-const scTable = rate(() => {
-  const o: Record<string, number | bigint> = {};
-  for (const [name, f] of probeLayout.sigcontext.fields)
-    o[name] = f.size === 8 ? probeView.getBigUint64(f.offset, true) : probeView.getUint16(f.offset, true);
-});
 const sizes = (n: number) =>
   probeLayout.sigcontext.fields.filter(([, f]) => f.size === n).map(([, f]) => f.offset / n);
-const jsFloor = rate(
+const floor = meter(
   new Function(
     'u64',
     'u16',
-    `let sink = 0n, nsink = 0;
-     return () => {
-       sink = BigInt.asUintN(64, sink ^ ${sizes(8)
+    'S',
+    'N',
+    `return () => {
+       S[0] ^= ${sizes(8)
          .map((i) => `u64[${i}]`)
-         .join(' ^ ')});
-       nsink = (nsink ^ ${sizes(2)
+         .join(' ^ ')};
+       N[0] ^= ${sizes(2)
          .map((i) => `u16[${i}]`)
-         .join(' ^ ')}) | 0;
+         .join(' ^ ')};
      };`,
   )(
     new BigUint64Array(probe.bytes.buffer, probe.bytes.byteOffset, probe.bytes.byteLength >> 3),
     new Uint16Array(probe.bytes.buffer, probe.bytes.byteOffset, probe.bytes.byteLength >> 1),
+    SINK64,
+    SINK32,
   ),
 );
-const probeC = rows[0]!.c_decode_per_s as number | null;
+const scParser = meter(() => {
+  decode(sigcontext_64, dataModels.lp64, probe.bytes, SIGCONTEXT);
+});
 
-// As `size --all` runs it: the shipped profiles read from their files, then every row.
-const sizeAll = () =>
-  sizeMatrix(
-    { kind: 'x86_64', topAlign: 4096, config: { bits: 64 } },
-    builtinProfileNames().map(loadBuiltinProfile),
+const rounds: Round[][] = all.map(() => []);
+const floorRatios: number[] = [];
+const parserRates: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [i, c] of all.entries()) {
+    const ref = cReference(c);
+    const m = prepared[i]!;
+    const round = Object.fromEntries(Object.entries(m).map(([k, f]) => [k, f()])) as unknown as Round;
+    if (ref) round.c = ref;
+    rounds[i]!.push(round);
+    if (i === 0 && ref) floorRatios.push(floor() / ref.decode_per_s);
+  }
+  parserRates.push(scParser());
+}
+
+const ratio = (rs: Round[], f: (x: Round) => number | undefined) => {
+  const xs = rs.map(f).filter((x): x is number => x !== undefined);
+  return xs.length ? spread(xs) : null;
+};
+const frames = all.map((c, i) => {
+  const rs = rounds[i]!;
+  const rate = (k: keyof ReturnType<typeof meters>) => Math.round(median(rs.map((x) => x[k])));
+  return {
+    name: c.name,
+    kind: c.t.kind,
+    bytes: c.bytes.length,
+    reader_vs_c: ratio(rs, (x) => x.c && x.locate / x.c.decode_per_s)?.median ?? null,
+    reader_vs_c_checked: ratio(rs, (x) => x.c && x.locate / x.c.checked_decode_per_s)?.median ?? null,
+    readinto_vs_c_checked: ratio(rs, (x) => x.c && x.readInto / x.c.checked_decode_per_s)?.median ?? null,
+    writer_vs_c: ratio(rs, (x) => x.c && x.write / x.c.build_per_s)?.median ?? null,
+    decodeframe_per_s: rate('decodeFrame'),
+    decodeframe_with_registers_per_s: rate('decodeFrameRegisters'),
+    locate_per_s: rate('locate'),
+    readinto_per_s: rate('readInto'),
+    writer_per_s: rate('write'),
+    buildframe_per_s: rate('buildFrame'),
+    c_decode_per_s: rs[0]?.c ? Math.round(median(rs.map((x) => x.c!.decode_per_s))) : null,
+    c_checked_decode_per_s: rs[0]?.c ? Math.round(median(rs.map((x) => x.c!.checked_decode_per_s))) : null,
+    c_build_per_s: rs[0]?.c ? Math.round(median(rs.map((x) => x.c!.build_per_s))) : null,
+    ranges: {
+      reader_vs_c: ratio(rs, (x) => x.c && x.locate / x.c.decode_per_s),
+      reader_vs_c_checked: ratio(rs, (x) => x.c && x.locate / x.c.checked_decode_per_s),
+      writer_vs_c: ratio(rs, (x) => x.c && x.write / x.c.build_per_s),
+      decodeframe_per_s: spread(rs.map((x) => x.decodeFrame)),
+    },
+  };
+});
+const x64Writers = frames.filter((f) => f.kind === 'x86_64' && !f.name.startsWith('spr'));
+const ia32 = frames.find((f) => f.kind !== 'x86_64');
+
+// Sizing a fleet: `size --all --profiles DIR` from the installed command over 1,000 files (the
+// shipped profiles copied: a fleet repeats its CPU models), and the library call over 10, 100, 1,000.
+const fleetDir = mkdtempSync(join(tmpdir(), 'sigframe-fleet-'));
+const shipped = builtinProfileNames();
+for (let i = 0; i < 1000; i++) {
+  const name = shipped[i % shipped.length]!;
+  copyFileSync(
+    join(profilesDir, `${name}.json`),
+    join(fleetDir, `${String(i).padStart(4, '0')}-${name}.json`),
   );
-const t0 = performance.now();
-sizeAll();
-const sizeAllFirst = performance.now() - t0;
-const t1 = performance.now();
-sizeAll();
-const sizeAllWarm = performance.now() - t1;
-
-// The installed command: cli/bin.cjs runs the bundle (npm run build) from V8's code cache, which
-// its first run writes; that run is not timed.
+}
 const bin = join(root, 'cli', 'bin.cjs');
 if (!existsSync(join(root, 'dist', 'sigframe.cjs'))) throw new Error('run `npm run build` first');
-const cliEntry = [bin];
 spawnSync(process.execPath, [bin, '--version'], { stdio: 'ignore' });
-const start = {
-  node_e_0_ms: timeProcess(['-e', '0']),
-  help_ms: timeProcess([...cliEntry, '--help']),
-  size_ms: timeProcess([...cliEntry, 'size']),
-  size_all_ms: timeProcess([...cliEntry, 'size', '--all']),
-};
+function timeProcess(args: string[]): number {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: exit ${r.status}`);
+  return performance.now() - t0;
+}
+const sizeAllMs = median(
+  Array.from({ length: 3 }, () => timeProcess([bin, 'size', '--all', '--profiles', fleetDir, '--json'])),
+);
+const scaling = Object.fromEntries(
+  [10, 100, 1000].map((n) => {
+    const t0 = performance.now();
+    sizeMatrix(
+      { kind: 'x86_64', topAlign: 4096, config: { bits: 64 } },
+      (function* () {
+        let i = 0;
+        for (const p of profilesInDir(fleetDir)) {
+          if (i++ === n) return;
+          yield p;
+        }
+      })(),
+    );
+    return [String(n), Math.round(performance.now() - t0)];
+  }),
+);
+rmSync(fleetDir, { recursive: true, force: true });
+
+// Cold start: the installed command's --help against `node -e 0`, interleaved, median of 9.
+const nodeMs: number[] = [];
+const helpMs: number[] = [];
+const sizeMs: number[] = [];
+for (let i = 0; i < 9; i++) {
+  nodeMs.push(timeProcess(['-e', '0']));
+  helpMs.push(timeProcess([bin, '--help']));
+  sizeMs.push(timeProcess([bin, 'size']));
+}
 
 const result = {
+  machine: {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
+  },
   node: process.version,
-  seconds_per_measurement: SECONDS,
-  frames: rows,
-  sigcontext_per_s: { binary_parser: Math.round(scParser), dataview_table: Math.round(scTable) },
-  js_floor_per_s: Math.round(jsFloor),
-  js_floor_ratio: probeC ? jsFloor / probeC : null,
-  size_all_in_process_ms: { first: Math.round(sizeAllFirst), warm: Math.round(sizeAllWarm) },
-  cold_start: start,
+  rounds: ROUNDS,
+  window_cpu_s: WINDOW,
+  frames,
+  floor_vs_c: median(floorRatios),
+  floor_vs_c_range: floorRatios.length ? spread(floorRatios) : null,
+  ia32_writer_vs_x86_64:
+    ia32 && x64Writers.length ? ia32.writer_per_s / median(x64Writers.map((f) => f.writer_per_s)) : null,
+  sigcontext_binary_parser_per_s: Math.round(median(parserRates)),
+  size_all_ms: Math.round(sizeAllMs),
+  size_all_library_ms: scaling,
+  cold_start_ratio: median(helpMs) / median(nodeMs),
+  cold_start_ms: {
+    node_e_0: Math.round(median(nodeMs)),
+    help: Math.round(median(helpMs)),
+    size: Math.round(median(sizeMs)),
+  },
 };
+
 if (process.argv.includes('--json')) console.log(JSON.stringify(result, null, 2));
 else {
   const fmt = (n: unknown) =>
@@ -284,36 +427,51 @@ else {
         ? Math.round(n).toLocaleString('en')
         : n >= 1
           ? n.toFixed(1)
-          : n.toFixed(4);
-  console.log(
-    'frame                      bytes  readInto/s    MB/s   read()/s  decodeFrame/s  buildFrame/s   write/s  (object)  write MB/s   C decode/s  (checked)   C build/s  decode/C  (checked)  write/C',
-  );
-  for (const r of rows) {
+          : n.toFixed(2);
+  const cols = [
+    ['frame', 34],
+    ['bytes', 6],
+    ['locate/C', 9],
+    ['(checked)', 9],
+    ['readInto/C chk', 14],
+    ['write/C', 8],
+    ['decodeFrame/s', 13],
+    ['+registers/s', 12],
+    ['write/s', 10],
+    ['buildFrame/s', 12],
+  ] as const;
+  console.log(cols.map(([h, w], i) => (i === 0 ? h.padEnd(w) : h.padStart(w))).join('  '));
+  for (const f of frames) {
+    const v = [
+      f.name,
+      f.bytes,
+      f.reader_vs_c,
+      f.reader_vs_c_checked,
+      f.readinto_vs_c_checked,
+      f.writer_vs_c,
+      f.decodeframe_per_s,
+      f.decodeframe_with_registers_per_s,
+      f.writer_per_s,
+      f.buildframe_per_s,
+    ];
     console.log(
-      [
-        String(r.frame).padEnd(25),
-        String(r.bytes).padStart(6),
-        fmt(r.view_decode_per_s).padStart(11),
-        fmt(r.view_decode_mb_per_s).padStart(7),
-        fmt(r.record_decode_per_s).padStart(10),
-        fmt(r.full_decode_per_s).padStart(14),
-        fmt(r.build_per_s).padStart(13),
-        fmt(r.writer_per_s).padStart(9),
-        fmt(r.writer_object_per_s).padStart(9),
-        fmt(r.writer_mb_per_s).padStart(11),
-        fmt(r.c_decode_per_s).padStart(12),
-        fmt(r.c_checked_decode_per_s).padStart(11),
-        fmt(r.c_build_per_s).padStart(11),
-        fmt(r.decode_ratio).padStart(9),
-        fmt(r.checked_decode_ratio).padStart(10),
-        fmt(r.build_ratio).padStart(8),
-      ].join(' '),
+      v.map((x, i) => (i === 0 ? String(x).padEnd(cols[i]![1]) : fmt(x).padStart(cols[i]![1]))).join('  '),
     );
   }
+  const r = (s: Spread | null) => (s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : '—');
   console.log(
-    `\nsigcontext_64 alone: binary-parser ${fmt(scParser)}/s, DataView loop over the schema's fields ${fmt(scTable)}/s\nJS floor (the C reference's loads in JS, no checks, no result): ${fmt(jsFloor)}/s = ${fmt(result.js_floor_ratio)} of C\nsize --all in process: ${result.size_all_in_process_ms.first} ms first, ${result.size_all_in_process_ms.warm} ms warm`,
+    `\nmedians of ${ROUNDS} rounds, C and JS interleaved, ${WINDOW} CPU-s windows; ranges in --json (${result.machine.cpu}, ${result.machine.cores} cores, load ${result.machine.loadavg.join(' ')}, Node ${process.version})`,
+  );
+  console.log(`JS floor (the C reference's loads in JS, no checks): ${r(result.floor_vs_c_range)} of C`);
+  console.log(`ia32 writer: ${fmt(result.ia32_writer_vs_x86_64)} of the x86_64 writers' frames/s`);
+  console.log(
+    `size --all --profiles (1,000 files): ${result.size_all_ms} ms from the installed command; library ${Object.entries(
+      scaling,
+    )
+      .map(([n, ms]) => `${n}: ${ms} ms`)
+      .join(', ')}`,
   );
   console.log(
-    `cold start (median of 9): node -e 0 ${start.node_e_0_ms.toFixed(0)} ms, sigframe --help ${start.help_ms.toFixed(0)} ms (${(start.help_ms / start.node_e_0_ms).toFixed(2)}×), sigframe size ${start.size_ms.toFixed(0)} ms (${(start.size_ms / start.node_e_0_ms).toFixed(2)}×), sigframe size --all ${start.size_all_ms.toFixed(0)} ms`,
+    `cold start (median of 9): node -e 0 ${result.cold_start_ms.node_e_0} ms, sigframe --help ${result.cold_start_ms.help} ms (${fmt(result.cold_start_ratio)}×), sigframe size ${result.cold_start_ms.size} ms`,
   );
 }

@@ -53,6 +53,27 @@ describe('the compiled reader (frameReader) against decodeFrame', () => {
             `${file}: ${c.name}`,
           );
         }
+        // The zero-copy path: positions in the buffer, and the values read through views of it.
+        const index = new Int32Array(reader.indexLength);
+        reader.locate(input, d.frame, index, start);
+        assert.equal(index[0], input.byteOffset + start);
+        assert.equal(index[1]! - index[0]!, r.bufFx, file);
+        for (const [i, name] of reader.offsets.components.entries()) {
+          const p = index[2 + i]!;
+          assert.equal(p === -1 ? -1 : p - index[0]!, r.components[name], `${file}: ${name}`);
+        }
+        const dv = new DataView(input.buffer);
+        for (const [name, m] of Object.entries(reader.offsets.sigcontext)) {
+          const p: number = index[0]! + m.offset;
+          const v: number | bigint =
+            m.size === 8
+              ? dv.getBigUint64(p, true)
+              : m.size === 4
+                ? dv.getUint32(p, true)
+                : dv.getUint16(p, true);
+          assert.equal(BigInt(v), BigInt(r.sigcontext[name]!), `${file}: ${name} through locate()`);
+        }
+        assert.equal(dv.getBigUint64(index[1]! + reader.offsets.xstateBv, true), bv);
         const file2 = reader.registerFile();
         reader.readInto(input, d.frame, file2, start);
         assert.equal(file2.u64[reader.slots.u64.xstate_bv!], bv);
@@ -103,10 +124,22 @@ describe('the compiled reader (frameReader) against decodeFrame', () => {
           const bytes = new Uint8Array(len + shift);
           bytes.set(capture!.memory.bytes.subarray(0, len), shift);
           for (const f of flips) if (len > 0) bytes[shift + (f.at % len)] = f.value;
+          // locate() reaches the same answer as read(): the same positions, or the same error.
+          const index = new Int32Array(reader.indexLength);
+          let located: string;
+          try {
+            reader.locate(bytes, d.frame, index, shift);
+            located = [...index].map((p) => (p === -1 ? -1 : p - shift)).join();
+          } catch (e) {
+            located = (e as Error).message;
+          }
           try {
             const r = reader.read(bytes, d.frame, shift);
             for (const o of Object.values(r.components)) assert.ok(o === -1 || (o >= 0 && o < len));
+            const fx = r.bufFx;
+            assert.equal(located, [0, fx, ...reader.offsets.components.map((n) => r.components[n])].join());
           } catch (e) {
+            if (e instanceof DecodeError) assert.equal(located, e.message);
             errors++;
             assert.ok(e instanceof DecodeError && e.where.offset !== undefined, `unexpected ${String(e)}`);
           }

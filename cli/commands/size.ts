@@ -31,6 +31,7 @@ export const examples = [
   ['sigframe size --profile intel-sapphire-rapids --amx used', 'a thread that has executed AMX on an SPR'],
   ['sigframe size --libc musl-1.2.3', 'the host with a program linked against musl 1.2.3'],
   ['sigframe size --all', 'every shipped CPU profile on every kernel era'],
+  ['sigframe size --all --profiles fleet/', 'every profile or CPUID dump file in fleet/'],
 ] as const satisfies readonly Example[];
 
 export const builder = (y: Argv) =>
@@ -64,6 +65,11 @@ export const builder = (y: Argv) =>
       describe: "the alt stack's top address is a multiple of this (power of two; 1 = any address)",
     })
     .option('all', { type: 'boolean', describe: 'every shipped profile x kernel era x AMX state' })
+    .option('profiles', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'with --all: every profile or CPUID dump file in this directory instead of the shipped ones',
+    })
     .option('measure', {
       type: 'boolean',
       describe:
@@ -81,6 +87,7 @@ type Args = ArgumentsCamelCase<
       libc?: string;
       topAlign?: string;
       all?: boolean;
+      profiles?: string;
       measure?: boolean;
     }
 >;
@@ -105,10 +112,14 @@ export const handler = (argv: Args) =>
         '--all covers every shipped profile, kernel era and AMX state (with the C libraries of each era)',
       );
       const { sizeMatrix } = await import('../../src/report/matrix.js');
-      const { builtinProfileNames, loadBuiltinProfile } = await import('../../src/io/profiles.js');
+      const { builtinProfileNames, loadBuiltinProfile, profilesInDir } = await import(
+        '../../src/io/profiles.js'
+      );
       const rows = sizeMatrix(
         { kind: argv.abi, topAlign, config: modelConfig },
-        builtinProfileNames().map(loadBuiltinProfile),
+        argv.profiles === undefined
+          ? builtinProfileNames().map(loadBuiltinProfile)
+          : profilesInDir(argv.profiles),
       );
       print(
         argv.json
@@ -116,6 +127,12 @@ export const handler = (argv: Args) =>
           : renderMatrix(rows),
       );
       return EXIT_OK;
+    }
+    if (argv.profiles !== undefined) {
+      const { InputError } = await import('../../src/schema/errors.js');
+      throw new InputError('--profiles DIR sizes a directory of profiles with --all: add --all', {
+        path: 'profiles',
+      });
     }
     if (argv.cpuidDump !== undefined && argv.profile !== undefined) {
       await refuseWith(argv, '--cpuid-dump', ['profile'], 'both say which CPU; give one');

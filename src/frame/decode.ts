@@ -202,7 +202,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     frame: value,
     fpu: legacy ? { legacy, xstate_bv: xstateBv, components: values } : undefined,
   };
-  return {
+  const out = {
     state,
     frame,
     fpstate,
@@ -210,9 +210,7 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     sw_reserved: legacy?.sw_reserved ?? null,
     fsave_header: fsave,
     written: bitsOf(xstateBv).map((nr) => xfeatureName(nr)),
-    registers: legacy
-      ? assembleRegisters(legacy, values, kind.abi === 'ia32' ? 8 : 16, fsave?.st_space)
-      : null,
+    registers: null as Registers | null,
     siginfo: l0.siginfo ? decodeSiginfo(mem.bytes, frameOffset + l0.siginfo.offset, kind.abi) : null,
     verdict,
     notes,
@@ -226,6 +224,26 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     },
     findings,
   };
+  // Registers are the one costly part (a BigInt per vector register, 2/3 of the decode of an
+  // AVX-512 frame) and bulk readers often want only the verdict: made on first read, then kept.
+  if (legacy)
+    lazyProperty(out, 'registers', () =>
+      assembleRegisters(legacy, values, kind.abi === 'ia32' ? 8 : 16, fsave?.st_space),
+    );
+  return out;
+}
+
+/** An enumerable property computed on first read (JSON, spread and deepEqual see a plain value). */
+function lazyProperty<T extends object, K extends keyof T>(o: T, key: K, make: () => T[K]): void {
+  Object.defineProperty(o, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const value = make();
+      Object.defineProperty(o, key, { value, enumerable: true, writable: false, configurable: false });
+      return value;
+    },
+  });
 }
 
 /** Delivery as the frame itself records it: the interrupted sp and the alt stack in uc_stack. */

@@ -55,9 +55,33 @@ export interface FrameSlots {
   readonly num: Readonly<Record<string, number>>;
 }
 
+/**
+ * Where a frame's fields are, for the zero-copy path (locate()): byte positions in the input's
+ * ArrayBuffer (its byteOffset included), so a caller indexes its own typed arrays over that buffer
+ * — `u64[(index[FRAME] + offsets.sigcontext.ip.offset) >> 3]` — and nothing is copied. -1: absent.
+ */
+export interface FrameIndexOffsets {
+  /** Each sigcontext member's offset and size, from the frame's start (index[0]). */
+  readonly sigcontext: Readonly<Record<string, { readonly offset: number; readonly size: number }>>;
+  /** sw_reserved's members, from buf_fx (index[1]). */
+  readonly swReserved: Readonly<Record<string, { readonly offset: number; readonly size: number }>>;
+  /** XSTATE_BV, from buf_fx. */
+  readonly xstateBv: number;
+  /** The extended components, in the order of their positions index[2], index[3], … */
+  readonly components: readonly string[];
+}
+
 export interface FrameReader {
   readonly layout: FrameLayout;
   readonly slots: FrameSlots;
+  readonly offsets: FrameIndexOffsets;
+  /**
+   * The zero-copy read: checks the frame at bytes[at] as read() does and writes into `index`
+   * (an Int32Array of indexLength) the buffer positions of the frame, buf_fx (-1: fpstate NULL)
+   * and each component XSTATE_BV marks (-1: INIT, or no XSAVE header). Allocates nothing.
+   */
+  locate(bytes: Uint8Array, address: bigint, index: Int32Array, at?: number): void;
+  readonly indexLength: number;
   /**
    * The fields of the frame that starts at bytes[at] and lies at `address` in the task's memory.
    * Throws DecodeError, with the offset, when a field it needs lies outside `bytes`.
@@ -85,6 +109,11 @@ const errors = {
     throw new DecodeError(`${what}: bytes ${o}..${o + size} are outside the ${at + length}-byte input`, {
       path: what,
       offset: Math.max(0, Math.min(o, at + length)),
+    });
+  },
+  index(got: number, want: number): never {
+    throw new DecodeError(`the index array has ${got} elements; this reader's indexLength is ${want}`, {
+      path: 'index',
     });
   },
   file(kind: string): never {
@@ -179,6 +208,39 @@ function compileReader(layout: FrameLayout): FrameReader {
   if (!(at >= 0 && len >= ${scEnd})) E.short(bytes.length, at, ${scEnd});
   if (bytes !== LAST) views(bytes);
   const b = OFF + at;`;
+  // locate(): the same checks on fewer loads, and one extent test for every component the task
+  // has when the input holds the whole image (the usual case); per component otherwise.
+  const compEnd = Math.max(XSAVE_EXTENDED_START, ...comps.map((c) => c.offset + c.size));
+  const locateBody = (a: Access) => {
+    const bit = (nr: number) => (nr < 32 ? `(lo >>> ${nr}) & 1` : `(hi >>> ${nr - 32}) & 1`);
+    return `
+  ${a.bases('b', scAlign, 'locateSlow(bytes, address, I, at)')}
+  if (I.length !== ${2 + comps.length}) E.index(I.length, ${2 + comps.length});
+  const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)};
+  const fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};
+  I[0] = b;
+  I[1] = -1;
+  ${comps.map((_, i) => `I[${2 + i}] = -1;`).join(' ')}
+  if ((fpLo | fpHi) === 0) return;
+  if (address !== A.address) splitAddress(address);
+  const fx = (fpHi - A.hi) * 4294967296 + (fpLo - A.lo) + ${l.fsaveHeader};
+  if (!(fx >= 0 && fx + ${FXSAVE_SIZE} <= len)) E.outside('fpstate', fx, ${FXSAVE_SIZE}, len, at);
+  const x = b + fx;
+  ${a.bases('x', xAlign, 'locateSlow(bytes, address, I, at)')}
+  I[1] = x;
+  if (${a.read('x', SW_FIELDS.find(([n]) => n === 'magic1')![1].offset, 4)} !== ${K.FP_XSTATE_MAGIC1}) return;
+  const whole = fx + ${compEnd} <= len;
+  if (!whole && fx + ${XSAVE_EXTENDED_START} > len) E.outside('xsave_header', fx + ${FXSAVE_SIZE}, ${XSAVE_EXTENDED_START - FXSAVE_SIZE}, len, at);
+  const lo = ${a.read('x', XSTATE_BV_OFFSET, 4)}, hi = ${a.read('x', XSTATE_BV_OFFSET + 4, 4)};
+  ${comps
+    .map(
+      (c, i) => `if (${bit(c.nr)}) {
+    if (!whole && fx + ${c.offset + c.size} > len) E.outside(${JSON.stringify(c.name)}, fx + ${c.offset}, ${c.size}, len, at);
+    I[${2 + i}] = x + ${c.offset};
+  }`,
+    )
+    .join('\n  ')}`;
+  };
   const registerFile = (): FrameRegisterFile => ({
     kind: l.target.kind,
     u64: new BigUint64Array(sizes.u64),
@@ -186,7 +248,7 @@ function compileReader(layout: FrameLayout): FrameReader {
   });
   // read() is generated too, per reader: one function shared by every reader would see many
   // readInto()s and stop V8 from inlining them.
-  const { readInto, read } = compileAccess(
+  const { readInto, read, locate } = compileAccess(
     (fast, slow) => `
 function splitAddress(address) {
   A.address = address;
@@ -197,6 +259,10 @@ const A = { address: -1n, lo: 0, hi: 0 };
 function readSlow(bytes, address, file, at) {${prologue}${body(slow)}
 }
 function readInto(bytes, address, file, at) {${prologue}${body(fast)}
+}
+function locateSlow(bytes, address, I, at) {${prologue}${locateBody(slow)}
+}
+function locate(bytes, address, I, at) {${prologue}${locateBody(fast)}
 }
 const file = SCRATCH, Q = file.u64, N = file.num;
 function read(bytes, address, at) {
@@ -209,8 +275,16 @@ function read(bytes, address, at) {
     components: { ${comps.map((c) => `${JSON.stringify(c.name)}: ${n(c.name)}`).join(', ')} },
   };
 }
-return { readInto, read };`,
+return { readInto, read, locate };`,
     { E: errors, SCRATCH: registerFile() },
-  ) as Pick<FrameReader, 'read' | 'readInto'>;
-  return { layout, slots, readInto, read, registerFile };
+  ) as Pick<FrameReader, 'read' | 'readInto' | 'locate'>;
+  const members = (fields: typeof sc) =>
+    Object.fromEntries(fields.map(([name, f]) => [name, { offset: f.offset, size: f.size }]));
+  const offsets: FrameIndexOffsets = {
+    sigcontext: members(sc),
+    swReserved: members(SW_FIELDS),
+    xstateBv: XSTATE_BV_OFFSET,
+    components: comps.map((c) => c.name),
+  };
+  return { layout, slots, offsets, locate, indexLength: 2 + comps.length, readInto, read, registerFile };
 }

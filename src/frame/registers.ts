@@ -23,18 +23,19 @@ export interface Registers {
   readonly egpr?: bigint[];
 }
 
-/** A little-endian byte string as the number a register holds. */
-export function leValue(b: Uint8Array): bigint {
-  if (b.length === 0) return 0n;
-  // One hex parse instead of a shift per byte: tiles are 1 KiB.
-  return BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** A little-endian byte string's hex digits, most significant first (the order BigInt() reads). */
+function leHex(b: Uint8Array): string {
+  let s = '';
+  for (let i = b.length - 1; i >= 0; i--) s += HEX[b[i]!];
+  return s;
 }
 
-function cat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+/** A little-endian byte string as the number a register holds. */
+export function leValue(b: Uint8Array): bigint {
+  // One hex parse instead of a shift per byte (tiles are 1 KiB), and no Buffer or reversed copy.
+  return b.length === 0 ? 0n : BigInt(`0x${leHex(b)}`);
 }
 
 export function assembleRegisters(
@@ -44,22 +45,28 @@ export function assembleRegisters(
   /** ia32 frames: the FSAVE header's registers, which rt_sigreturn loads instead of the image's. */
   fsaveSt?: readonly Uint8Array[],
 ): Registers {
-  const xmm = legacy.xmm_space.slice(0, xmmCount);
-  const ymm = c.YMM ? xmm.map((x, i) => cat(x, c.YMM!.ymmh_space[i]!)) : undefined;
-  const zmmLow = ymm && c.ZMM_Hi256 ? ymm.map((y, i) => cat(y, c.ZMM_Hi256!.zmm_upper[i]!)) : undefined;
-  const zmm = zmmLow && c.Hi16_ZMM && xmmCount === 16 ? [...zmmLow, ...c.Hi16_ZMM.hi16_zmm] : zmmLow;
-  const n = (list: Uint8Array[]) => list.map(leValue);
+  // A wider register is its pieces' digits side by side, high piece first: each piece is turned
+  // into hex once, however many registers it is part of.
+  const xmmHex = legacy.xmm_space.slice(0, xmmCount).map(leHex);
+  const ymmHex = c.YMM ? xmmHex.map((x, i) => leHex(c.YMM!.ymmh_space[i]!) + x) : undefined;
+  const zmmLowHex =
+    ymmHex && c.ZMM_Hi256 ? ymmHex.map((y, i) => leHex(c.ZMM_Hi256!.zmm_upper[i]!) + y) : undefined;
+  const zmmHex =
+    zmmLowHex && c.Hi16_ZMM && xmmCount === 16
+      ? [...zmmLowHex, ...c.Hi16_ZMM.hi16_zmm.map(leHex)]
+      : zmmLowHex;
+  const n = (hex: string[]) => hex.map((h) => BigInt(`0x${h}`));
   return {
     st: fsaveSt ? fsaveSt.map(leValue) : legacy.st_space.map((r) => leValue(r.subarray(0, 10))),
     mxcsr: legacy.mxcsr,
-    xmm: n(xmm),
-    ...(ymm ? { ymm: n(ymm) } : {}),
-    ...(zmm ? { zmm: n(zmm) } : {}),
+    xmm: n(xmmHex),
+    ...(ymmHex ? { ymm: n(ymmHex) } : {}),
+    ...(zmmHex ? { zmm: n(zmmHex) } : {}),
     ...(c.OPMASK ? { k: c.OPMASK.opmask_reg } : {}),
     ...(c.BNDREGS ? { bnd: c.BNDREGS.bndreg } : {}),
     ...(c.PKRU ? { pkru: c.PKRU.pkru } : {}),
     ...(c.XTILE_CFG ? { tilecfg: c.XTILE_CFG } : {}),
-    ...(c.XTILE_DATA ? { tmm: n(c.XTILE_DATA.tmm) } : {}),
+    ...(c.XTILE_DATA ? { tmm: c.XTILE_DATA.tmm.map(leValue) } : {}),
     ...(c.APX ? { egpr: c.APX.egpr } : {}),
   };
 }

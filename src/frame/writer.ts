@@ -1,12 +1,7 @@
-import { dataModels } from '../../layouts/abi.js';
-import { fregs_state } from '../../layouts/frames.js';
-import { fpstate_64 } from '../../layouts/uapi.js';
 import { type Access, compileAccess } from '../schema/compile.js';
-import { encodeInto } from '../schema/encode.js';
-import { decode } from '../schema/parse.js';
 import { has } from '../xsave/catalog.js';
 import { type BuiltFrame, buildFrame } from './build.js';
-import { fsaveHeader } from './fsave.js';
+import { storeFsaveHeader } from './fsave.js';
 import { derivedSigcontextMembers, frameLayout } from './layout.js';
 import { type FrameRegisterFile, frameReader } from './reader.js';
 import type { SignalState } from './state.js';
@@ -111,12 +106,10 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
       throw new RangeError(`FrameWriter: component ${nr} is not in use in the template (XSTATE_BV)`);
     },
     /** 32-bit frames: the FSAVE header is converted from the x87 state, CS and DS, as the kernel does. */
-    fsave(out: Uint8Array): void {
-      const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-      const image = decode(fpstate_64, dataModels.lp64, out, fx);
-      const cs = view.getUint16(field('cs')!.offset, true);
-      const ds = view.getUint16(field('ds')!.offset, true);
-      encodeInto(fregs_state, dataModels.ilp32, fsaveHeader(image, cs, ds), out, fsave!);
+    fsave(view: DataView, o: number): void {
+      const cs = view.getUint16(o + field('cs')!.offset, true);
+      const ds = view.getUint16(o + field('ds')!.offset, true);
+      storeFsaveHeader(view, o + fx, cs, ds, view, o + fsave!);
     },
   };
   // Template pieces copied whole; the constants are stored by the generated code.
@@ -204,7 +197,7 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   ${
     fsave === undefined
       ? ''
-      : `if (x !== undefined || regs.legacy !== undefined || rf !== undefined || (sc !== undefined && (sc.cs !== undefined || sc.ds !== undefined))) E.fsave(out);`
+      : `if (x !== undefined || regs.legacy !== undefined || rf !== undefined || (sc !== undefined && (sc.cs !== undefined || sc.ds !== undefined))) E.fsave(DV, o);`
   }
   return out;`;
   const prologue = `

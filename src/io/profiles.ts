@@ -73,6 +73,30 @@ export function profileTarget(
   return { profile, kernel: chooseKernel(kernel, hostKernel) };
 }
 
+/**
+ * Every profile or CPUID dump file in a directory (`size --all --profiles DIR`), by name order,
+ * read one at a time as the caller iterates, so a fleet of any size takes one profile's memory.
+ * Hidden files and subdirectories are not read.
+ */
+export function* profilesInDir(dir: string): Generator<Profile> {
+  let names: string[];
+  try {
+    names = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => !e.name.startsWith('.') && (e.isFile() || e.isSymbolicLink()))
+      .map((e) => e.name)
+      .sort();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(
+      `${dir}: ${code === 'ENOTDIR' ? 'not a directory' : code === 'ENOENT' ? 'no such directory' : (e as Error).message} (expected a directory of profile or CPUID dump files)`,
+      { path: dir },
+    );
+  }
+  if (names.length === 0) throw new InputError(`${dir}: no profile or CPUID dump files in it`, { path: dir });
+  for (const n of names)
+    yield profileFromDump(readText(join(dir, n), 'a profile or CPUID dump'), join(dir, n));
+}
+
 /** A raw CPUID dump file (any format the parser reads) as a profile; gated like loadProfile. */
 export function profileFromDumpFile(path: string): Profile {
   return profileFromDump(readText(path, 'a CPUID dump'), path);

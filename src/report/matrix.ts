@@ -2,7 +2,7 @@ import { kernelEras } from '../../layouts/kernels.js';
 import { chooseKernel } from '../kernel/eras.js';
 import type { Profile } from '../profile/profile.js';
 import { SigframeError } from '../schema/errors.js';
-import { checkTargetConfig, type SizeTarget, sizeReport } from './size.js';
+import { checkTargetConfig, type SizeTarget, sizeSummary } from './size.js';
 
 /** One line of `sigframe size --all`. */
 export interface MatrixRow {
@@ -21,7 +21,7 @@ export interface MatrixRow {
 }
 
 /** Every profile given × kernel era × possible AMX state, for one frame kind and kernel configuration. */
-export function sizeMatrix(target: SizeTarget, profiles: readonly Profile[]): MatrixRow[] {
+export function sizeMatrix(target: SizeTarget, profiles: Iterable<Profile>): MatrixRow[] {
   checkTargetConfig(target);
   const rows: MatrixRow[] = [];
   for (const profile of profiles) {
@@ -29,20 +29,20 @@ export function sizeMatrix(target: SizeTarget, profiles: readonly Profile[]): Ma
     for (const era of kernelEras) {
       const kernel = { ...chooseKernel(era.since), label: `Linux ${era.label}` };
       try {
-        const r = sizeReport(profile, kernel, target);
-        for (const s of r.states) {
+        const r = sizeSummary(profile, kernel, target);
+        for (const st of r.states) {
           rows.push({
             profile: name,
             era: era.label,
-            amx: s.amx,
+            amx: st.amx,
             max_size: r.max_size,
             at_minsigstksz: r.at_minsigstksz,
-            user_size: s.user_size,
-            bytes_below_top: s.frame.bytes_below_top,
-            min_altstack: s.min_altstack,
-            min_altstack_worst: s.min_altstack_worst,
-            sigaltstack_min_accepted: s.sigaltstack.min_accepted,
-            glibc_sc_sigstksz: r.libc[r.libc_selected.index]!.sc_sigstksz,
+            user_size: st.user_size,
+            bytes_below_top: st.bytes_below_top,
+            min_altstack: st.min_altstack,
+            min_altstack_worst: st.min_altstack_worst,
+            sigaltstack_min_accepted: st.sigaltstack_min_accepted,
+            glibc_sc_sigstksz: st.glibc_sc_sigstksz,
           });
         }
       } catch (e) {

@@ -28,6 +28,7 @@ import {
   type LibcChoice,
   type LibcRow,
   libcChoiceLabel,
+  libcRow,
   libcRows,
   newestLibcRelease,
 } from '../libc/sysconf.js';
@@ -223,6 +224,55 @@ function sized(
     minAltstack: aligned.minAltstack,
     minAltstackWorst: any.minAltstack,
     sigaltstack: { min_accepted: aligned.sigaltstack.minAccepted, rule: aligned.sigaltstack.rule },
+  };
+}
+
+/** The figures `size --all` shows for one profile and kernel era (one row per AMX state). */
+export interface SizeSummary {
+  readonly max_size: number;
+  readonly at_minsigstksz: number | null;
+  readonly states: readonly {
+    readonly amx: AmxState;
+    readonly user_size: number;
+    readonly bytes_below_top: number;
+    readonly min_altstack: number;
+    readonly min_altstack_worst: number;
+    readonly sigaltstack_min_accepted: number;
+    /** The newest glibc's _SC_SIGSTKSZ (with AMX none's sigaltstack minimum, as sizeReport). */
+    readonly glibc_sc_sigstksz: number | null;
+  }[];
+}
+
+/**
+ * sizeReport()'s numbers without the rest of the report (hazards, C library table, texts): the
+ * same kernel functions, for sizing a fleet of profiles, where the full report costs 30× more.
+ */
+export function sizeSummary(profile: Profile, kernel: KernelChoice, target: SizeTarget): SizeSummary {
+  const { config } = target;
+  const era = kernel.era;
+  const { k } = systemTarget(profile, kernel, config);
+  checkTarget(k, target);
+  const abi = frameKinds[target.kind].abi;
+  const at = atMinsigstksz(k, era, config);
+  const rows = possibleAmxStates(k, era, config, abi).map((amx) => {
+    const task = taskFpu(k, era, config, abi, amx);
+    const z = sized(target.kind, task, k, era, target);
+    return { amx, user_size: task.userSize, z };
+  });
+  const none = rows.find((r) => r.amx === 'none')!.z.sigaltstack.min_accepted;
+  const glibc = libcRow(newestLibcRelease('glibc'), at, k, abi, none).sc_sigstksz;
+  return {
+    max_size: k.maxSize,
+    at_minsigstksz: at ?? null,
+    states: rows.map(({ amx, user_size, z }) => ({
+      amx,
+      user_size,
+      bytes_below_top: z.frame.bytes_below_top,
+      min_altstack: z.minAltstack,
+      min_altstack_worst: z.minAltstackWorst,
+      sigaltstack_min_accepted: z.sigaltstack.min_accepted,
+      glibc_sc_sigstksz: glibc ?? null,
+    })),
   };
 }
 
