@@ -5,7 +5,16 @@
  * --json, one object. Numbers go into the README by hand, with the command, never into tests.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataModels } from '../layouts/abi.js';
@@ -383,6 +392,55 @@ const scaling = Object.fromEntries(
 );
 rmSync(fleetDir, { recursive: true, force: true });
 
+// Bulk decoding: `sigframe decode --frame-size` over concatenations of 10^3, 10^5 (and, with
+// --bulk 1000000, 10^6) copies of a captured frame, from the installed command: frames/s and the
+// process's peak RSS, which must not grow with the count.
+const bulkMax = Number(process.argv[process.argv.indexOf('--bulk') + 1] ?? 0) || 100_000;
+const bulk: { frames: number; seconds: number; frames_per_s: number; peak_rss_mb: number }[] = [];
+{
+  const c = all[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'sigframe-bulk-'));
+  const rss = join(dir, 'rss.cjs');
+  writeFileSync(
+    rss,
+    "process.on('exit', () => require('node:fs').writeSync(2, `\\nmaxrss ${process.resourceUsage().maxRSS}\\n`));\n",
+  );
+  const profile = join(root, 'test', 'fixtures', 'frames', 'host-profile.json');
+  for (const n of [1000, 100_000, 1_000_000].filter((n) => n <= bulkMax)) {
+    const file = join(dir, `frames-${n}.bin`);
+    const chunk = Buffer.concat(Array.from({ length: 1000 }, () => c.bytes));
+    const fd = openSync(file, 'w');
+    for (let i = 0; i < n / 1000; i++) writeSync(fd, chunk);
+    closeSync(fd);
+    const args = [
+      'decode',
+      file,
+      '--address',
+      `0x${c.address.toString(16)}`,
+      '--frame-size',
+      String(c.bytes.length),
+    ];
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, ['-r', rss, bin, ...args, '--profile', profile, '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const decoded = JSON.parse(r.stdout).decoded as number;
+    if (decoded !== n) throw new Error(`bulk decode of ${n} frames decoded ${decoded}`);
+    const kb = Number(/maxrss (\d+)/.exec(r.stderr)?.[1] ?? 0);
+    bulk.push({
+      frames: n,
+      seconds: Math.round(seconds * 10) / 10,
+      frames_per_s: Math.round(n / seconds),
+      peak_rss_mb: Math.round(kb / 1024),
+    });
+    rmSync(file);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
 // Cold start: the installed command's --help against `node -e 0`, interleaved, median of 9.
 const nodeMs: number[] = [];
 const helpMs: number[] = [];
@@ -410,6 +468,7 @@ const result = {
   sigcontext_binary_parser_per_s: Math.round(median(parserRates)),
   size_all_ms: Math.round(sizeAllMs),
   size_all_library_ms: scaling,
+  bulk_decode: bulk,
   cold_start_ratio: median(helpMs) / median(nodeMs),
   cold_start_ms: {
     node_e_0: Math.round(median(nodeMs)),
@@ -470,6 +529,9 @@ else {
     )
       .map(([n, ms]) => `${n}: ${ms} ms`)
       .join(', ')}`,
+  );
+  console.log(
+    `bulk decode --frame-size (installed command): ${bulk.map((b) => `${b.frames.toLocaleString('en')} frames ${b.seconds} s (${b.frames_per_s.toLocaleString('en')}/s, peak RSS ${b.peak_rss_mb} MB)`).join('; ')}`,
   );
   console.log(
     `cold start (median of 9): node -e 0 ${result.cold_start_ms.node_e_0} ms, sigframe --help ${result.cold_start_ms.help} ms (${fmt(result.cold_start_ratio)}×), sigframe size ${result.cold_start_ms.size} ms`,

@@ -13,6 +13,7 @@ import {
   looksJson,
   naming,
   parseAddress,
+  parseNumber,
   refuseWith,
   withExamples,
 } from './common.js';
@@ -24,6 +25,14 @@ export const describe =
 export const examples = [
   ['sigframe decode test/fixtures/frames/x86_64-sigusr1-vectors.json', 'a committed capture'],
   ['sigframe decode test/fixtures/frames/ia32-rt-sigsegv-fault.json --json', 'the same as JSON'],
+  [
+    'sigframe decode frames.bin --address 0x7f0000001000 --frame-size 2952 --jsonl',
+    'many frames of 2952 bytes captured at one address, one JSON line each',
+  ],
+  [
+    'sigframe decode stack.bin --address 0x7ffd0000 --frames-at 0x1c40,0x2900',
+    'frames at these offsets of one stack dump',
+  ],
 ] as const satisfies readonly Example[];
 
 /** Address options: a string each (yargs would read `-0x10` as flags), checked by parseAddress. */
@@ -55,7 +64,22 @@ export const builder = (y: Argv) =>
     .option('force', {
       type: 'boolean',
       describe: 'decode with --profile even when the frame does not fit it (the misfits become notes)',
-    });
+    })
+    .option('frame-size', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'raw bytes: a concatenation of frames of this many bytes, each captured at --address',
+    })
+    .option('frames-at', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'raw bytes: frames at these byte offsets (comma-separated, or @FILE of them) of one image',
+    })
+    .option('jsonl', {
+      type: 'boolean',
+      describe: 'with --frame-size or --frames-at: one JSON line per frame as it is decoded',
+    })
+    .conflicts('frame-size', 'frames-at');
 
 type Args = ArgumentsCamelCase<
   GlobalArgs &
@@ -69,6 +93,9 @@ type Args = ArgumentsCamelCase<
       profile?: string;
       amx?: 'none' | 'permitted' | 'used';
       force?: boolean;
+      frameSize?: string;
+      framesAt?: string;
+      jsonl?: boolean;
     }
 >;
 
@@ -87,6 +114,21 @@ export const handler = (argv: Args) =>
           : top !== undefined
             ? { top }
             : undefined;
+    if (argv.frameSize !== undefined || argv.framesAt !== undefined) {
+      if (locate) {
+        await refuseWith(
+          argv,
+          argv.frameSize !== undefined ? '--frame-size' : '--frames-at',
+          ['frame', 'ucontext', 'top'],
+          'each frame starts at its own offset',
+        );
+      }
+      return bulk(argv, address);
+    }
+    if (argv.jsonl) {
+      const { InputError } = await import('../../src/schema/errors.js');
+      throw new InputError('--jsonl is for many frames: give --frame-size or --frames-at', { path: 'jsonl' });
+    }
     const json = await looksJson(argv.file);
     const { decoded, capture } = await naming(
       '--profile',
@@ -108,6 +150,131 @@ export const handler = (argv: Args) =>
     print(argv.json ? toJson(hexRegisters(decoded)) : render(decoded, frameSummary(decoded), siginfoText));
     return EXIT_OK;
   });
+
+/** The offsets of --frames-at: a comma-separated list, or @FILE holding them (any separators). */
+async function frameOffsets(spec: string): Promise<number[]> {
+  const { InputError } = await import('../../src/schema/errors.js');
+  let text = spec;
+  if (spec.startsWith('@')) {
+    const { readInput } = await import('../../src/io/files.js');
+    text = readInput(spec.slice(1), 'a list of byte offsets', 1 << 26).toString('utf8');
+  }
+  const parts = text.split(/[\s,]+/).filter((x) => x !== '');
+  if (parts.length === 0) throw new InputError('--frames-at: no offsets given', { path: 'frames-at' });
+  return Promise.all(parts.map((p) => parseNumber(p, 'frames-at', 'byte offsets ≥ 0, decimal or 0x…'))).then(
+    (xs) => {
+      const bad = xs.find((x) => x < 0);
+      if (bad !== undefined)
+        throw new InputError(`--frames-at: ${bad} is not a byte offset (≥ 0)`, { path: 'frames-at' });
+      return xs;
+    },
+  );
+}
+
+/**
+ * Many raw frames from one file, decoded and printed one at a time (memory stays one frame's):
+ * a line each (a table, or --jsonl), then the verdicts counted; --json gives only that summary.
+ * Exit 1 if any frame could not be decoded.
+ */
+async function bulk(argv: Args, address: bigint | undefined): Promise<number> {
+  const { decodeFrames } = await import('../../src/io/frames.js');
+  const { InputError } = await import('../../src/schema/errors.js');
+  const { EXIT_CHECK_FAILED } = await import('../run.js');
+  if (argv.json && argv.jsonl)
+    throw new InputError('--json and --jsonl: one summary object, or a line per frame; give one', {
+      path: 'jsonl',
+    });
+  if (address === undefined) {
+    throw new InputError(`${argv.file}: raw frame bytes need --address (the address of the first byte)`, {
+      path: 'address',
+    });
+  }
+  const size =
+    argv.frameSize === undefined
+      ? undefined
+      : await parseNumber(argv.frameSize, 'frame-size', 'a frame size in bytes');
+  if (size !== undefined && !(size > 0 && size <= 1 << 20))
+    throw new InputError(`--frame-size: ${size} is not a frame size (1 to 1048576 bytes)`, {
+      path: 'frame-size',
+    });
+  const spans = size !== undefined ? { frameSize: size } : { framesAt: await frameOffsets(argv.framesAt!) };
+  const frames = decodeFrames(argv.file, spans, {
+    address,
+    ...(argv.abi ? { kind: argv.abi } : {}),
+    ...(argv.profile ? { profile: argv.profile } : {}),
+    ...(argv.kernel ? { kernel: argv.kernel } : {}),
+    ...(argv.amx ? { amx: argv.amx } : {}),
+    ...(argv.force ? { force: true } : {}),
+    config: kernelConfig(argv),
+  });
+  const verdicts: Record<string, number> = {};
+  const firstErrors: { index: number; offset: number; error: string }[] = [];
+  let count = 0;
+  let failed = 0;
+  const write = (line: string) => process.stdout.write(`${line}\n`);
+  if (!argv.json && !argv.jsonl)
+    write(
+      `${'#'.padStart(7)}  ${'offset'.padStart(10)}  ${'frame'.padEnd(18)}  ${'signal'.padEnd(9)}  ${'verdict'.padEnd(8)}  reason`,
+    );
+  for (const f of frames) {
+    count++;
+    if ('error' in f) {
+      failed++;
+      if (firstErrors.length < 10)
+        firstErrors.push({ index: f.index, offset: f.offset, error: f.error.message });
+      if (argv.jsonl) write(JSON.stringify({ index: f.index, offset: f.offset, error: f.error.message }));
+      else if (!argv.json)
+        write(
+          `${String(f.index).padStart(7)}  ${hex(f.offset).padStart(10)}  ${'—'.padEnd(18)}  ${'—'.padEnd(9)}  ${'error'.padEnd(8)}  ${f.error.message}`,
+        );
+      continue;
+    }
+    const d = f.decoded;
+    const v = d.verdict.verdict;
+    verdicts[v] = (verdicts[v] ?? 0) + 1;
+    const signal = d.siginfo ? d.siginfo.signal : '—';
+    if (argv.jsonl)
+      write(
+        toJson(
+          {
+            index: f.index,
+            offset: f.offset,
+            frame: d.frame,
+            kind: d.state.kind,
+            profile: d.layout.profile,
+            signal,
+            xstate_bv: d.state.fpu?.xstate_bv ?? null,
+            verdict: v,
+            reason: d.verdict.reason,
+            findings: d.findings.length,
+          },
+          0,
+        ),
+      );
+    else if (!argv.json)
+      write(
+        `${String(f.index).padStart(7)}  ${hex(f.offset).padStart(10)}  ${hex(d.frame).padEnd(18)}  ${String(signal).padEnd(9)}  ${v.padEnd(8)}  ${d.verdict.reason}`,
+      );
+  }
+  const summary = {
+    file: argv.file,
+    frames: count,
+    decoded: count - failed,
+    failed,
+    verdicts,
+    first_errors: firstErrors,
+  };
+  if (argv.json) print(toJson(summary));
+  else if (!argv.jsonl)
+    write(
+      `\n${count} frame${count === 1 ? '' : 's'}: ${
+        Object.entries(verdicts)
+          .map(([k, n]) => `${n} ${k}`)
+          .join(', ') || 'none decoded'
+      }${failed ? `; ${failed} could not be decoded` : ''}`,
+    );
+  return failed > 0 ? EXIT_CHECK_FAILED : EXIT_OK;
+}
 
 /**
  * Options the input cannot use are refused, not dropped: a capture has its own address, and a

@@ -30,7 +30,7 @@ import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError, InputError, SigframeError } from '../schema/errors.js';
 import { type Capture, captureFilePath, loadCapture } from './capture-file.js';
-import { readInput } from './files.js';
+import { openInput, readInput } from './files.js';
 import { builtinProfileNames, loadBuiltinProfile, loadProfile } from './profiles.js';
 
 /** Frame files are small; anything bigger is not a frame and is refused before it is read. */
@@ -129,12 +129,20 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
       path: 'address',
     });
   }
-  const memory = { address: o.address, bytes: new Uint8Array(raw) };
+  return rawFrameDecoder(path, o)({ address: o.address, bytes: new Uint8Array(raw) });
+}
+
+/**
+ * The decoder of raw frame bytes from `path` under the options: the profile (--profile, else the
+ * host's, else inference) resolved once, then each piece of memory decoded with it.
+ */
+function rawFrameDecoder(path: string, o: FrameOptions): (memory: Memory) => LoadedFrame {
+  const config = o.config ?? { bits: 64 };
   // The bytes must be user memory of the task: checked for the loosest end the options allow
   // (an x86_64 task, 5-level paging, unless --abi or --profile say less), then for the kind found.
   const givenProfile = o.profile ? choiceOf(o.profile) : undefined;
   const paging = givenProfile ? pagingOf(givenProfile.profile.cpuid) : 'unknown';
-  const checkAddress = (kind: FrameKindName | undefined) => {
+  const checkAddress = (memory: Memory, kind: FrameKindName | undefined) => {
     const abi = kind ? frameKinds[kind].abi : config.bits === 32 ? 'ia32' : 'x86_64';
     const e = userRangeError(
       '--address',
@@ -146,11 +154,6 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
     );
     if (e) throw e;
   };
-  checkAddress(o.kind);
-  const checked = (l: LoadedFrame): LoadedFrame => {
-    checkAddress(l.decoded.state.kind);
-    return l;
-  };
   const opts = {
     ...(o.kind ? { kind: o.kind } : {}),
     defaultKind: o.kind ?? ('x86_64' as const),
@@ -159,26 +162,96 @@ export function loadFrame(path: string, o: FrameOptions = {}): LoadedFrame {
     ...(o.locate ? { locate: o.locate } : {}),
     ...(o.force ? { force: true } : {}),
   };
+  let decode: (memory: Memory) => DecodedFrame;
   if (givenProfile) {
     const given = givenProfile;
     const kernel = chooseKernel(
       o.kernel,
       given.profile.origin === 'host' ? given.profile.file.observed?.kernel : undefined,
     );
-    return checked({ decoded: resolveFrame(memory, { ...opts, given, kernel }) });
+    decode = (memory) => resolveFrame(memory, { ...opts, given, kernel });
+  } else {
+    // No --profile: the host's layout if the frame fits it, else whatever it fits.
+    let host: (ProfileChoice & { source: LayoutSource }) | undefined;
+    let hostNote: string | undefined;
+    try {
+      host = { ...choiceOf('host'), source: 'host' };
+    } catch (e) {
+      if (!(e instanceof SigframeError)) throw e;
+      hostNote = `the host's profile is unavailable (${e.message}): inferred from the shipped profiles`;
+    }
+    const kernel = chooseKernel(o.kernel, host?.profile.file.observed?.kernel);
+    decode = (memory) => {
+      const decoded = resolveFrame(memory, { ...opts, ...(host ? { named: host } : {}), kernel });
+      return hostNote ? { ...decoded, notes: [...decoded.notes, hostNote] } : decoded;
+    };
   }
-  // No --profile: the host's layout if the frame fits it, else whatever it fits.
-  let host: (ProfileChoice & { source: LayoutSource }) | undefined;
-  let hostNote: string | undefined;
+  return (memory) => {
+    checkAddress(memory, o.kind);
+    const decoded = decode(memory);
+    checkAddress(memory, decoded.state.kind);
+    return { decoded };
+  };
+}
+
+/** Where the frames of a bulk input are: records of one size, or offsets into one memory image. */
+export type FrameSpans = { readonly frameSize: number } | { readonly framesAt: readonly number[] };
+
+/**
+ * The most bytes one frame and its FP state span: the largest frame struct, the FSAVE header, an
+ * XSAVE image with AMX tiles and every component after them, and the alignment between.
+ */
+export const MAX_FRAME_SPAN = 1 << 15;
+
+export type BulkFrame =
+  | { readonly index: number; readonly offset: number; readonly decoded: DecodedFrame }
+  | { readonly index: number; readonly offset: number; readonly error: SigframeError };
+
+/**
+ * Decodes many raw frames from one file as the caller iterates, holding one frame's bytes at a
+ * time: `frameSize` N reads records of N bytes, each captured at `address` (a recorder writing
+ * every delivery on one alt stack); `framesAt` reads each offset of one memory image whose first
+ * byte is at `address` (a stack dump holding several frames), up to MAX_FRAME_SPAN bytes of it.
+ * A frame that cannot be decoded is yielded as its error; the rest go on.
+ */
+export function* decodeFrames(
+  path: string,
+  spans: FrameSpans,
+  o: FrameOptions & { address: bigint },
+): Generator<BulkFrame> {
+  const f = openInput(path, 'raw frame bytes');
   try {
-    host = { ...choiceOf('host'), source: 'host' };
-  } catch (e) {
-    if (!(e instanceof SigframeError)) throw e;
-    hostNote = `the host's profile is unavailable (${e.message}): inferred from the shipped profiles`;
+    const decoder = rawFrameDecoder(path, o);
+    const places =
+      'frameSize' in spans
+        ? (function* () {
+            for (let at = 0, i = 0; at < f.size; at += spans.frameSize, i++)
+              yield [i, at, spans.frameSize] as const;
+          })()
+        : spans.framesAt.map((at, i) => [i, at, MAX_FRAME_SPAN] as const);
+    for (const [index, offset, length] of places) {
+      if (offset >= f.size) {
+        yield {
+          index,
+          offset,
+          error: new InputError(`offset ${offset} is past the end of ${path} (${f.size} bytes)`, {
+            path: 'frames-at',
+          }),
+        };
+        continue;
+      }
+      const bytes = f.read(offset, Math.min(length, f.size - offset));
+      const address = 'frameSize' in spans ? o.address : o.address + BigInt(offset);
+      try {
+        yield { index, offset, decoded: decoder({ address, bytes }).decoded };
+      } catch (e) {
+        if (!(e instanceof SigframeError)) throw e;
+        yield { index, offset, error: e };
+      }
+    }
+  } finally {
+    f.close();
   }
-  const kernel = chooseKernel(o.kernel, host?.profile.file.observed?.kernel);
-  const decoded = resolveFrame(memory, { ...opts, ...(host ? { named: host } : {}), kernel });
-  return checked({ decoded: hostNote ? { ...decoded, notes: [...decoded.notes, hostNote] } : decoded });
 }
 
 function choiceOf(ref: string): ProfileChoice {

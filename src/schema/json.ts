@@ -45,7 +45,7 @@ function fail(path: string, expected: string, value: unknown): never {
 }
 
 /** 64-bit values as "0x…" strings, byte blobs as hex; everything else as JSON has it. */
-export function toJson(value: unknown): string {
+export function toJson(value: unknown, indent: 2 | 0 = 2): string {
   return JSON.stringify(
     value,
     (_k, v: unknown) => {
@@ -53,7 +53,7 @@ export function toJson(value: unknown): string {
       if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
       return v;
     },
-    2,
+    indent || undefined,
   );
 }
 
