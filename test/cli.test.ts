@@ -278,6 +278,45 @@ describe('the installed command: cli/bin.cjs running the bundle from its code ca
 });
 
 describe('sigframe size', () => {
+  test('--all --profiles DIR: every file in DIR, each sized as the same CPU is in --all', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigframe-fleet-'));
+    const shipped = join(root, 'layouts', 'profiles');
+    writeFileSync(join(dir, 'a-spr.json'), readFileSync(join(shipped, 'intel-sapphire-rapids.json')));
+    writeFileSync(join(dir, 'b-spr-again.json'), readFileSync(join(shipped, 'intel-sapphire-rapids.json')));
+    const dump = readdirSync(fixture('cpuid')).find((f) => f.endsWith('.txt'))!;
+    writeFileSync(join(dir, 'c-genoa.txt'), readFileSync(fixture('cpuid', dump)));
+    writeFileSync(join(dir, '.hidden'), 'not read');
+    const r = cli('size', '--all', '--profiles', dir, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const rows = json(r).rows as { profile: string; era: string; amx: string }[];
+    const all = json(cli('size', '--all', '--json')).rows as typeof rows;
+    const figures = (xs: typeof rows, name: string) =>
+      xs.filter((x) => x.profile === name).map(({ profile: _, ...rest }) => rest);
+    const spr = figures(all, 'intel-sapphire-rapids');
+    assert.ok(spr.length > 0);
+    const names = [...new Set(rows.map((x) => x.profile))];
+    assert.equal(names.length, 3, names.join());
+    assert.deepEqual(figures(rows, names[0]!), spr);
+    assert.deepEqual(figures(rows, names[1]!), spr);
+    // The Genoa dump sizes as the shipped Genoa profile does.
+    assert.deepEqual(figures(rows, names[2]!), figures(all, 'amd-zen4-genoa'));
+
+    writeFileSync(join(dir, 'd-bad.json'), '{"format": "sigframe-profile/1"}');
+    const bad = cli('size', '--all', '--profiles', dir);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /d-bad\.json/);
+    noTrace(bad);
+    const empty = cli('size', '--all', '--profiles', mkdtempSync(join(tmpdir(), 'sigframe-empty-')));
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /no profile or CPUID dump files/);
+    const alone = cli('size', '--profiles', dir);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /add --all/);
+    const file = cli('size', '--all', '--profiles', join(dir, 'a-spr.json'));
+    assert.equal(file.code, 2);
+    assert.match(file.stderr, /not a directory/);
+  });
+
   test('the host by default: the model beside the kernel’s AT_MINSIGSTKSZ, exit 0', {
     skip: hostSkipReason(),
   }, () => {

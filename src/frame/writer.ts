@@ -74,6 +74,9 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   };
   const field = (name: string) => l.sigcontext.fields.find(([n]) => n === name)?.[1];
 
+  // Where the FSAVE header's selectors come from (32-bit frames only), found once.
+  const csAt = field('cs')?.offset ?? 0;
+  const dsAt = field('ds')?.offset ?? 0;
   const errors = {
     size(n: number): never {
       throw new RangeError(`FrameWriter: output must be ${size} bytes, not ${n}`);
@@ -107,8 +110,8 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
     },
     /** 32-bit frames: the FSAVE header is converted from the x87 state, CS and DS, as the kernel does. */
     fsave(view: DataView, o: number): void {
-      const cs = view.getUint16(o + field('cs')!.offset, true);
-      const ds = view.getUint16(o + field('ds')!.offset, true);
+      const cs = view.getUint16(o + csAt, true);
+      const ds = view.getUint16(o + dsAt, true);
       storeFsaveHeader(view, o + fx, cs, ds, view, o + fsave!);
     },
   };
@@ -125,7 +128,9 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   const constants = (a: Access, from: number, to: number) => {
     const out: string[] = [];
     for (let at = from; at < to; ) {
-      const size = ([8, 4, 1] as const).find((n) => at % n === 0 && at + n <= to)!;
+      // 8-byte stores only where the frame's own alignment makes them typed-array stores (x86_64):
+      // on a 4-aligned ia32 frame they would be DataView stores of BigInts, 10× slower than two.
+      const size = ([8, 4, 1] as const).find((n) => n <= scAlign && at % n === 0 && at + n <= to) ?? 1;
       const v =
         size === 8
           ? `${tv.getBigUint64(at, true)}n`

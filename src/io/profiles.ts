@@ -75,8 +75,8 @@ export function profileTarget(
 
 /**
  * Every profile or CPUID dump file in a directory (`size --all --profiles DIR`), by name order,
- * read one at a time as the caller iterates, so a fleet of any size takes one profile's memory.
- * Hidden files and subdirectories are not read.
+ * read one at a time as the caller iterates, so a fleet of any size takes one profile's memory,
+ * each named by its file name. Hidden files and subdirectories are not read.
  */
 export function* profilesInDir(dir: string): Generator<Profile> {
   let names: string[];
@@ -93,8 +93,9 @@ export function* profilesInDir(dir: string): Generator<Profile> {
     );
   }
   if (names.length === 0) throw new InputError(`${dir}: no profile or CPUID dump files in it`, { path: dir });
+  // Named by file: in a fleet the file says which machine, and copies of one profile share a name.
   for (const n of names)
-    yield profileFromDump(readText(join(dir, n), 'a profile or CPUID dump'), join(dir, n));
+    yield { ...profileFromDump(readText(join(dir, n), 'a profile or CPUID dump'), join(dir, n)), name: n };
 }
 
 /** A raw CPUID dump file (any format the parser reads) as a profile; gated like loadProfile. */

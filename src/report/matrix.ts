@@ -2,7 +2,7 @@ import { kernelEras } from '../../layouts/kernels.js';
 import { chooseKernel } from '../kernel/eras.js';
 import type { Profile } from '../profile/profile.js';
 import { SigframeError } from '../schema/errors.js';
-import { checkTargetConfig, type SizeTarget, sizeSummary } from './size.js';
+import { checkTargetConfig, type SizeSummary, type SizeTarget, sizeSummary } from './size.js';
 
 /** One line of `sigframe size --all`. */
 export interface MatrixRow {
@@ -24,12 +24,33 @@ export interface MatrixRow {
 export function sizeMatrix(target: SizeTarget, profiles: Iterable<Profile>): MatrixRow[] {
   checkTargetConfig(target);
   const rows: MatrixRow[] = [];
+  const kernels = kernelEras.map((era) => ({ ...chooseKernel(era.since), label: `Linux ${era.label}` }));
+  // A fleet repeats its CPU models: the figures depend on the CPUID alone, so each distinct
+  // CPUID is sized once per era, then named after every profile that has it.
+  const byCpuid = new Map<string, (SizeSummary | SigframeError)[]>();
+  const summaries = (profile: Profile) => {
+    const key = JSON.stringify(profile.file.cpuid);
+    let s = byCpuid.get(key);
+    if (!s) {
+      s = kernels.map((kernel) => {
+        try {
+          return sizeSummary(profile, kernel, target);
+        } catch (e) {
+          if (!(e instanceof SigframeError)) throw e;
+          return e;
+        }
+      });
+      byCpuid.set(key, s);
+    }
+    return s;
+  };
   for (const profile of profiles) {
     const name = profile.name;
-    for (const era of kernelEras) {
-      const kernel = { ...chooseKernel(era.since), label: `Linux ${era.label}` };
+    const all = summaries(profile);
+    for (const [i, era] of kernelEras.entries()) {
       try {
-        const r = sizeSummary(profile, kernel, target);
+        const r = all[i]!;
+        if (r instanceof SigframeError) throw r;
         for (const st of r.states) {
           rows.push({
             profile: name,
