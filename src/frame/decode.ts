@@ -8,6 +8,7 @@ import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError } from '../schema/errors.js';
 import { locate } from '../schema/layout.js';
+import { lazyProperty } from '../schema/memo.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 import { valueAt } from '../schema/value.js';
@@ -134,7 +135,8 @@ function components(img: FpImage, l: FrameLayout, notes: string[]): ComponentVal
       notes.push(`${c.name} at 0x${start.toString(16)} lies outside the input: not decoded`);
       continue;
     }
-    out[c.name] = decode(c.registers, dataModels.lp64, mem.bytes, Number(off));
+    // Checked now, decoded on first read: a verdict-only decode never looks at the registers.
+    lazyProperty(out, c.name, () => decode(c.registers, dataModels.lp64, mem.bytes, Number(off)));
   }
   return out as ComponentValues;
 }
@@ -231,19 +233,6 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
       assembleRegisters(legacy, values, kind.abi === 'ia32' ? 8 : 16, fsave?.st_space),
     );
   return out;
-}
-
-/** An enumerable property computed on first read (JSON, spread and deepEqual see a plain value). */
-function lazyProperty<T extends object, K extends keyof T>(o: T, key: K, make: () => T[K]): void {
-  Object.defineProperty(o, key, {
-    enumerable: true,
-    configurable: true,
-    get() {
-      const value = make();
-      Object.defineProperty(o, key, { value, enumerable: true, writable: false, configurable: false });
-      return value;
-    },
-  });
 }
 
 /** Delivery as the frame itself records it: the interrupted sp and the alt stack in uc_stack. */
