@@ -22,7 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataModels } from '../layouts/abi.js';
 import { rt_sigframe } from '../layouts/frames.js';
-import { packageRoot as root, profilesDir } from '../layouts/paths.js';
+import { profilesDir, packageRoot as root } from '../layouts/paths.js';
 import { sigcontext_64 } from '../layouts/uapi.js';
 import { buildFrame } from '../src/frame/build.js';
 import { decodeFrame } from '../src/frame/decode.js';
@@ -425,7 +425,7 @@ const bulk: { frames: number; seconds: number; frames_per_s: number; peak_rss_mb
   const rss = join(dir, 'rss.cjs');
   writeFileSync(
     rss,
-    "process.on('exit', () => require('node:fs').writeSync(2, `\\nmaxrss ${process.resourceUsage().maxRSS}\\n`));\n",
+    'process.on("exit", () => require("node:fs").writeSync(2, "\\nmaxrss " + process.resourceUsage().maxRSS + "\\n"));\n',
   );
   const profile = join(root, 'test', 'fixtures', 'frames', 'host-profile.json');
   for (const n of [1000, 100_000, 1_000_000].filter((n) => n <= bulkMax)) {
