@@ -9,6 +9,7 @@ import { leValue } from '../src/frame/registers.js';
 import { captureHostFrames } from '../src/host/capture.js';
 import { writtenMask } from '../src/io/capture-file.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
+import { toJson } from '../src/schema/json.js';
 import { checkDir, scenarios } from './support/frames.js';
 import { cli, fixture, hostSkipReason } from './support/helpers.js';
 
@@ -83,6 +84,31 @@ describe('frames captured from a real kernel (test/fixtures/frames)', () => {
     const [from, to] = capture!.info.unwritten.at(-1) as [number, number];
     assert.equal(to, capture!.memory.bytes.length);
     assert.ok(to - from >= 128, 'the red zone and the slack are never written');
+  });
+});
+
+describe('parts of a decoded frame made on first read (registers, extended components)', () => {
+  test('read, cloned, serialised and assigned as plain properties, with the values an eager decode has', () => {
+    const file = fixture('frames', 'x86_64-sigusr1-vectors.json');
+    const a = loadFrame(file).decoded;
+    const b = loadFrame(file).decoded;
+    // Serialised before anything was read, and after: the same text.
+    const before = toJson(a);
+    void b.registers;
+    void b.state.fpu!.components.ZMM_Hi256;
+    assert.equal(before, toJson(b));
+    assert.deepEqual(Object.keys(a.state.fpu!.components), ['YMM', 'OPMASK', 'ZMM_Hi256', 'Hi16_ZMM']);
+    const clone = structuredClone(a.state);
+    assert.equal(toJson(clone), toJson(a.state));
+    assert.equal(a.registers!.zmm!.length, 32);
+    // The ymm registers are xmm with YMM's upper halves: the lazily decoded component feeds them.
+    const ymmh = a.state.fpu!.components.YMM!.ymmh_space[3]!;
+    assert.equal(a.registers!.ymm![3]! >> 128n, leValue(ymmh));
+    // Assigning replaces the value, as for any property (convert and hand edits do this).
+    const c = loadFrame(file).decoded;
+    const edited = { ...c.state.fpu!.components.OPMASK!, opmask_reg: Array(8).fill(0n) };
+    c.state.fpu!.components.OPMASK = edited;
+    assert.equal(c.state.fpu!.components.OPMASK, edited);
   });
 });
 
