@@ -605,12 +605,18 @@ function mutateJson(seed: Json, donors: readonly Json[], r: () => number, under:
       root = setAt(root, path, e && op === 2 ? structuredClone(pick(r, e())) : numberLike(node, r));
     } else if (op === 4 && Array.isArray(node) && node.length > 0) {
       // A longer array: one more element, twice as many, or thousands.
-      const len = pick(r, [node.length + 1, node.length + 1, node.length * 2, 1000, 1000, 100_000]);
+      // At most 10^5 elements: doubling a doubled array again once took the maker 30 s and 1.3 GB.
+      const len = Math.min(
+        100_000,
+        pick(r, [node.length + 1, node.length + 1, node.length * 2, 1000, 1000, 100_000]),
+      );
       const last = node.at(-1)!;
       root = setAt(
         root,
         path,
-        Array.from({ length: len }, (_, i) => (i < node.length ? node[i]! : last)),
+        // Copies, not one shared object: a later change to one element (a marker) must not
+        // become 10^5 changes (that once made the maker run 30 s and expand a 60 GB text).
+        Array.from({ length: len }, (_, i) => (i < node.length ? node[i]! : structuredClone(last))),
       );
     } else if (op === 5) {
       const count = pick(r, [10, 100, 1000, 1000, 10_000, 100_000]);
@@ -806,8 +812,17 @@ function mutateDump(text: string, others: readonly string[], r: () => number): s
       case 1: {
         // A block repeated: a few times, or to a few MiB (the file limit is 4 MiB).
         const block = lines.slice(at, at + 1 + int(r, 40));
+        // Bounded in lines too: a block of empty lines, or a second repetition of a repeated
+        // block, once made 8 million lines and 1.3 GB before sigframe saw the input.
         const times =
-          r() < 0.9 ? 1 + int(r, 4) : Math.floor((3 << 20) / Math.max(1, block.join('\n').length));
+          r() < 0.9
+            ? 1 + int(r, 4)
+            : Math.floor(
+                Math.min(
+                  (3 << 20) / Math.max(1, block.join('\n').length),
+                  Math.max(0, 200_000 - lines.length) / block.length,
+                ),
+              );
         // concat, not splice(...spread): millions of arguments overflow the call stack.
         lines = lines
           .slice(0, at)
@@ -1153,7 +1168,7 @@ const KEEP_PER_CAUSE = 3;
 
 /** What a failure is, for counting: slow/hang/memory, or the error and where in sigframe it came from. */
 export function signature(f: Failure): string {
-  const m = /^(slow|hang|memory|worker)/.exec(f.failure);
+  const m = /^(slow|hang|memory|worker|fuzzer)/.exec(f.failure);
   if (m) return m[1]!;
   const at = (f.stack ?? '').split('\n').find((l) => /\/(src|layouts|cli)\//.test(l));
   const where = at
@@ -1245,7 +1260,11 @@ export function runTarget(name: TargetName, o: RunOptions): TargetStats {
     for (let i = o.start ?? 0; i < o.runs; i += step) {
       if (o.deadline !== undefined && performance.now() > o.deadline) break;
       if (o.progress) Atomics.store(o.progress, 0, i);
+      // Phase 0 while the fuzzer makes the input, 1 while sigframe runs it: a watchdog timeout
+      // then says whose time it was.
+      if (o.progress) Atomics.store(o.progress, 2, 0);
       const input = t.make(inputRng(seed, i));
+      if (o.progress) Atomics.store(o.progress, 2, 1);
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       const v = classify(name, input, dir);
@@ -1370,7 +1389,7 @@ async function runWorkers(
   const progressOf: Int32Array[] = [];
   const lane = (k: number, start: number): Promise<void> =>
     new Promise((resolve) => {
-      const sab = new SharedArrayBuffer(8);
+      const sab = new SharedArrayBuffer(12);
       const progress = new Int32Array(sab);
       progressOf[k] = progress;
       Atomics.store(progress, 0, start);
@@ -1388,7 +1407,11 @@ async function runWorkers(
         const n = Atomics.load(progress, 1);
         if (n !== seen) [seen, since] = [n, performance.now()];
         else if (performance.now() - since > hangMs)
-          lost(`hang: no result after ${hangMs} ms (worker terminated)`);
+          lost(
+            Atomics.load(progress, 2) === 0
+              ? `fuzzer: making the input took over ${hangMs} ms (worker terminated; not sigframe's time)`
+              : `hang: no result after ${hangMs} ms (worker terminated)`,
+          );
       }, 250);
       const lost = (why: string) => {
         if (finished) return;
@@ -1563,10 +1586,12 @@ async function main(): Promise<void> {
           next: arg('start', 0) + s.runs,
           workers,
           crash_count: Object.entries(s.crashes)
-            .filter(([k]) => !/^(slow|hang|memory)$/.test(k))
+            .filter(([k]) => !/^(slow|hang|memory|fuzzer)$/.test(k))
             .reduce((n, [, v]) => n + v, 0),
           hang_count: (s.crashes.slow ?? 0) + (s.crashes.hang ?? 0),
           memory_count: s.crashes.memory ?? 0,
+          // Inputs the fuzzer itself took too long to make: a bug in scripts/fuzz.ts, not sigframe.
+          fuzzer_count: s.crashes.fuzzer ?? 0,
           peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
         };
         all.push(summary);
