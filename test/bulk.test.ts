@@ -41,33 +41,14 @@ describe('decoding many frames from one file (decode --frame-size, --frames-at)'
     const e = out[3]!;
     assert.ok('error' in e && /fpstate at byte 232: 0x0 \(NULL\)/.test(e.error.message), String(e));
 
-    const summary = cli(
-      'decode',
-      file,
-      '--address',
-      c.info.address,
-      '--frame-size',
-      String(c.bytes.length),
-      '--profile',
-      profile,
-      '--json',
-    );
+    const records = ['decode', file, '--address', c.info.address, '--frame-size', String(c.bytes.length)];
+    const summary = cli(...records, '--profile', profile, '--json');
     assert.equal(summary.code, 1, 'a frame that cannot be decoded fails the run');
     const s = JSON.parse(summary.stdout);
     assert.deepEqual([s.frames, s.decoded, s.failed, s.verdicts], [4, 3, 1, { [c.one.verdict.verdict]: 3 }]);
     assert.equal(s.first_errors[0].offset, 3 * c.bytes.length);
 
-    const lines = cli(
-      'decode',
-      file,
-      '--address',
-      c.info.address,
-      '--frame-size',
-      String(c.bytes.length),
-      '--profile',
-      profile,
-      '--jsonl',
-    );
+    const lines = cli(...records, '--profile', profile, '--jsonl');
     const rows = lines.stdout
       .trim()
       .split('\n')

@@ -136,12 +136,7 @@ export const handler = (argv: Args) =>
         loadFrame(argv.file, {
           ...(address !== undefined ? { address } : {}),
           ...(locate ? { locate } : {}),
-          ...(argv.abi ? { kind: argv.abi } : {}),
-          ...(argv.profile ? { profile: argv.profile } : {}),
-          ...(argv.kernel ? { kernel: argv.kernel } : {}),
-          ...(argv.amx ? { amx: argv.amx } : {}),
-          ...(argv.force ? { force: true } : {}),
-          config: kernelConfig(argv),
+          ...layoutOptions(argv),
         }),
       'profile',
     );
@@ -150,6 +145,18 @@ export const handler = (argv: Args) =>
     print(argv.json ? toJson(hexRegisters(decoded)) : render(decoded, frameSummary(decoded), siginfoText));
     return EXIT_OK;
   });
+
+/** The options that choose the layout a raw frame is read with, as loadFrame and decodeFrames take them. */
+function layoutOptions(argv: Args) {
+  return {
+    ...(argv.abi ? { kind: argv.abi } : {}),
+    ...(argv.profile ? { profile: argv.profile } : {}),
+    ...(argv.kernel ? { kernel: argv.kernel } : {}),
+    ...(argv.amx ? { amx: argv.amx } : {}),
+    ...(argv.force ? { force: true } : {}),
+    config: kernelConfig(argv),
+  };
+}
 
 /** The offsets of --frames-at: a comma-separated list, or @FILE holding them (any separators). */
 async function frameOffsets(spec: string): Promise<number[]> {
@@ -198,15 +205,7 @@ async function bulk(argv: Args, address: bigint | undefined): Promise<number> {
       path: 'frame-size',
     });
   const spans = size !== undefined ? { frameSize: size } : { framesAt: await frameOffsets(argv.framesAt!) };
-  const frames = decodeFrames(argv.file, spans, {
-    address,
-    ...(argv.abi ? { kind: argv.abi } : {}),
-    ...(argv.profile ? { profile: argv.profile } : {}),
-    ...(argv.kernel ? { kernel: argv.kernel } : {}),
-    ...(argv.amx ? { amx: argv.amx } : {}),
-    ...(argv.force ? { force: true } : {}),
-    config: kernelConfig(argv),
-  });
+  const frames = decodeFrames(argv.file, spans, { address, ...layoutOptions(argv) });
   const verdicts: Record<string, number> = {};
   const firstErrors: { index: number; offset: number; error: string }[] = [];
   let count = 0;
