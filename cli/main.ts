@@ -12,6 +12,7 @@ import * as core from './commands/core.js';
 import * as cpuid from './commands/cpuid.js';
 import * as decode from './commands/decode.js';
 import * as diff from './commands/diff.js';
+import * as gen from './commands/gen.js';
 import * as layout from './commands/layout.js';
 import * as map from './commands/map.js';
 import * as profiles from './commands/profiles.js';
@@ -56,6 +57,7 @@ void yargs(args)
   .command(cpuid)
   .command(layout)
   .command(profiles)
+  .command(gen)
   .option('json', { type: 'boolean', default: false, describe: 'print one JSON object instead of tables' })
   // Our own --version, not yargs': it prints {"version": ...} under --json. The version is read
   // from package.json by path: from the bundle yargs would look for it from the cwd.

@@ -28,6 +28,7 @@ export { type DecodedSiginfo, decodeSiginfo, encodeSiginfo } from './frame/sigin
 export { parseState, type SignalState } from './frame/state.js';
 export { type FrameTarget, frameTarget } from './frame/target.js';
 export { type FrameRegisters, FrameWriter } from './frame/writer.js';
+export { C_HEADER_FILE, cFunctions, cHeader } from './gen/c.js';
 export { openCore, readCoreFile } from './io/core-file.js';
 export { type BulkFrame, decodeFrames, type FrameSpans, loadFrame } from './io/frames.js';
 export { builtinProfileNames, loadBuiltinProfile, loadProfile, profilesInDir } from './io/profiles.js';

@@ -19,6 +19,7 @@ const ORDER = [
   'src/compat',
   'src/core',
   'src/report',
+  'src/gen',
   'src/host',
   'src/io',
   'src/testing',

@@ -63,6 +63,10 @@ const rows: readonly (readonly [string, readonly string[], RegExp])[] = [
   ['sigreturn: a folder without runs', ['sigreturn', tmp], /no x86_64\.json or ia32\.json/],
   ['core: a directory', ['core', dir], /a directory, expected an ELF core file/],
   ['core: an empty file', ['core', empty], /not an ELF file/],
+  ['gen c --out a file', ['gen', 'c', '--out', empty], /not a directory/],
+  ['gen c --out under /proc', ['gen', 'c', '--out', '/proc/nope'], /cannot create the header folder/],
+  ['gen c --out empty', ['gen', 'c', '--out', ''], /no output folder/],
+  ['gen: an unknown language', ['gen', 'java'], /Choices: "c"/],
 ];
 
 describe('bad input: exit 2, one line, no trace', () => {

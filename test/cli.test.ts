@@ -235,6 +235,7 @@ describe('the installed command: cli/bin.cjs running the bundle from its code ca
       ['cpuid', '--cpuid-dump', dump, '--json'],
       ['size', '--cpuid-dump', dump, '--json'],
       ['core', fixture('cores', 'zen4-x86_64', 'core'), '--json'],
+      ['gen', 'c', '--json'],
     ];
     for (const args of runs) {
       const a = installed(...args);
@@ -259,6 +260,7 @@ describe('the installed command: cli/bin.cjs running the bundle from its code ca
       'cpuid',
       'layout',
       'profiles',
+      'gen',
     ]) {
       const r = installed(...(c ? [c, '--help'] : ['--help']));
       assert.equal(r.code, 0, c);

@@ -13,6 +13,7 @@ import * as core from '../cli/commands/core.js';
 import * as cpuid from '../cli/commands/cpuid.js';
 import * as decode from '../cli/commands/decode.js';
 import * as diff from '../cli/commands/diff.js';
+import * as gen from '../cli/commands/gen.js';
 import * as layout from '../cli/commands/layout.js';
 import * as map from '../cli/commands/map.js';
 import * as profiles from '../cli/commands/profiles.js';
@@ -48,6 +49,7 @@ const commands = {
   cpuid,
   layout,
   profiles,
+  gen,
 } as const;
 
 const BIGINT_SUFFIX = /\b\d+n\b/;
@@ -95,6 +97,8 @@ describe('--json: one JSON object on stdout, whatever the exit code', { concurre
     ['core', ['core', coreFile], 0],
     ['sigreturn, saved runs', ['sigreturn', fixture('sigreturn', 'amd-epyc-zen4')], 0],
     ['build', ['build', state], 0],
+    ['gen c', ['gen', 'c'], 0],
+    ['gen c --out', ['gen', 'c', '--out', join(tmp, 'gen')], 0],
     ['--version', ['--version'], 0],
     ['capture: bad input (exit 2)', ['capture', '--out', '/proc/nope'], 2],
     ['decode: bad input (exit 2)', ['decode', join(tmp, 'nope')], 2],

@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import type { KernelCheck } from '../../src/report/measure.js';
 import type { LiveTarget, SizeReport } from '../../src/report/size.js';
-import { sizeTerms } from '../../src/report/terms.js';
+import { DEFAULT_TOP_ALIGN, sizeTerms } from '../../src/report/terms.js';
 import { hex, print, table, toJson } from '../output.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, run } from '../run.js';
 import {
@@ -61,7 +61,7 @@ export const builder = (y: Argv) =>
     .option('top-align', {
       type: 'string',
       requiresArg: true,
-      defaultDescription: '4096',
+      defaultDescription: String(DEFAULT_TOP_ALIGN),
       describe: "the alt stack's top address is a multiple of this (power of two; 1 = any address)",
     })
     .option('all', { type: 'boolean', describe: 'every shipped profile x kernel era x AMX state' })
@@ -101,7 +101,7 @@ export const handler = (argv: Args) =>
     const modelConfig = kernelConfig(argv);
     const topAlign =
       argv.topAlign === undefined
-        ? 4096
+        ? DEFAULT_TOP_ALIGN
         : await parseNumber(argv.topAlign, 'top-align', 'a power of two from 1 to 2^30');
     const amx = argv.amx ?? 'none';
     if (argv.all) {

@@ -1,4 +1,10 @@
 /**
+ * The alt stack top sizing assumes unless told otherwise: a stack from mmap() or malloc() of a
+ * page multiple ends at a page boundary (`sigframe size --top-align`, sigframe.h's min_altstack).
+ */
+export const DEFAULT_TOP_ALIGN = 4096;
+
+/**
  * The four sizes `sigframe size` reports, each named once: its JSON key, the column heading the
  * table uses, and what it means. The CLI prints the meanings under its table; README's "The four
  * sizes" section carries the same sentences (a test keeps them equal).
