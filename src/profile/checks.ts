@@ -2,7 +2,7 @@ import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { InputError } from '../schema/errors.js';
 import { FIRST_EXTENDED_XFEATURE, XSAVE_EXTENDED_START } from '../xsave/catalog.js';
 import type { Finding, RecordRef, XsaveComponent } from '../xsave/enumeration.js';
-import { xstateSize } from '../xsave/layout.js';
+import { layoutProblem, xstateSizeOf } from '../xsave/layout.js';
 import type { Profile } from './profile.js';
 
 /**
@@ -35,13 +35,13 @@ export function sizeChecks(p: Profile): SizeCheck[] {
     cpuid: number | undefined,
   ) => {
     if (cpuid === undefined) return;
-    try {
-      const computed = xstateSize(e, mask, format);
+    const computed = xstateSizeOf(e, mask, format);
+    if (computed !== undefined) {
       out.push({ field, mask, format, cpuid, computed, status: computed === cpuid ? 'ok' : 'mismatch' });
-    } catch (err) {
-      if (!(err instanceof InputError)) throw err;
-      out.push({ field, mask, format, cpuid, computed: null, status: 'unknown', note: err.message });
+      return;
     }
+    const note = layoutProblem(e, mask, format)?.message;
+    out.push({ field, mask, format, cpuid, computed: null, status: 'unknown', ...(note ? { note } : {}) });
   };
   // LWP (bit 62) is enumerated by some AMD parts but has no standard offset in sigframe's table.
   check('xsave_sz_max', e.xcr0Supported & ~LWP, 'standard', e.sizeMax);

@@ -1,3 +1,4 @@
+import { cpuidFields } from '../../layouts/cpuid.js';
 import { kernelEras } from '../../layouts/kernels.js';
 import { chooseKernel } from '../kernel/eras.js';
 import type { Profile } from '../profile/profile.js';
@@ -20,28 +21,47 @@ export interface MatrixRow {
   readonly error?: string;
 }
 
+/**
+ * What the sizing model reads of a profile, as a key: the CPUID fields it reads by id
+ * (layouts/cpuid.ts), every leaf 0xD record (the XSAVE enumeration and its consistency gate) and
+ * the capture's XCR0/XSS the gate checks EBX against. Dumps of one CPU model from many machines
+ * differ elsewhere (APIC IDs, serials, cache leaves) and share their sizing.
+ */
+function sizingKey(p: Profile): string {
+  const fields = cpuidFields
+    .filter((f) => f.subleaf !== 'n' && f.leaf !== 0xd)
+    .map((f) => p.cpuid.field(f.id) ?? '-')
+    .join(',');
+  const leafD = p.cpuid.records
+    .filter((r) => r.leaf === 0xd)
+    .map((r) => `${r.subleaf}:${r.eax}:${r.ebx}:${r.ecx}:${r.edx}`)
+    .join(';');
+  const c = p.file.capture;
+  return `${p.origin}|${c ? `${c.xcr0}:${c.xss ?? '-'}` : '-'}|${fields}|${leafD}`;
+}
+
 /** Every profile given × kernel era × possible AMX state, for one frame kind and kernel configuration. */
 export function sizeMatrix(target: SizeTarget, profiles: Iterable<Profile>): MatrixRow[] {
   checkTargetConfig(target);
   const rows: MatrixRow[] = [];
   const kernels = kernelEras.map((era) => ({ ...chooseKernel(era.since), label: `Linux ${era.label}` }));
-  // A fleet repeats its CPU models: the figures depend on the CPUID alone, so each distinct
-  // CPUID is sized once per era, then named after every profile that has it.
-  const byCpuid = new Map<string, (SizeSummary | SigframeError)[]>();
+  // A fleet repeats its CPU models: the figures depend on what sizingKey() holds alone, so each
+  // is sized once per era, then named after every profile that has it. A refusal names its file,
+  // so it is not shared.
+  const byKey = new Map<string, (SizeSummary | SigframeError)[]>();
   const summaries = (profile: Profile) => {
-    const key = JSON.stringify(profile.file.cpuid);
-    let s = byCpuid.get(key);
-    if (!s) {
-      s = kernels.map((kernel) => {
-        try {
-          return sizeSummary(profile, kernel, target);
-        } catch (e) {
-          if (!(e instanceof SigframeError)) throw e;
-          return e;
-        }
-      });
-      byCpuid.set(key, s);
-    }
+    const key = sizingKey(profile);
+    const known = byKey.get(key);
+    if (known && !known.some((r) => r instanceof SigframeError)) return known;
+    const s = kernels.map((kernel) => {
+      try {
+        return sizeSummary(profile, kernel, target);
+      } catch (e) {
+        if (!(e instanceof SigframeError)) throw e;
+        return e;
+      }
+    });
+    byKey.set(key, s);
     return s;
   };
   for (const profile of profiles) {

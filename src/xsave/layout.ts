@@ -9,7 +9,7 @@ import {
   XSAVE_HDR_SIZE,
   xfeatureName,
 } from './catalog.js';
-import type { XsaveComponent, XsaveEnumeration } from './enumeration.js';
+import type { XsaveEnumeration } from './enumeration.js';
 
 /**
  * XSAVE area layouts for a feature mask, in both formats, computed the way
@@ -40,20 +40,61 @@ export interface XsaveLayout {
   readonly regions: readonly Region[];
 }
 
-function componentsFor(e: XsaveEnumeration, mask: bigint): XsaveComponent[] {
+/**
+ * Why `mask` cannot be laid out in `format` from this enumeration (a component the CPU does not
+ * support or the input has no subleaf for; a supervisor component in the standard format), or
+ * undefined when it can: a message, so that callers that only ask build no exception.
+ */
+export function layoutProblem(
+  e: XsaveEnumeration,
+  mask: bigint,
+  format: XsaveFormat,
+): { readonly message: string; readonly path?: string } | undefined {
   const nrs = bitsOf(mask).filter((n) => n >= FIRST_EXTENDED_XFEATURE);
   const absent = nrs.filter((n) => !e.components.has(n));
   if (absent.length > 0) {
-    throw new InputError(
-      `cannot lay out ${absent.map((n) => `${n} (${xfeatureName(n)})`).join(', ')}: ${
+    return {
+      message: `cannot lay out ${absent.map((n) => `${n} (${xfeatureName(n)})`).join(', ')}: ${
         absent.some((n) => e.missing.includes(n))
           ? 'the CPUID input has no subleaf for it'
           : 'not supported by this CPU'
       }`,
-      { path: absent.map((n) => `CPUID.(0xD,${n})`).join(', ') },
-    );
+      path: absent.map((n) => `CPUID.(0xD,${n})`).join(', '),
+    };
   }
-  return nrs.map((n) => e.components.get(n)!);
+  const supervisor =
+    format === 'standard' ? nrs.map((n) => e.components.get(n)!).filter((c) => c.supervisor) : [];
+  if (supervisor.length > 0) {
+    return {
+      message: `supervisor component${supervisor.length > 1 ? 's' : ''} ${supervisor.map((c) => `${c.nr} (${c.name})`).join(', ')} ha${
+        supervisor.length > 1 ? 've' : 's'
+      } no standard-format offset: only XSAVES (compacted) saves them`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The size calculation, for both formats (xstate_calculate_size(), xfeature_get_offset()): the
+ * end of the component that ends last, at least the legacy region and header. undefined where
+ * layoutProblem() has something to say.
+ */
+export function xstateSizeOf(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): number | undefined {
+  let end = XSAVE_EXTENDED_START;
+  let offset = XSAVE_EXTENDED_START;
+  for (let nr = FIRST_EXTENDED_XFEATURE; nr < 64; nr++) {
+    if (((mask >> BigInt(nr)) & 1n) === 0n) continue;
+    const c = e.components.get(nr);
+    if (!c) return undefined;
+    if (format === 'standard') {
+      if (c.supervisor) return undefined;
+      end = Math.max(end, c.offset + c.size);
+    } else {
+      offset = (c.aligned64 ? Math.ceil(offset / 64) * 64 : offset) + c.size;
+      end = offset;
+    }
+  }
+  return end;
 }
 
 export function xsaveLayout(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): XsaveLayout {
@@ -65,17 +106,13 @@ export function xsaveLayout(e: XsaveEnumeration, mask: bigint, format: XsaveForm
   }));
   const reserved: Region[] = LEGACY_RESERVED.map((r) => ({ nr: 'reserved', ...r }));
   const header: Region = { nr: 'header', name: 'XSAVE header', offset: FXSAVE_SIZE, size: XSAVE_HDR_SIZE };
-  const comps = componentsFor(e, mask);
+  const problem = layoutProblem(e, mask, format);
+  if (problem) throw new InputError(problem.message, problem.path ? { path: problem.path } : {});
+  const comps = bitsOf(mask)
+    .filter((n) => n >= FIRST_EXTENDED_XFEATURE)
+    .map((n) => e.components.get(n)!);
   const extended: Region[] = [];
   if (format === 'standard') {
-    const supervisor = comps.filter((c) => c.supervisor);
-    if (supervisor.length > 0) {
-      throw new InputError(
-        `supervisor component${supervisor.length > 1 ? 's' : ''} ${supervisor.map((c) => `${c.nr} (${c.name})`).join(', ')} ha${
-          supervisor.length > 1 ? 've' : 's'
-        } no standard-format offset: only XSAVES (compacted) saves them`,
-      );
-    }
     for (const c of [...comps].sort((a, b) => a.offset - b.offset)) {
       extended.push({ nr: c.nr, name: c.name, offset: c.offset, size: c.size });
     }
@@ -87,11 +124,13 @@ export function xsaveLayout(e: XsaveEnumeration, mask: bigint, format: XsaveForm
       offset = start + c.size;
     }
   }
-  const size = extended.reduce((end, r) => Math.max(end, r.offset + r.size), XSAVE_EXTENDED_START);
+  const size = xstateSizeOf(e, mask, format)!;
   return { format, mask, size, regions: [...legacy, ...reserved, header, ...extended] };
 }
 
-/** Size in bytes of an XSAVE area holding `mask` in `format` — one calculation for both formats. */
+/** Size in bytes of an XSAVE area holding `mask` in `format`; throws what layoutProblem() finds. */
 export function xstateSize(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): number {
-  return xsaveLayout(e, mask, format).size;
+  const size = xstateSizeOf(e, mask, format);
+  if (size === undefined) return xsaveLayout(e, mask, format).size;
+  return size;
 }
