@@ -18,7 +18,7 @@ import * as map from './commands/map.js';
 import * as profiles from './commands/profiles.js';
 import * as sigreturn from './commands/sigreturn.js';
 import * as size from './commands/size.js';
-import { print, setJsonMode, toJson } from './output.js';
+import { jsonMode, print, setJsonMode, toJson } from './output.js';
 import { EXIT_OK, reportError, reportUsage } from './run.js';
 
 // A reader that stops early (`| head`) closes the pipe: that ends the output, it is not an error.
@@ -30,7 +30,17 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 const args = joinNegativeValues(hideBin(process.argv));
 // Before yargs has parsed anything, for its own usage errors: --json asks for JSON on stdout then too.
 const end = args.indexOf('--');
-setJsonMode((end < 0 ? args : args.slice(0, end)).some((a) => a === '--json' || a === '--json=true'));
+const opts = end < 0 ? args : args.slice(0, end);
+setJsonMode(opts.some((a) => a === '--json' || a === '--json=true'));
+
+// yargs prints help itself (console.log) and exits: under --json that text becomes {"help": ...}.
+if (jsonMode() && opts.some((a) => a === '--help' || a === '-h')) {
+  const help: string[] = [];
+  console.log = (...parts: unknown[]) => help.push(parts.map(String).join(' '));
+  process.on('exit', () => {
+    if (help.length > 0) process.stdout.write(`${toJson({ help: help.join('\n') })}\n`);
+  });
+}
 
 const version = () => JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version as string;
 

@@ -18,6 +18,11 @@ const state = join(tmp, 'state.json');
 const truncated = join(tmp, 'truncated.bin');
 writeFileSync(truncated, readFileSync(fixture('frames', 'x86_64-sigusr1-vectors.bin')).subarray(0, 1000));
 const capturedAt = JSON.parse(readFileSync(capture, 'utf8')).address as string;
+// States edited from decoded captures: a frame placed outside user space; two PKRU values.
+const kernelSp = join(tmp, 'state-kernel-sp.json');
+const altstackOutside = join(tmp, 'state-altstack-outside.json');
+const twoPkru = join(tmp, 'state-two-pkru.json');
+const pkruCapture = fixture('frames', 'amd-epyc-pkru', 'x86_64-autodisarm.json');
 
 const rows: readonly (readonly [string, readonly string[], RegExp])[] = [
   ['decode: a directory', ['decode', dir], /a directory, expected a frame/],
@@ -67,6 +72,47 @@ const rows: readonly (readonly [string, readonly string[], RegExp])[] = [
   ['gen c --out under /proc', ['gen', 'c', '--out', '/proc/nope'], /cannot create the header folder/],
   ['gen c --out empty', ['gen', 'c', '--out', ''], /no output folder/],
   ['gen: an unknown language', ['gen', 'java'], /Choices: "c"/],
+  [
+    'build: a frame outside user space',
+    ['build', kernelSp],
+    /delivery\.sp 0xffff800000001000: .*outside user space/,
+  ],
+  [
+    'build: an alt stack reaching past user space',
+    ['build', altstackOutside],
+    /delivery\.altstack\.sp .*outside user space/,
+  ],
+  [
+    'build: fpu.pkru and components.PKRU differ',
+    ['build', twoPkru],
+    /fpu\.pkru: .* fpu\.components\.PKRU\.pkru/,
+  ],
+  [
+    'compat --amx with --what xsave-image',
+    [
+      'compat',
+      '--from',
+      'intel-haswell-ep',
+      '--to',
+      'amd-zen4-genoa',
+      '--what',
+      'xsave-image',
+      '--amx',
+      'used',
+    ],
+    /--amx needs --what frame/,
+  ],
+  [
+    'profiles --from-dump --kernel-bits 32',
+    [
+      'profiles',
+      '--from-dump',
+      fixture('cpuid', 'GenuineIntel00806F8_SapphireRapids_06_CPUID.txt'),
+      '--kernel-bits',
+      '32',
+    ],
+    /--from-dump and --kernel-bits cannot be combined/,
+  ],
 ];
 
 describe('bad input: exit 2, one line, no trace', () => {
@@ -74,6 +120,29 @@ describe('bad input: exit 2, one line, no trace', () => {
     const r = cli('decode', capture, '--json');
     assert.equal(r.code, 0, r.stderr);
     writeFileSync(state, r.stdout);
+    // The decode JSON of a state, edited as plain data.
+    type Edited = {
+      delivery: Record<string, unknown>;
+      fpu: { pkru?: number; components: { PKRU: { pkru: number } } };
+    };
+    const edited = (from: string, to: string, edit: (s: Edited) => void) => {
+      const d = JSON.parse(from);
+      edit(d.state);
+      writeFileSync(to, JSON.stringify(d));
+    };
+    edited(r.stdout, kernelSp, (s) => {
+      s.delivery = { sp: '0xffff800000001000', onstack: false, altstack: null };
+    });
+    edited(r.stdout, altstackOutside, (s) => {
+      s.delivery.onstack = true;
+      s.delivery.altstack = { sp: '0x7ffffffff000', size: '0xf000', flags: 0 };
+      s.delivery.sp = '0x10000000';
+    });
+    const p = cli('decode', pkruCapture, '--json');
+    assert.equal(p.code, 0, p.stderr);
+    edited(p.stdout, twoPkru, (s) => {
+      s.fpu.pkru = s.fpu.components.PKRU.pkru ^ 4;
+    });
   });
   for (const [name, args, message] of rows) {
     test(name, { timeout: 20_000 }, () => {

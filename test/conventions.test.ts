@@ -100,6 +100,8 @@ describe('--json: one JSON object on stdout, whatever the exit code', { concurre
     ['gen c', ['gen', 'c'], 0],
     ['gen c --out', ['gen', 'c', '--out', join(tmp, 'gen')], 0],
     ['--version', ['--version'], 0],
+    ['--help', ['--help'], 0],
+    ['size --help', ['size', '--help'], 0],
     ['capture: bad input (exit 2)', ['capture', '--out', '/proc/nope'], 2],
     ['decode: bad input (exit 2)', ['decode', join(tmp, 'nope')], 2],
     ['usage: unknown option (exit 2)', ['layout', '--bogus'], 2],

@@ -307,6 +307,10 @@ describe('FrameWriter', () => {
               (s.fpu!.components as Record<string, unknown>)[n],
           ]),
         );
+        // The task keeps its one PKRU (fpu.pkru, which 6.12+ kernels store themselves): the
+        // component's register is that value.
+        if (comps.PKRU && s.fpu!.pkru !== undefined)
+          comps.PKRU = { ...(comps.PKRU as object), pkru: s.fpu!.pkru };
         const s2: SignalState = {
           ...s,
           frame: frame2,

@@ -8,6 +8,7 @@ import {
   type KernelArgs,
   kernelConfig,
   kernelOptions,
+  needs,
   profileFor,
   withExamples,
 } from './common.js';
@@ -34,8 +35,8 @@ export const builder = (y: Argv) =>
     .option('what', { choices: WHAT, default: 'frame' as const, describe: 'what is carried over' })
     .option('amx', {
       choices: ['none', 'permitted', 'used'] as const,
-      default: 'none' as const,
-      describe: "the task's AMX state (frames)",
+      defaultDescription: 'none',
+      describe: "the task's AMX state (with --what frame)",
     })
     .option('matrix', { type: 'boolean', describe: 'every shipped profile against every other' });
 
@@ -45,7 +46,7 @@ type Args = ArgumentsCamelCase<
       from?: string;
       to?: string;
       what: (typeof WHAT)[number];
-      amx: 'none' | 'permitted' | 'used';
+      amx?: 'none' | 'permitted' | 'used';
       matrix?: boolean;
     }
 >;
@@ -57,6 +58,14 @@ export const handler = (argv: Args) =>
     const { chooseKernel } = await import('../../src/report/args.js');
     const kernel = chooseKernel(argv.kernel);
     const config = kernelConfig(argv);
+    if (argv.amx !== undefined && argv.what !== 'frame') {
+      await needs(
+        'amx',
+        '--what frame',
+        `it is the AMX state of the task whose frame is carried over; an ${argv.what} holds whatever components it holds`,
+      );
+    }
+    const amx = argv.amx ?? 'none';
     const { InputError } = await import('../../src/schema/errors.js');
     if (argv.matrix && (argv.from || argv.to))
       throw new InputError('--matrix compares every shipped profile: give it without --from/--to', {
@@ -68,7 +77,7 @@ export const handler = (argv: Args) =>
       });
     if (argv.matrix) {
       const profiles = builtinProfileNames().map(loadBuiltinProfile);
-      const cells = compatMatrix(profiles, kernel, config, argv.what, argv.amx);
+      const cells = compatMatrix(profiles, kernel, config, argv.what, amx);
       if (argv.json) print(toJson({ what: argv.what, kernel: kernel.label, cells }));
       else {
         const names = profiles.map((p) => p.name);
@@ -95,7 +104,7 @@ export const handler = (argv: Args) =>
     }
     const from = await profileFor(argv.from!, '--from');
     const to = await profileFor(argv.to!, '--to');
-    const r = compat(from, to, kernel, config, argv.what, argv.amx);
+    const r = compat(from, to, kernel, config, argv.what, amx);
     print(argv.json ? toJson(r) : render(r));
     return r.compatible ? EXIT_OK : EXIT_CHECK_FAILED;
   });

@@ -51,7 +51,7 @@ export const handler = (argv: Args) =>
       await refuseWith(
         argv,
         argv.fromHost ? '--from-host' : '--from-dump',
-        ['kernel', 'ia32-emulation', 'strict-sas-size'],
+        ['kernel', 'ia32-emulation', 'strict-sas-size', ...(argv.kernelBits === 64 ? [] : ['kernel-bits'])],
         'a profile file is the CPU alone; the kernel is chosen where it is used',
       );
       const { profileFromDumpFile, profileText } = await import('../../src/io/profiles.js');

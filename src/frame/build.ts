@@ -6,6 +6,7 @@ import { K } from '../abi/constants.js';
 import { fsaveHeaderSize, mathFrameSize } from '../kernel/fpu_signal.js';
 import { getSigframe, type Placement } from '../kernel/signal.js';
 import { dynamicXfeatures } from '../kernel/task.js';
+import { pagingOf, userRangeError, userSpace } from '../kernel/uaccess.js';
 import { encodeInto } from '../schema/encode.js';
 import { InputError } from '../schema/errors.js';
 import { type FlatField, flatByPath } from '../schema/flat.js';
@@ -74,6 +75,17 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
       path: 'delivery.sp',
     });
   }
+  // The kernel writes the frame with copy_to_user: a frame outside the task's user space faults
+  // (SIGSEGV), so no state that places one there describes a delivery.
+  const outside = userRangeError(
+    entering ? 'delivery.altstack.sp' : 'delivery.sp',
+    entering ? (d.altstack?.sp ?? d.sp) : d.sp,
+    placement.frame,
+    size,
+    'the frame the kernel writes',
+    userSpace(kind.abi, t.config.bits, pagingOf(t.profile.cpuid)),
+  );
+  if (outside) throw outside;
   const bytes = new Uint8Array(Number(size));
   const written = new Uint8Array(bytes.length);
   const at = (addr: bigint) => Number(addr - placement.frame);
@@ -168,6 +180,14 @@ export function checkFpuState(fpu: FpuState, t: FrameTarget): void {
   if (fpu.pkru !== undefined && !has(user, XFEATURE.PKRU))
     throw new InputError(
       `fpu.pkru: given, but ${task} has no PKRU (its XSAVE features are 0x${user.toString(16)}, ${maskNames(user)})`,
+      { path: 'fpu.pkru' },
+    );
+  // fpu.pkru is what the kernel stores into the frame (6.12+); the component's register is where
+  // it goes: one value, so two that differ leave no telling which the frame holds.
+  const pkruRegister = (fpu.components as { PKRU?: { pkru: number } }).PKRU?.pkru;
+  if (fpu.pkru !== undefined && pkruRegister !== undefined && pkruRegister !== fpu.pkru)
+    throw new InputError(
+      `fpu.pkru: 0x${fpu.pkru.toString(16)}, but fpu.components.PKRU.pkru is 0x${pkruRegister.toString(16)}: the frame holds one PKRU; give it once, or the same in both`,
       { path: 'fpu.pkru' },
     );
   for (const nr of bitsOf(bv)) {

@@ -27,7 +27,10 @@ export function sampleState(t: FrameTarget, profileRef: string, top?: bigint): S
   const components = Object.fromEntries(
     inUse.flatMap((nr) => {
       const spec = extendedComponents.find((x) => x.nr === nr);
-      return spec ? [[spec.name, zero(spec.registers)]] : [];
+      if (!spec) return [];
+      // The one PKRU of the task: its register in the component is fpu.pkru below.
+      const v = zero<Record<string, unknown>>(spec.registers);
+      return [[spec.name, nr === XFEATURE.PKRU ? { ...v, pkru: INIT_PKRU_VALUE } : v]];
     }),
   );
   const size = 1n << 16n;

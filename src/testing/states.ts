@@ -104,7 +104,9 @@ export function arbitraryState(t: FrameTarget): fc.Arbitrary<SignalState> {
       const components = Object.fromEntries(
         inUse.map((nr) => {
           const name = extendedComponents.find((x) => x.nr === nr)!.name;
-          return [name, (values as Record<string, unknown>)[name]];
+          const v = (values as Record<string, Record<string, unknown>>)[name]!;
+          // One PKRU: the component's register holds fpu.pkru.
+          return [name, nr === XFEATURE.PKRU ? { ...v, pkru } : v];
         }),
       );
       return {
