@@ -224,6 +224,26 @@ describe('sigframe.h: the generated C header', () => {
     );
   });
 
+  test('sigframe_parse_kernel_version() reads uname -r strings as the TypeScript parser does', () => {
+    const bin = join(dir, 'parse_version');
+    const skip = build(cc, '-m64', 'parse_version.c', bin);
+    if (skip) return assert.fail(skip);
+    const good = [
+      '6.18.44-fc-v1045',
+      '6.19-rc6',
+      '6.12.38+deb13-amd64',
+      '5.15.153.1-microsoft-standard-WSL2',
+      '4.6',
+    ];
+    const bad = ['', 'x', '6', '-6.1', '6.x'];
+    const r = spawnSync(bin, [...good, ...bad], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trimEnd().split('\n'), [
+      ...good.map((g) => kernelVersionCode(g).toString(16)),
+      ...bad.map(() => String(EINVAL)),
+    ]);
+  });
+
   test('a kernel before the first era, unknown flags and inconsistent CPUID are refused with -EINVAL', () => {
     const bin = join(dir, 'sizes_for-refusals');
     const skip = build(cc, '-m64', 'sizes_for.c', bin);
