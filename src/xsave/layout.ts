@@ -9,7 +9,7 @@ import {
   XSAVE_HDR_SIZE,
   xfeatureName,
 } from './catalog.js';
-import type { XsaveEnumeration } from './enumeration.js';
+import type { XsaveComponent, XsaveEnumeration } from './enumeration.js';
 
 /**
  * XSAVE area layouts for a feature mask, in both formats, computed the way
@@ -75,26 +75,38 @@ export function layoutProblem(
 }
 
 /**
- * The size calculation, for both formats (xstate_calculate_size(), xfeature_get_offset()): the
- * end of the component that ends last, at least the legacy region and header. undefined where
- * layoutProblem() has something to say.
+ * xfeature_get_offset() for every component of `mask`, in ascending number: the standard format
+ * takes CPUID's offset, the compacted one packs from byte 576, 64-aligning where ECX[1] says.
+ * Each placed component goes to `place`; returns the end of the one that ends last (at least the
+ * legacy region and header: xstate_calculate_size()), or undefined where layoutProblem() has
+ * something to say. The one calculation behind xsaveLayout() and xstateSize(), for both formats.
  */
-export function xstateSizeOf(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): number | undefined {
+function placeComponents(
+  e: XsaveEnumeration,
+  mask: bigint,
+  format: XsaveFormat,
+  place?: (c: XsaveComponent, offset: number) => void,
+): number | undefined {
   let end = XSAVE_EXTENDED_START;
-  let offset = XSAVE_EXTENDED_START;
   for (let nr = FIRST_EXTENDED_XFEATURE; nr < 64; nr++) {
     if (((mask >> BigInt(nr)) & 1n) === 0n) continue;
     const c = e.components.get(nr);
-    if (!c) return undefined;
-    if (format === 'standard') {
-      if (c.supervisor) return undefined;
-      end = Math.max(end, c.offset + c.size);
-    } else {
-      offset = (c.aligned64 ? Math.ceil(offset / 64) * 64 : offset) + c.size;
-      end = offset;
-    }
+    if (!c || (format === 'standard' && c.supervisor)) return undefined;
+    const offset = format === 'standard' ? c.offset : c.aligned64 ? Math.ceil(end / 64) * 64 : end;
+    place?.(c, offset);
+    end = format === 'standard' ? Math.max(end, offset + c.size) : offset + c.size;
   }
   return end;
+}
+
+/** The size of an XSAVE area holding `mask` in `format`, or undefined where it cannot be laid out. */
+export function xstateSizeOf(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): number | undefined {
+  return placeComponents(e, mask, format);
+}
+
+function layoutError(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): InputError {
+  const p = layoutProblem(e, mask, format)!;
+  return new InputError(p.message, p.path ? { path: p.path } : {});
 }
 
 export function xsaveLayout(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): XsaveLayout {
@@ -106,31 +118,25 @@ export function xsaveLayout(e: XsaveEnumeration, mask: bigint, format: XsaveForm
   }));
   const reserved: Region[] = LEGACY_RESERVED.map((r) => ({ nr: 'reserved', ...r }));
   const header: Region = { nr: 'header', name: 'XSAVE header', offset: FXSAVE_SIZE, size: XSAVE_HDR_SIZE };
-  const problem = layoutProblem(e, mask, format);
-  if (problem) throw new InputError(problem.message, problem.path ? { path: problem.path } : {});
-  const comps = bitsOf(mask)
-    .filter((n) => n >= FIRST_EXTENDED_XFEATURE)
-    .map((n) => e.components.get(n)!);
   const extended: Region[] = [];
-  if (format === 'standard') {
-    for (const c of [...comps].sort((a, b) => a.offset - b.offset)) {
-      extended.push({ nr: c.nr, name: c.name, offset: c.offset, size: c.size });
-    }
-  } else {
-    let offset = XSAVE_EXTENDED_START;
-    for (const c of comps) {
-      const start = c.aligned64 ? Math.ceil(offset / 64) * 64 : offset;
-      extended.push({ nr: c.nr, name: c.name, offset: start, size: c.size, aligned: c.aligned64 });
-      offset = start + c.size;
-    }
-  }
-  const size = xstateSizeOf(e, mask, format)!;
+  const size = placeComponents(e, mask, format, (c, offset) =>
+    extended.push({
+      nr: c.nr,
+      name: c.name,
+      offset,
+      size: c.size,
+      ...(format === 'compacted' ? { aligned: c.aligned64 } : {}),
+    }),
+  );
+  if (size === undefined) throw layoutError(e, mask, format);
+  // Address order: standard offsets are not ordered by number (APX at 960 sits in the MPX hole).
+  extended.sort((a, b) => a.offset - b.offset);
   return { format, mask, size, regions: [...legacy, ...reserved, header, ...extended] };
 }
 
 /** Size in bytes of an XSAVE area holding `mask` in `format`; throws what layoutProblem() finds. */
 export function xstateSize(e: XsaveEnumeration, mask: bigint, format: XsaveFormat): number {
-  const size = xstateSizeOf(e, mask, format);
-  if (size === undefined) return xsaveLayout(e, mask, format).size;
+  const size = placeComponents(e, mask, format);
+  if (size === undefined) throw layoutError(e, mask, format);
   return size;
 }
