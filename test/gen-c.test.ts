@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { type FrameKindName, frameKinds } from '../layouts/frames.js';
 import { kernelEras } from '../layouts/kernels.js';
-import { Cpuid } from '../src/cpuid/records.js';
+import type { CpuidRecord } from '../src/cpuid/records.js';
 import { cHeader } from '../src/gen/c.js';
 import { cOverflowChecks, kernelVersionCode, kindNames } from '../src/gen/tables.js';
 import { builtinProfileNames, loadBuiltinProfile } from '../src/io/profiles.js';
@@ -16,7 +16,7 @@ import { maxFrameSize } from '../src/kernel/signal.js';
 import { systemTarget } from '../src/kernel/system.js';
 import { type AmxState, amxStates } from '../src/kernel/task.js';
 import type { KernelConfig } from '../src/kernel/xstate.js';
-import type { Profile } from '../src/profile/profile.js';
+import { type Profile, profileFromFile } from '../src/profile/profile.js';
 import { sizeReport } from '../src/report/size.js';
 import { DEFAULT_TOP_ALIGN } from '../src/report/terms.js';
 import { InputError } from '../src/schema/errors.js';
@@ -244,25 +244,56 @@ describe('sigframe.h: the generated C header', () => {
     ]);
   });
 
-  test('a kernel before the first era, unknown flags and inconsistent CPUID are refused with -EINVAL', () => {
+  test('a kernel before the first era, unknown flags and CPUID the consistency gate refuses give -EINVAL, as the model refuses them', () => {
     const bin = join(dir, 'sizes_for-refusals');
     const skip = build(cc, '-m64', 'sizes_for.c', bin);
     if (skip) return assert.fail(skip);
-    const profile = loadBuiltinProfile(builtinProfileNames()[0]!);
+    const profile = loadBuiltinProfile('intel-sapphire-rapids');
     const base = { profile, version: '6.18', config: configs[0]!, kind: 'x86_64', amx: 'none' } as const;
-    const records = profile.cpuid.records;
-    const ymm = records.find((r) => r.leaf === 0xd && r.subleaf === 2)!;
-    const broken = records.map((r) => (r === ymm ? { ...r, ebx: 0xfffffff0 } : r));
+    type Rec = CpuidRecord;
+    const at = (leaf: number, subleaf: number) => (r: Rec) => r.leaf === leaf && r.subleaf === subleaf;
+    const sub = (nr: number) => profile.cpuid.get(0xd, nr)!;
+    // One of the kernel's sanity rules broken per profile (src/profile/checks.ts, enumeration.ts).
+    const mutations: [string, (r: Rec) => boolean, (r: Rec) => Rec][] = [
+      ['YMM beyond the reported size', at(0xd, 2), (r) => ({ ...r, ebx: 0xfffffff0 })],
+      ['YMM of size 0', at(0xd, 2), (r) => ({ ...r, eax: 0 })],
+      ['YMM inside the legacy region', at(0xd, 2), (r) => ({ ...r, ebx: 100 })],
+      ['YMM not its architectural size', at(0xd, 2), (r) => ({ ...r, eax: 255 })],
+      ['YMM flagged as supervisor state', at(0xd, 2), (r) => ({ ...r, ecx: r.ecx | 1 })],
+      ['OPMASK overlapping YMM', at(0xd, 5), (r) => ({ ...r, ebx: sub(2).ebx })],
+      ['EBX above ECX', at(0xd, 0), (r) => ({ ...r, ebx: r.ecx + 64 })],
+      ['ECX not what the subleaves make', at(0xd, 0), (r) => ({ ...r, ecx: r.ecx + 64 })],
+      ['EBX the size of no XCR0', at(0xd, 0), (r) => ({ ...r, ebx: 600 })],
+    ];
+    const mutated = mutations.map(([what, which, edit]) => {
+      const cpuid = profile.cpuid.records.map((r) => (which(r) ? edit(r) : r));
+      const file = { ...profile.file, cpuid, supplements: [], capture: undefined };
+      return { what, c: { ...base, profile: profileFromFile(file) } };
+    });
+    // The same profile rebuilt unchanged is accepted by both: each refusal is the mutation's.
+    const control = {
+      ...base,
+      profile: profileFromFile({
+        ...profile.file,
+        cpuid: [...profile.cpuid.records],
+        supplements: [],
+        capture: undefined,
+      }),
+    };
+    assert.match(expectedLine(control), /^0 /);
+    compare(bin, [control]);
     const lines = [
       inputLine({ ...base, version: '4.5' }),
       inputLine(base).replace(/^\w+/, '800'),
-      inputLine({
-        ...base,
-        profile: { ...profile, cpuid: new Cpuid(broken) },
-      }),
+      ...mutated.map((m) => inputLine(m.c)),
     ];
     const r = spawnSync(bin, [], { input: `${lines.join('\n')}\n`, encoding: 'utf8' });
-    assert.deepEqual(r.stdout.trimEnd().split('\n'), [String(EINVAL), String(EINVAL), String(EINVAL)]);
+    const got = r.stdout.trimEnd().split('\n');
+    assert.deepEqual(got.slice(0, 2), [String(EINVAL), String(EINVAL)]);
+    mutated.forEach((m, i) => {
+      assert.equal(expectedLine(m.c), String(EINVAL), `the model refuses: ${m.what}`);
+      assert.equal(got[2 + i], String(EINVAL), `sigframe.h refuses: ${m.what}`);
+    });
   });
 });
 
