@@ -30,7 +30,11 @@ export const handler = (argv: Args) =>
   run(argv, async () => {
     const { cHeader, C_HEADER_FILE, cFunctions } = await import('../../src/gen/c.js');
     const text = cHeader();
-    const facts = { language: argv.language ?? 'c', bytes: Buffer.byteLength(text), functions: cFunctions };
+    const facts = {
+      language: argv.language ?? 'c',
+      bytes: Buffer.byteLength(text),
+      functions: cFunctions(text),
+    };
     if (argv.out === undefined) {
       print(argv.json ? toJson({ ...facts, file: null, header: text }) : text.trimEnd());
       return EXIT_OK;

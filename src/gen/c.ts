@@ -24,16 +24,10 @@ import {
  */
 export const C_HEADER_FILE = 'sigframe.h';
 
-/** The public C names, for `gen c --json` and the README. */
-export const cFunctions = [
-  'sigframe_sizes_now',
-  'sigframe_sizes_for',
-  'sigframe_check_altstack',
-  'sigframe_check_message',
-  'sigframe_cpuid_read',
-  'sigframe_parse_kernel_version',
-  'sigframe_era_label',
-] as const;
+/** The public C functions of a header text, in the order it defines them (`gen c --json`). */
+export function cFunctions(header: string): string[] {
+  return [...header.matchAll(/^SIGFRAME_API [^(]*?\b(sigframe_\w+)\(/gm)].map((m) => m[1]!);
+}
 
 const hex = (v: number | bigint) => `0x${v.toString(16)}`;
 const u64 = (v: bigint) => `UINT64_C(${hex(v)})`;
