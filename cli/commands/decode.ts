@@ -239,7 +239,7 @@ async function bulk(argv: Args, address: bigint | undefined): Promise<number> {
             index: f.index,
             offset: f.offset,
             frame: d.frame,
-            kind: d.state.kind,
+            kind: d.layout.kind,
             profile: d.layout.profile,
             signal,
             xstate_bv: d.state.fpu?.xstate_bv ?? null,

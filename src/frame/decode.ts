@@ -1,23 +1,32 @@
 import { dataModels } from '../../layouts/abi.js';
 import { type FrameKindName, frameKinds, fregs_state } from '../../layouts/frames.js';
-import type { fpstate_64 } from '../../layouts/uapi.js';
+import { type fpstate_64, fpx_sw_bytes } from '../../layouts/uapi.js';
 import { K } from '../abi/constants.js';
 import type { KernelChoice } from '../kernel/eras.js';
 import { type AmxState, possibleAmxStates } from '../kernel/task.js';
+import { userOffset } from '../kernel/uaccess.js';
 import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError } from '../schema/errors.js';
 import { locate } from '../schema/layout.js';
-import { lazyProperty } from '../schema/memo.js';
+import { lazyProperty, memo } from '../schema/memo.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
-import { valueAt } from '../schema/value.js';
 import { bitsOf, FXSAVE_SIZE, has, xfeatureName } from '../xsave/catalog.js';
 import { checkFrame, type Finding, type FrameLocation, type ImageExpectation, locateFrame } from './infer.js';
-import { type FrameLayout, frameLayout, sigcontextOf } from './layout.js';
+import { type ComponentSlot, type FrameLayout, frameLayout } from './layout.js';
 import { assembleRegisters, type Registers } from './registers.js';
 import { type DecodedSiginfo, decodeSiginfo } from './siginfo.js';
-import { type FpImage, type Memory, readFpImage, sigreturnVerdict, type Verdict } from './sigreturn.js';
+import {
+  type FpImage,
+  type FrameWords,
+  fxsaveOf,
+  type Memory,
+  readFpImage,
+  readFrameWords,
+  sigreturnVerdict,
+  type Verdict,
+} from './sigreturn.js';
 import type { ComponentValues, FrameValue, SignalState } from './state.js';
 import { type FrameTarget, frameTarget } from './target.js';
 
@@ -96,21 +105,25 @@ function at(mem: Memory, addr: bigint, what: string): number {
   return Number(off);
 }
 
+/** The AMX states a target's kernel and task allow, by target (decodeFrame() asks once per frame). */
+const amxStatesOf = memo((t: FrameTarget, kind: FrameKindName) =>
+  possibleAmxStates(t.k, t.kernel.era, t.config, frameKinds[kind].abi),
+);
+
 /** The AMX state whose user_size matches the frame's xstate_size, else none. */
 function inferAmx(t: FrameTarget, kind: FrameKindName, xstateSize: number | undefined): AmxState {
-  const states = possibleAmxStates(t.k, t.kernel.era, t.config, frameKinds[kind].abi);
-  return states.includes('used') && xstateSize === t.k.maxSize && t.k.maxSize !== t.k.defaultSize
+  return amxStatesOf(t, kind).includes('used') &&
+    xstateSize === t.k.maxSize &&
+    t.k.maxSize !== t.k.defaultSize
     ? 'used'
     : 'none';
 }
 
 /** The frame struct's bytes as the kernel writes them: members it never writes read as zero, not stale stack. */
-function frameStruct(mem: Memory, off: number, l: FrameLayout): FrameValue {
+function frameStruct(bytes: Uint8Array, at: number, l: FrameLayout): FrameValue {
   const { struct } = l.kind;
+  const own = bytes.slice(at, at + l.structSize);
   const model = l.target.model;
-  // Too short: decode() names the member the input cuts off.
-  if (mem.bytes.length - off < l.structSize) decode(struct, model, mem.bytes, off);
-  const own = mem.bytes.slice(off, off + l.structSize);
   for (const path of l.kind.kernelSkips) {
     const m = locate(struct, model, path);
     own.fill(0, m.offset, m.offset + m.size);
@@ -118,34 +131,52 @@ function frameStruct(mem: Memory, off: number, l: FrameLayout): FrameValue {
   return decode(struct, model, own) as FrameValue;
 }
 
-/** The extended components the frame carries (XSTATE_BV within XCR0 and sw_reserved.xfeatures), each read once. */
-function components(img: FpImage, l: FrameLayout, notes: string[]): ComponentValues {
-  const out: Record<string, unknown> = {};
-  const { legacy, header } = img;
-  if (!legacy || !header) return out as ComponentValues;
+/**
+ * The extended components the frame carries (XSTATE_BV within XCR0 and sw_reserved.xfeatures):
+ * each checked against the input now, decoded on first read — a verdict-only decode never looks
+ * at the registers.
+ */
+function components(img: FpImage, l: FrameLayout, notes: string[]): () => ComponentValues {
+  const { sw, xstateBv } = img;
+  if (!sw || xstateBv === undefined) return () => ({}) as ComponentValues;
   const k = l.target.k;
-  const carried = header.xfeatures & k.xcr0 & legacy.sw_reserved.xfeatures;
-  for (const nr of bitsOf(header.xfeatures & ~k.xcr0)) notes.push(`XSTATE_BV bit ${nr} is not in XCR0`);
+  const carried = xstateBv & k.xcr0 & sw.xfeatures;
+  for (const nr of bitsOf(xstateBv & ~k.xcr0)) notes.push(`XSTATE_BV bit ${nr} is not in XCR0`);
   const mem = img.memory;
+  const inside: ComponentSlot[] = [];
   for (const c of l.image.components.values()) {
     if (!has(carried, c.nr)) continue;
     const start = img.bufFx + BigInt(c.offset);
-    const off = start - mem.address;
-    if (off < 0n || off + BigInt(c.size) > BigInt(mem.bytes.length)) {
+    if (userOffset(mem, start, c.size) < 0)
       notes.push(`${c.name} at 0x${start.toString(16)} lies outside the input: not decoded`);
-      continue;
-    }
-    // Checked now, decoded on first read: a verdict-only decode never looks at the registers.
-    lazyProperty(out, c.name, () => decode(c.registers, dataModels.lp64, mem.bytes, Number(off)));
+    else inside.push(c);
   }
-  return out as ComponentValues;
+  return () => {
+    const out: Record<string, unknown> = {};
+    for (const c of inside) {
+      const off = userOffset(mem, img.bufFx + BigInt(c.offset), c.size);
+      lazyProperty(out, c.name, () => decode(c.registers, dataModels.lp64, mem.bytes, off));
+    }
+    return out as ComponentValues;
+  };
+}
+
+/** How a state names its kernel: the version, or the era's first version. */
+const kernelName = memo((k: KernelChoice) => (k.version ? k.version.join('.') : k.era.since));
+
+/** Replaces a first-read accessor with the value it made: a plain data property from then on. */
+function settle<T>(o: object, key: string, value: T): T {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  return value;
 }
 
 /**
  * Reads a frame from captured bytes: the frame struct, the FP state it points to, the registers,
  * and the verdict rt_sigreturn would reach. Each part is read once, at the place the target's
  * layout gives; every offset is checked against the input first, and a frame that does not fit
- * is a DecodeError naming the member and byte offset.
+ * is a DecodeError naming the member and byte offset. The verdict, the findings, siginfo and the
+ * words they rest on are made at once; the typed values (state.frame, the FXSAVE image, the
+ * components, the registers) on first read, from the input: it must not change until then.
  */
 export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const mem = req.memory;
@@ -155,70 +186,128 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const l0 = frameLayout(first);
   const frame = locateFrame(mem, req.locate, l0);
   const frameOffset = at(mem, frame, 'the frame');
-  const value = frameStruct(mem, frameOffset, l0);
-  const fpstate = BigInt(sigcontextOf(value, req.kind).fpstate!);
+  // Too short: decode() names the member the input cuts off.
+  if (mem.bytes.length - frameOffset < l0.structSize)
+    decode(l0.kind.struct, l0.target.model, mem.bytes, frameOffset);
+  const words = readFrameWords(mem.bytes, frameOffset, l0);
+  const fpstate = BigInt(words.sigcontext.fpstate!);
   const notes: string[] = [];
 
   const img = fpstate === 0n ? undefined : readFpImage(mem, fpstate, l0);
+  const sw = img?.sw;
   const t =
-    req.amx === undefined && img?.legacy
-      ? frameTarget(
-          req.kind,
-          req.profile,
-          req.kernel,
-          req.config,
-          inferAmx(first, req.kind, img.legacy.sw_reserved.xstate_size),
-        )
+    req.amx === undefined && sw
+      ? frameTarget(req.kind, req.profile, req.kernel, req.config, inferAmx(first, req.kind, sw.xstate_size))
       : first;
   const l = frameLayout(t);
-  const legacy = img?.legacy;
-  const inside = (addr: bigint, len: number) =>
-    addr >= mem.address && addr + BigInt(len) <= mem.address + BigInt(mem.bytes.length);
-  const fsave =
-    l.fsaveHeader > 0 && img && inside(fpstate, l.fsaveHeader)
-      ? decode(fregs_state, dataModels.ilp32, mem.bytes, Number(fpstate - mem.address))
-      : null;
+  const fsaveAt = l.fsaveHeader > 0 && img ? userOffset(mem, fpstate, l.fsaveHeader) : -1;
   const xsave = img && t.k.xsave ? img : undefined;
-  const xstateBv = xsave?.legacy && xsave.header ? xsave.header.xfeatures : 0n;
-  const values = xsave ? components(xsave, l, notes) : ({} as ComponentValues);
-  if (img && !legacy)
+  const xstateBv = (sw && xsave?.xstateBv) ?? 0n;
+  const values = xsave ? components(xsave, l, notes) : () => ({}) as ComponentValues;
+  if (img && !sw)
     notes.push(`the FP state at 0x${img.bufFx.toString(16)} lies outside the input: not decoded`);
-  else if (xsave?.legacy && !xsave.header)
+  else if (xsave?.sw && xsave.xstateBv === undefined)
     notes.push(
       `the XSAVE header at 0x${(img!.bufFx + BigInt(FXSAVE_SIZE)).toString(16)} is not in the input: XSTATE_BV and the extended components are unknown, not INIT`,
     );
 
-  const verdict = sigreturnVerdict(mem, value, img, t);
+  const verdict = sigreturnVerdict(mem, words, img, t);
   const findings = checkFrame(mem, frame, l, req.expect);
-  const state: SignalState = {
+  const fromFrame = deliveryOf(words, frame);
+  let fsave: Infer<typeof fregs_state> | null | undefined;
+  const fsaveHeader = () => {
+    if (fsave === undefined)
+      fsave = fsaveAt < 0 ? null : decode(fregs_state, dataModels.ilp32, mem.bytes, fsaveAt);
+    return fsave;
+  };
+  const profile = req.profileRef ?? req.profile.name;
+  const delivery = req.delivery ? withSp(req.delivery, fromFrame.sp) : fromFrame;
+  // The state is made on first read, and its typed values on theirs: an accessor costs about a µs
+  // to make, so a verdict-only decode makes one object with accessors, not three.
+  const makeState = (): SignalState => ({
     format: 'sigframe-state/1',
     kind: req.kind,
-    profile: req.profileRef ?? req.profile.name,
-    kernel: req.kernel.version ? req.kernel.version.join('.') : req.kernel.era.since,
+    profile,
+    kernel: kernelName(req.kernel),
     ...(req.config.bits === 32 ? { kernel_bits: '32' as const } : {}),
     ...(req.config.ia32Emulation === false ? { ia32_emulation: false } : {}),
     amx: t.amx,
-    delivery: req.delivery
-      ? { ...req.delivery, sp: deliveryOf(value, req.kind, frame).sp }
-      : deliveryOf(value, req.kind, frame),
-    frame: value,
-    fpu: legacy ? { legacy, xstate_bv: xstateBv, components: values } : undefined,
-  };
-  const out = {
-    state,
+    delivery,
+    get frame() {
+      return settle(this, 'frame', frameStruct(mem.bytes, frameOffset, l0));
+    },
+    set frame(v) {
+      settle(this, 'frame', v);
+    },
+    fpu: sw
+      ? {
+          get legacy() {
+            return settle(this, 'legacy', fxsaveOf(img!)!);
+          },
+          set legacy(v) {
+            settle(this, 'legacy', v);
+          },
+          xstate_bv: xstateBv,
+          get components() {
+            return settle(this, 'components', values());
+          },
+          set components(v) {
+            settle(this, 'components', v);
+          },
+        }
+      : undefined,
+  });
+  const out: DecodedFrame = {
+    get state() {
+      return settle(this, 'state', makeState());
+    },
+    set state(v) {
+      settle(this, 'state', v);
+    },
     frame,
     fpstate,
     buf_fx: img ? img.bufFx : null,
-    sw_reserved: legacy?.sw_reserved ?? null,
-    fsave_header: fsave,
+    get sw_reserved() {
+      const at = sw
+        ? userOffset(mem, img!.bufFx + BigInt(l.image.swReserved.offset), l.image.swReserved.size)
+        : -1;
+      return settle(
+        this,
+        'sw_reserved',
+        at < 0 ? null : decode(fpx_sw_bytes, dataModels.lp64, mem.bytes, at),
+      );
+    },
+    set sw_reserved(v) {
+      settle(this, 'sw_reserved', v);
+    },
+    fsave_header: null as DecodedFrame['fsave_header'],
     written: bitsOf(xstateBv).map((nr) => xfeatureName(nr)),
-    registers: null as Registers | null,
+    // Registers are the one costly part (a BigInt per vector register, 2/3 of the decode of an
+    // AVX-512 frame) and bulk readers often want only the verdict.
+    get registers() {
+      const fpu = this.state.fpu;
+      return settle(
+        this,
+        'registers',
+        fpu
+          ? assembleRegisters(
+              fpu.legacy,
+              fpu.components,
+              kind.abi === 'ia32' ? 8 : 16,
+              fsaveHeader()?.st_space,
+            )
+          : null,
+      );
+    },
+    set registers(v) {
+      settle(this, 'registers', v);
+    },
     siginfo: l0.siginfo ? decodeSiginfo(mem.bytes, frameOffset + l0.siginfo.offset, kind.abi) : null,
     verdict,
     notes,
     layout: {
       source: req.layout?.source ?? 'profile',
-      profile: state.profile,
+      profile,
       kind: req.kind,
       amx: t.amx,
       why: req.layout?.why ?? 'the profile was given',
@@ -226,28 +315,41 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     },
     findings,
   };
-  // Registers are the one costly part (a BigInt per vector register, 2/3 of the decode of an
-  // AVX-512 frame) and bulk readers often want only the verdict: made on first read, then kept.
-  if (legacy)
-    lazyProperty(out, 'registers', () =>
-      assembleRegisters(legacy, values, kind.abi === 'ia32' ? 8 : 16, fsave?.st_space),
-    );
+  // Only 32-bit frames have one; an accessor costs a µs to make, so only they get it.
+  if (fsaveAt >= 0) lazyProperty(out, 'fsave_header', fsaveHeader);
+  return out;
+}
+
+/**
+ * A decoded frame with other notes or layout, its first-read parts still unread: a spread would
+ * read every one, the registers too.
+ */
+export function reviseDecoded(
+  d: DecodedFrame,
+  change: Partial<Pick<DecodedFrame, 'layout' | 'notes'>>,
+): DecodedFrame {
+  const own: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(d);
+  for (const [key, value] of Object.entries(change))
+    own[key] = { value, enumerable: true, writable: true, configurable: true };
+  return Object.defineProperties({}, own) as DecodedFrame;
+}
+
+/** A delivery as given, with the interrupted sp the frame records. */
+function withSp(d: SignalState['delivery'], sp: bigint): SignalState['delivery'] {
+  // A lone spread, then the assignment: `{ ...d, sp }` takes V8's slow path (see sigreturnVerdict).
+  const out: { -readonly [K in keyof typeof d]: (typeof d)[K] } = { ...d };
+  out.sp = sp;
   return out;
 }
 
 /** Delivery as the frame itself records it: the interrupted sp and the alt stack in uc_stack. */
-function deliveryOf(v: FrameValue, kind: FrameKindName, frame: bigint): SignalState['delivery'] {
-  const sp = BigInt(sigcontextOf(v, kind).sp!);
-  const ucPath = frameKinds[kind].ucontext;
-  if (ucPath === null) return { sp, onstack: false };
-  const s = (
-    valueAt(v, ucPath) as { uc_stack: { ss_sp: number | bigint; ss_flags: number; ss_size: number | bigint } }
-  ).uc_stack;
-  const ssSp = BigInt(s.ss_sp);
-  const ssSize = BigInt(s.ss_size);
+function deliveryOf(w: FrameWords, frame: bigint): SignalState['delivery'] {
+  const sp = BigInt(w.sigcontext.sp!);
+  if (w.uc === null) return { sp, onstack: false };
+  const { ss_sp: ssSp, ss_size: ssSize } = w.uc;
   // ss_flags is a C int, but a flag word: SS_AUTODISARM is its sign bit.
-  const flags = s.ss_flags >>> 0;
-  const altstack = flags & K.SS_DISABLE ? undefined : { sp: ssSp, size: ssSize, flags };
-  const onstack = altstack !== undefined && frame > ssSp && frame - ssSp <= ssSize;
-  return { sp, onstack, ...(altstack ? { altstack } : {}) };
+  const flags = w.uc.ss_flags >>> 0;
+  if (flags & K.SS_DISABLE) return { sp, onstack: false };
+  const onstack = frame > ssSp && frame - ssSp <= ssSize;
+  return { sp, onstack, altstack: { sp: ssSp, size: ssSize, flags } };
 }

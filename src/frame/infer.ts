@@ -6,7 +6,7 @@ import { mathFrameSize, XSAVE_ALIGNMENT } from '../kernel/fpu_signal.js';
 import { frameGeometry } from '../kernel/signal.js';
 import { systemTarget } from '../kernel/system.js';
 import { type AmxState, dynamicXfeatures, possibleAmxStates } from '../kernel/task.js';
-import { userEnd } from '../kernel/uaccess.js';
+import { userEnd, viewOf } from '../kernel/uaccess.js';
 import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError, SigframeError } from '../schema/errors.js';
@@ -442,7 +442,7 @@ export function checkFrame(
 ): Finding[] {
   const p = plan(l);
   const at = Number(frame - mem.address);
-  const dv = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, mem.bytes.byteLength);
+  const dv = viewOf(mem.bytes);
   const fpstate = read(dv, at + p.fpstate.offset, p.fpstate.size);
   const bufAddr = fpstate + BigInt(p.fsaveHeader) - mem.address;
   const buf =

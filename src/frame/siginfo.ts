@@ -11,10 +11,11 @@ import {
   signalName,
   signalNumber,
 } from '../kernel/siginfo.js';
+import { viewOf } from '../kernel/uaccess.js';
 import { encodeInto } from '../schema/encode.js';
 import { DecodeError, InputError, SchemaError } from '../schema/errors.js';
 import { j } from '../schema/json.js';
-import { layoutOf } from '../schema/layout.js';
+import { layoutOf, offsetOf } from '../schema/layout.js';
 import type { Infer, StructNode } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 
@@ -54,6 +55,17 @@ export type DecodedSiginfo = {
   [L in SiginfoLayoutName]: SiginfoHead & Names<L> & SiginfoFieldsOf<L>;
 }[SiginfoLayoutName];
 
+/** Where si_signo, si_errno and si_code lie (the same in siginfo and compat_siginfo_t). */
+const HEAD = Object.fromEntries(
+  (['si_signo', 'si_errno', 'si_code'] as const).map((m) => {
+    const { header, model } = siginfoFormat('x86_64');
+    const compat = siginfoFormat('ia32');
+    const at = offsetOf(header, model, m);
+    if (at !== offsetOf(compat.header, compat.model, m)) throw new Error(`siginfo ${m}: the formats differ`);
+    return [m, at];
+  }),
+) as Record<keyof SiginfoHead, number>;
+
 /**
  * What encodeSiginfo() takes: a decoded siginfo, or the same without the names and the layout,
  * which follow from si_signo and si_code (when given they must agree).
@@ -85,19 +97,27 @@ export function decodeSiginfo(bytes: Uint8Array, offset: number, abi: SiginfoAbi
     );
   }
   const f = siginfoFormat(abi);
-  const head = decode(f.header, f.model, bytes, offset) as unknown as SiginfoHead;
+  // The header's three ints read where the schema puts them: decoding the whole struct would copy
+  // the 112-byte union first.
+  const dv = viewOf(bytes);
+  const head: SiginfoHead = {
+    si_signo: dv.getInt32(offset + HEAD.si_signo, true),
+    si_errno: dv.getInt32(offset + HEAD.si_errno, true),
+    si_code: dv.getInt32(offset + HEAD.si_code, true),
+  };
   const layout = siginfoLayout(head.si_signo, head.si_code);
   const raw = decode(siginfoFields(layout, abi), f.model, bytes, offset + f.base) as Record<string, unknown>;
-  const fields = Object.fromEntries(Object.entries(raw).filter(([k]) => !k.startsWith('_')));
-  return {
+  // Key by key: `{ ...head, ...fields }` and Object.entries() cost more than both decodes.
+  const out: Record<string, unknown> = {
     si_signo: head.si_signo,
     si_errno: head.si_errno,
     si_code: head.si_code,
     signal: signalName(head.si_signo),
     code: siCodeName(head.si_signo, head.si_code),
     layout,
-    ...fields,
-  } as DecodedSiginfo;
+  };
+  for (const k in raw) if (!k.startsWith('_')) out[k] = raw[k];
+  return out as unknown as DecodedSiginfo;
 }
 
 const HEAD_KEYS = new Set(['si_signo', 'si_errno', 'si_code', 'signal', 'code', 'layout']);

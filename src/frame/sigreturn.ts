@@ -1,11 +1,13 @@
 import { dataModels } from '../../layouts/abi.js';
 import { frameKinds } from '../../layouts/frames.js';
-import { fpstate_64, xstate_header } from '../../layouts/uapi.js';
+import { fpstate_64 } from '../../layouts/uapi.js';
 import {
   type FpuRestore,
   fpuRestoreSig,
   type MxcsrOrigin,
   type RestoreStep,
+  readSw,
+  type Sw,
   type X87Origin,
 } from '../kernel/fpu_signal.js';
 import {
@@ -14,14 +16,14 @@ import {
   returnToUser,
   type SigcontextRegs,
 } from '../kernel/sigreturn.js';
-import { copyFromUser, getU32, type UserMemory } from '../kernel/uaccess.js';
+import { getU32, type UserMemory, userOffset, viewOf } from '../kernel/uaccess.js';
+import { locate } from '../schema/layout.js';
+import { memo } from '../schema/memo.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
-import { valueAt } from '../schema/value.js';
 import { bitsOf, FXSAVE_SIZE, xfeatureName } from '../xsave/catalog.js';
 import { effectiveMxcsrMask, MXCSR_INIT, type RestoreOutcome } from '../xsave/restore.js';
-import { type FrameLayout, sigcontextOf } from './layout.js';
-import type { FrameValue } from './state.js';
+import type { Field, FrameLayout } from './layout.js';
 import type { FrameTarget } from './target.js';
 
 /**
@@ -63,38 +65,121 @@ export interface Verdict {
 export type Memory = UserMemory;
 
 export type Fxsave = Infer<typeof fpstate_64>;
-export type XsaveHeader = Infer<typeof xstate_header>;
+
+/**
+ * The sigcontext members the verdict reads: what restore_sigcontext() and the return to user mode
+ * look at (regsOf()), and the FP state's pointer.
+ */
+export const SIGRETURN_MEMBERS = [
+  'ip',
+  'sp',
+  'flags',
+  'cs',
+  'ss',
+  'ds',
+  'es',
+  'fs',
+  'gs',
+  'fpstate',
+] as const;
+
+/** The words rt_sigreturn reads from a frame struct before the FP state: what the verdict needs. */
+export interface FrameWords {
+  /** The sigcontext members of SIGRETURN_MEMBERS the kind has, by uapi name; 8-byte ones bigint. */
+  readonly sigcontext: Readonly<Partial<Record<(typeof SIGRETURN_MEMBERS)[number], number | bigint>>>;
+  /** uc_flags and uc_stack, for kinds with a ucontext (all but the ia32 legacy frame). */
+  readonly uc: {
+    readonly uc_flags: bigint;
+    readonly ss_sp: bigint;
+    /** A C int, as the frame value has it. */
+    readonly ss_flags: number;
+    readonly ss_size: bigint;
+  } | null;
+}
+
+const DV_GET = { 1: 'getUint8', 2: 'getUint16', 4: 'getUint32', 8: 'getBigUint64' } as const;
+
+/**
+ * readFrameWords() for one layout, generated: one object literal of loads at constant offsets,
+ * where a loop storing members by name made a new dictionary per frame.
+ */
+const wordReader = memo((l: FrameLayout): ((dv: DataView, at: number) => FrameWords) => {
+  const { kind, target } = l;
+  const load = (f: { offset: number; size: number }, type: string = DV_GET[f.size as Field['size']]) =>
+    `dv.${type}(at + ${f.offset}, true)`;
+  const uc = (m: string) => locate(kind.struct, target.model, `${kind.ucontext}.${m}`);
+  const big = (m: string) => `BigInt(${load(uc(m))})`;
+  const sc = l.sigcontext.fields
+    .filter(([name]) => (SIGRETURN_MEMBERS as readonly string[]).includes(name))
+    .map(([name, f]) => `${JSON.stringify(name)}: ${load(f)}`);
+  const ucWords =
+    kind.ucontext === null
+      ? 'null'
+      : `{ uc_flags: ${big('uc_flags')}, ss_sp: ${big('uc_stack.ss_sp')}, ss_flags: ${load(uc('uc_stack.ss_flags'), 'getInt32')}, ss_size: ${big('uc_stack.ss_size')} }`;
+  return new Function('dv', 'at', `return { sigcontext: { ${sc.join(', ')} }, uc: ${ucWords} };`) as (
+    dv: DataView,
+    at: number,
+  ) => FrameWords;
+});
+
+/**
+ * The frame's words the verdict and the delivery read, at the layout's offsets: a few loads
+ * instead of the whole frame struct's decode, which decodeFrame() makes only when it is read.
+ * The frame struct must lie in `bytes` from `at`.
+ */
+export function readFrameWords(bytes: Uint8Array, at: number, l: FrameLayout): FrameWords {
+  return wordReader(l)(viewOf(bytes), at);
+}
 
 /**
  * A frame's FP state as the decoder shows it: where sigcontext.fpstate points, the image
- * (buf_fx), and the FXSAVE image and XSAVE header where they lie in the given bytes.
+ * (buf_fx), and the words of it the verdict reads where they lie in the given bytes; the whole
+ * FXSAVE image is decoded only on request (fxsaveOf()).
  */
 export interface FpImage {
   readonly memory: Memory;
   readonly fpstate: bigint;
   readonly bufFx: bigint;
-  /** Undefined when the FXSAVE image is not (wholly) in the bytes. */
-  readonly legacy: Fxsave | undefined;
-  /** Undefined when the XSAVE header is not (wholly) in the bytes. */
-  readonly header: XsaveHeader | undefined;
+  /** Where the FXSAVE image starts in the bytes; -1 when it is not (wholly) in them. */
+  readonly fxAt: number;
+  /** sw_reserved's words; undefined when the FXSAVE image is not (wholly) in the bytes. */
+  readonly sw: Sw | undefined;
+  /** FXSAVE's MXCSR_MASK as the saving CPU recorded it (with the image). */
+  readonly mxcsrMask: number | undefined;
+  /** XSTATE_BV; undefined when the XSAVE header is not (wholly) in the bytes. */
+  readonly xstateBv: bigint | undefined;
 }
 
-/**
- * Reads the FXSAVE image and the XSAVE header behind `fpstate` where they are in the bytes; the
- * FXSAVE image's hardware-reserved bytes (never written by XSAVE) read as zero.
- */
+const MXCSR_MASK_AT = locate(fpstate_64, dataModels.lp64, 'mxcsr_mask').offset;
+const SW_AT = locate(fpstate_64, dataModels.lp64, 'sw_reserved').offset;
+const RESERVED2 = locate(fpstate_64, dataModels.lp64, 'reserved2');
+
+/** Reads the words of the FP state behind `fpstate` the verdict needs, where they are in the bytes. */
 export function readFpImage(memory: Memory, fpstate: bigint, l: FrameLayout): FpImage {
   const bufFx = fpstate + BigInt(l.fsaveHeader);
-  const fx = copyFromUser(memory, bufFx, FXSAVE_SIZE);
-  const hdr = fx && copyFromUser(memory, bufFx + BigInt(l.image.header.offset), l.image.header.size);
-  const legacy = fx && decode(fpstate_64, dataModels.lp64, fx);
+  const { header: h } = l.image;
+  const fxAt = userOffset(memory, bufFx, FXSAVE_SIZE);
+  const hdr = fxAt < 0 ? -1 : userOffset(memory, bufFx + BigInt(h.offset), h.size);
+  const b = memory.bytes;
   return {
     memory,
     fpstate,
     bufFx,
-    legacy: legacy && { ...legacy, reserved2: new Uint8Array(legacy.reserved2.length) },
-    header: hdr && decode(xstate_header, dataModels.lp64, hdr),
+    fxAt,
+    sw: fxAt < 0 ? undefined : readSw(b, fxAt + SW_AT),
+    mxcsrMask: fxAt < 0 ? undefined : viewOf(b).getUint32(fxAt + MXCSR_MASK_AT, true),
+    xstateBv: hdr < 0 ? undefined : viewOf(b).getBigUint64(fxAt + h.xstateBv.offset, true),
   };
+}
+
+/** The FXSAVE image decoded, its hardware-reserved bytes (never written by XSAVE) as zero. */
+export function fxsaveOf(img: FpImage): Fxsave | undefined {
+  if (img.fxAt < 0) return undefined;
+  const v = decode(fpstate_64, dataModels.lp64, img.memory.bytes, img.fxAt) as {
+    -readonly [K in keyof Fxsave]: Fxsave[K];
+  };
+  v.reserved2 = new Uint8Array(RESERVED2.size);
+  return v;
 }
 
 /**
@@ -105,7 +190,7 @@ export function readFpImage(memory: Memory, fpstate: bigint, l: FrameLayout): Fp
 function mxcsrMaskFor(t: FrameTarget, img: FpImage | undefined, notes: string[]): number {
   const measured = t.profile.file.capture?.mxcsr_mask;
   if (measured !== undefined) return measured;
-  const own = img?.legacy?.mxcsr_mask;
+  const own = img?.mxcsrMask;
   if (own !== undefined && own !== 0) {
     notes.push(
       `MXCSR_MASK 0x${own.toString(16)} is the one the frame's FXSAVE image records (the profile has none)`,
@@ -118,23 +203,18 @@ function mxcsrMaskFor(t: FrameTarget, img: FpImage | undefined, notes: string[])
 
 const big = (v: number | bigint | undefined) => BigInt(v ?? 0);
 
-function regsOf(sc: Record<string, number | bigint>, ia32: boolean): SigcontextRegs {
-  const base = {
-    ip: big(sc.ip),
-    sp: big(sc.sp),
-    flags: big(sc.flags),
-    cs: Number(sc.cs ?? 0),
-    ss: Number(sc.ss ?? 0),
-  };
-  return ia32
-    ? {
-        ...base,
-        ds: Number(sc.ds ?? 0),
-        es: Number(sc.es ?? 0),
-        fs: Number(sc.fs ?? 0),
-        gs: Number(sc.gs ?? 0),
-      }
-    : base;
+/** A verdict while it is assembled, before it is handed out read-only. */
+type Writable<T> = { -readonly [K in keyof T]?: T[K] };
+
+function regsOf(sc: FrameWords['sigcontext'], ia32: boolean): SigcontextRegs {
+  const ip = big(sc.ip);
+  const sp = big(sc.sp);
+  const flags = big(sc.flags);
+  const cs = Number(sc.cs ?? 0);
+  const ss = Number(sc.ss ?? 0);
+  if (!ia32) return { ip, sp, flags, cs, ss };
+  const seg = (v: number | bigint | undefined) => Number(v ?? 0);
+  return { ip, sp, flags, cs, ss, ds: seg(sc.ds), es: seg(sc.es), fs: seg(sc.fs), gs: seg(sc.gs) };
 }
 
 const names = (mask: bigint) => bitsOf(mask).map(xfeatureName).join(', ');
@@ -165,7 +245,7 @@ function fpClass(fp: Extract<FpuRestore, { ok: true }>): { verdict: VerdictKind;
  */
 export function sigreturnVerdict(
   mem: Memory,
-  frame: FrameValue,
+  words: FrameWords,
   img: FpImage | undefined,
   t: FrameTarget,
 ): Verdict {
@@ -175,15 +255,12 @@ export function sigreturnVerdict(
   const syscall = kind.ucontext === null ? 'sigreturn' : 'rt_sigreturn';
   const notes: string[] = [];
   const steps: RestoreStep[] = [];
-  const sc = sigcontextOf(frame, t.kind);
-  const uc =
-    kind.ucontext === null
-      ? undefined
-      : (valueAt(frame, kind.ucontext) as { uc_flags: number | bigint; uc_stack: { ss_flags: number } });
+  const sc = words.sigcontext;
+  const uc = words.uc;
   const regs = restoreSigcontext(
     {
       regs: regsOf(sc, ia32),
-      ...(uc && !ia32 ? { ucFlags: big(uc.uc_flags) } : {}),
+      ucFlags: uc && !ia32 ? uc.uc_flags : undefined,
       ia32,
       kernelBits: t.config.bits,
     },
@@ -213,41 +290,53 @@ export function sigreturnVerdict(
     };
   }
   notes.push(...fp.notes);
-  if (uc) notes.push(restoreAltstackNote(uc.uc_stack.ss_flags));
+  if (uc) notes.push(restoreAltstackNote(uc.ss_flags));
   const mxcsrValue =
     fp.mxcsr === 'init' ? MXCSR_INIT : fp.mxcsrAt !== undefined ? getU32(mem, fp.mxcsrAt) : undefined;
   const back = returnToUser(regs, ia32, t.config.bits);
   steps.push(...back.steps);
   notes.push(...back.notes);
-  const fpPart = {
-    restored: fp.restored,
-    init: fp.init,
-    mxcsr: {
-      source: fp.mxcsr,
-      ...(fp.mxcsrAt !== undefined ? { address: fp.mxcsrAt } : {}),
-      ...(mxcsrValue !== undefined ? { value: mxcsrValue } : {}),
-    },
-    x87: { source: fp.x87, ...(fp.x87At !== undefined ? { address: fp.x87At } : {}) },
-    ...(fp.path === 'init' ? {} : { image: { address: fp.image, format: fp.format } }),
-    resumes: { ...back.regs, mode: back.mode },
+  // Built key by key in the order the output shows them: V8 copies `{ ...a, ...b, k }` through its
+  // slow path (some µs a verdict, more than all the kernel rules together).
+  const mxcsr: { source: MxcsrOrigin; address?: bigint; value?: number } = { source: fp.mxcsr };
+  if (fp.mxcsrAt !== undefined) mxcsr.address = fp.mxcsrAt;
+  if (mxcsrValue !== undefined) mxcsr.value = mxcsrValue;
+  const x87: { source: X87Origin; address?: bigint } = { source: fp.x87 };
+  if (fp.x87At !== undefined) x87.address = fp.x87At;
+  const r = back.regs;
+  const resumes: Writable<NonNullable<Verdict['resumes']>> = {
+    ip: r.ip,
+    sp: r.sp,
+    flags: r.flags,
+    cs: r.cs,
+    ss: r.ss,
   };
+  if (r.ds !== undefined) {
+    resumes.ds = r.ds;
+    resumes.es = r.es;
+    resumes.fs = r.fs;
+    resumes.gs = r.gs;
+  }
+  resumes.mode = back.mode;
   const cls = fpClass(fp);
-  if (back.outcome === 'resumes') return { ...cls, ...fpPart, steps, notes };
-  if (back.outcome === 'sigtrap')
-    return {
-      verdict: 'sigtrap',
-      reason: `${back.reason}; the FP state: ${cls.verdict}`,
-      ...fpPart,
-      steps,
-      notes,
-    };
-  return {
-    verdict: 'sigsegv',
-    phase: 'return',
-    trap: back.trap!,
-    reason: `${syscall} succeeds (${cls.verdict}), then ${back.reason}`,
-    ...fpPart,
-    steps,
-    notes,
-  };
+  const v: Writable<Verdict> =
+    back.outcome === 'resumes'
+      ? { verdict: cls.verdict, reason: cls.reason }
+      : back.outcome === 'sigtrap'
+        ? { verdict: 'sigtrap', reason: `${back.reason}; the FP state: ${cls.verdict}` }
+        : {
+            verdict: 'sigsegv',
+            phase: 'return',
+            trap: back.trap!,
+            reason: `${syscall} succeeds (${cls.verdict}), then ${back.reason}`,
+          };
+  v.restored = fp.restored;
+  v.init = fp.init;
+  v.mxcsr = mxcsr;
+  v.x87 = x87;
+  if (fp.path !== 'init') v.image = { address: fp.image, format: fp.format };
+  v.resumes = resumes as Verdict['resumes'];
+  v.steps = steps;
+  v.notes = notes;
+  return v as Verdict;
 }

@@ -7,6 +7,7 @@ import {
   type FrameLocation,
   type LayoutChoice,
   type LayoutSource,
+  reviseDecoded,
 } from '../frame/decode.js';
 import {
   candidateName,
@@ -169,7 +170,8 @@ function rawFrameDecoder(path: string, o: FrameOptions): (memory: Memory) => Loa
       o.kernel,
       given.profile.origin === 'host' ? given.profile.file.observed?.kernel : undefined,
     );
-    decode = (memory) => resolveFrame(memory, { ...opts, given, kernel });
+    const r = { ...opts, given, kernel };
+    decode = (memory) => resolveFrame(memory, r);
   } else {
     // No --profile: the host's layout if the frame fits it, else whatever it fits.
     let host: (ProfileChoice & { source: LayoutSource }) | undefined;
@@ -183,13 +185,13 @@ function rawFrameDecoder(path: string, o: FrameOptions): (memory: Memory) => Loa
     const kernel = chooseKernel(o.kernel, host?.profile.file.observed?.kernel);
     decode = (memory) => {
       const decoded = resolveFrame(memory, { ...opts, ...(host ? { named: host } : {}), kernel });
-      return hostNote ? { ...decoded, notes: [...decoded.notes, hostNote] } : decoded;
+      return hostNote ? reviseDecoded(decoded, { notes: [...decoded.notes, hostNote] }) : decoded;
     };
   }
   return (memory) => {
     checkAddress(memory, o.kind);
     const decoded = decode(memory);
-    checkAddress(memory, decoded.state.kind);
+    checkAddress(memory, decoded.layout.kind);
     return { decoded };
   };
 }
@@ -318,13 +320,18 @@ export function resolveFrame(memory: Memory, r: Resolve): DecodedFrame {
           ? `the core's XSAVE layout (${first.ref}), and the frame fits it`
           : "no --profile: the frame fits the host's layout";
     try {
+      // Named field by field: a bulk decode makes this request once per frame, and V8 copies
+      // `{ ...base, k: v }` through its slow path.
       firstTry = decodeFrame({
-        ...base,
+        memory,
+        kernel: r.kernel,
+        config: r.config,
+        delivery: r.delivery,
         profileRef: first.ref,
         profile: first.profile,
         kind,
-        ...(r.amx ? { amx: r.amx } : {}),
-        ...(r.locate ? { locate: r.locate } : {}),
+        amx: r.amx,
+        locate: r.locate,
         layout: { source, why, candidates: [] },
       });
     } catch (e) {
@@ -370,14 +377,13 @@ export function resolveFrame(memory: Memory, r: Resolve): DecodedFrame {
       );
     if (firstError) throw firstError;
     if (r.force && firstTry)
-      return {
-        ...firstTry,
+      return reviseDecoded(firstTry, {
         layout: { ...firstTry.layout, why: `--profile ${r.given.ref} --force, although ${misfit}` },
         notes: [
           ...firstTry.notes,
           ...firstTry.findings.map((f) => `does not fit: ${formatFinding(f)} (${f.rule})`),
         ],
-      };
+      });
     throw new DecodeError(
       `${misfit}. ${suggestion(memory, r)}, or --force to decode it with ${r.given.ref} anyway`,
       { path: firstTry!.findings[0]!.field, offset: firstTry!.findings[0]!.offset },
@@ -414,14 +420,13 @@ export function resolveFrame(memory: Memory, r: Resolve): DecodedFrame {
       ? `the frame fits no layout; closest: ${candidateName(best)}: ${listFindings(best.findings)}`
       : 'no layout to try');
   if (r.force && firstTry)
-    return {
-      ...firstTry,
+    return reviseDecoded(firstTry, {
       layout: { ...firstTry.layout, why: `--force, although ${what}` },
       notes: [
         ...firstTry.notes,
         ...firstTry.findings.map((x) => `does not fit: ${formatFinding(x)} (${x.rule})`),
       ],
-    };
+    });
   throw new DecodeError(
     `${what}; and it fits none of the ${inferred.tried} shipped layouts (profile × frame kind × AMX state) either. Check --address (and --frame/--ucontext/--top), or name the layout with --profile and --abi`,
     f ? { path: f.field, offset: f.offset } : {},

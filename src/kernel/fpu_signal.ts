@@ -19,7 +19,7 @@ import {
 } from '../xsave/restore.js';
 import { type KernelChoice, ruleAt } from './eras.js';
 import type { TaskFpu } from './task.js';
-import { accessOk, copyFromUser, getU32, hexAddr, type UserMemory, userEnd } from './uaccess.js';
+import { accessOk, getU32, hexAddr, type UserMemory, userEnd, userOffset, viewOf } from './uaccess.js';
 import { hasIa32, type KernelConfig, type KernelXfeatures } from './xstate.js';
 
 /**
@@ -132,7 +132,7 @@ const componentRegions = memo(
 );
 
 function unreadable(mem: UserMemory, base: bigint, regions: readonly Region[]): Region | undefined {
-  return regions.find((r) => !copyFromUser(mem, base + BigInt(r.offset), r.size));
+  return regions.find((r) => userOffset(mem, base + BigInt(r.offset), r.size) < 0);
 }
 
 /** Where MXCSR comes from after the restore: the frame, its initial value, or the kernel's stale copy. */
@@ -192,22 +192,26 @@ const HDR_AT = {
   reserved1: locate(xstate_header, dataModels.lp64, 'reserved1'),
   reserved2: locate(xstate_header, dataModels.lp64, 'reserved2'),
 };
-const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
-function readSw(b: Uint8Array): Sw {
-  const v = view(b);
+
+/** sw_reserved's words, from the bytes where it starts at `at`. */
+export function readSw(b: Uint8Array, at = 0): Sw {
+  const v = viewOf(b);
   return {
-    magic1: v.getUint32(SW_AT.magic1, true),
-    extended_size: v.getUint32(SW_AT.extended_size, true),
-    xfeatures: v.getBigUint64(SW_AT.xfeatures, true),
-    xstate_size: v.getUint32(SW_AT.xstate_size, true),
+    magic1: v.getUint32(at + SW_AT.magic1, true),
+    extended_size: v.getUint32(at + SW_AT.extended_size, true),
+    xfeatures: v.getBigUint64(at + SW_AT.xfeatures, true),
+    xstate_size: v.getUint32(at + SW_AT.xstate_size, true),
   };
 }
-function readHeader(b: Uint8Array): XsaveHeaderWords {
-  const v = view(b);
-  const words = (r: { offset: number; size: number }) =>
-    Array.from({ length: r.size / 8 }, (_, i) => v.getBigUint64(r.offset + 8 * i, true));
+function readHeader(b: Uint8Array, at: number): XsaveHeaderWords {
+  const v = viewOf(b);
+  const words = (r: { offset: number; size: number }) => {
+    const out: bigint[] = [];
+    for (let o = at + r.offset; o < at + r.offset + r.size; o += 8) out.push(v.getBigUint64(o, true));
+    return out;
+  };
   return {
-    xfeatures: v.getBigUint64(HDR_AT.xfeatures, true),
+    xfeatures: v.getBigUint64(at + HDR_AT.xfeatures, true),
     reserved1: words(HDR_AT.reserved1),
     reserved2: words(HDR_AT.reserved2),
   };
@@ -223,9 +227,9 @@ export function checkXstateInSigframe(
   bufFx: bigint,
   ctx: Pick<FpuRestoreContext, 'task' | 'kernel'>,
 ): { fault: string } | { sw: Sw; fxOnly?: string; passed?: string } {
-  const raw = copyFromUser(mem, bufFx + BigInt(SW.offset), SW.size);
-  if (!raw) return { fault: `sw_reserved at ${hexAddr(bufFx + BigInt(SW.offset))} is not readable` };
-  const sw = readSw(raw);
+  const raw = userOffset(mem, bufFx + BigInt(SW.offset), SW.size);
+  if (raw < 0) return { fault: `sw_reserved at ${hexAddr(bufFx + BigInt(SW.offset))} is not readable` };
+  const sw = readSw(mem.bytes, raw);
   const rule = ruleAt(magicCheckRule, ctx.kernel);
   const userSize = ctx.task.userSize;
   if (sw.magic1 !== K.FP_XSTATE_MAGIC1)
@@ -312,9 +316,9 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
     step('check_xstate_in_sigframe', SIGNAL_C, fxOnly ?? c.passed ?? '');
   } else fxOnly = 'the kernel does not use XSAVE on this CPU';
 
-  const legacy = copyFromUser(mem, bufFx, FXSAVE_BYTES);
+  const legacy = userOffset(mem, bufFx, FXSAVE_BYTES) >= 0;
   const mxcsrAddr = bufFx + BigInt(MXCSR_AT);
-  const mxcsrOf = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset + MXCSR_AT, 4).getUint32(0, true);
+  const mxcsrOf = () => getU32(mem, mxcsrAddr)!;
   const carriedOf = (hdr: XsaveHeaderWords | undefined) => (hdr ? hdr.xfeatures & all : 0n);
 
   if (!ia32Fx) {
@@ -322,7 +326,7 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
     // than a page fault it can fault in fails the restore.
     if (!legacy)
       return fail('restore_fpregs_from_user', SIGNAL_C, `the image at ${hexAddr(bufFx)} is not readable`);
-    const mxcsr = mxcsrOf(legacy);
+    const mxcsr = mxcsrOf();
     if (fxOnly !== undefined || !k.xsave) {
       const r = k.fxsr ? fxrstor({ address: bufFx, mxcsr, mxcsrMask: ctx.mxcsrMask }) : undefined;
       if (r?.fault) return fail('FXRSTOR', SDM_FXRSTOR, r.fault);
@@ -349,14 +353,14 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
         notes,
       };
     }
-    const hdrBytes = copyFromUser(mem, bufFx + BigInt(HEADER_AT), HEADER_SIZE);
-    if (!hdrBytes)
+    const hdrAt = userOffset(mem, bufFx + BigInt(HEADER_AT), HEADER_SIZE);
+    if (hdrAt < 0)
       return fail(
         'XRSTOR',
         SDM_XRSTOR,
         `the XSAVE header at ${hexAddr(bufFx + BigInt(HEADER_AT))} is not readable`,
       );
-    const header = readHeader(hdrBytes);
+    const header = readHeader(mem.bytes, hdrAt);
     // d877550eaf2d (v6.8; 6.7.6, 6.6.18, 6.1.79): only the task's features are requested.
     const rfbm = sw!.xfeatures & task.userXfeatures;
     const r = xrstor({
@@ -426,17 +430,17 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
   }
 
   // The 32-bit path: the FSAVE header first, then the image into the kernel's buffer.
-  if (!copyFromUser(mem, fpstate, USER_I387_IA32))
+  if (userOffset(mem, fpstate, USER_I387_IA32) < 0)
     return fail('__fpu_restore_sig', SIGNAL_C, `the FSAVE header at ${hexAddr(fpstate)} is not readable`);
   let carried: bigint;
   let buffered: bigint;
   let mxcsrFromFrame: boolean;
   if (k.xsave && fxOnly === undefined) {
     const hdrAt = bufFx + BigInt(HEADER_AT);
-    const hdrBytes = copyFromUser(mem, hdrAt, HEADER_SIZE);
-    if (!hdrBytes)
+    const hdrOff = userOffset(mem, hdrAt, HEADER_SIZE);
+    if (hdrOff < 0)
       return fail('copy_uabi_to_xstate', XSTATE_C, `the XSAVE header at ${hexAddr(hdrAt)} is not readable`);
-    const header = readHeader(hdrBytes);
+    const header = readHeader(mem.bytes, hdrOff);
     const v = validateUserXstateHeader(header, task.userXfeatures);
     if (v) return fail('validate_user_xstate_header', XSTATE_C, v);
     const { FP, SSE, YMM } = XFEATURE_MASK;
@@ -465,7 +469,7 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
   } else {
     if (!legacy)
       return fail('__fpu_restore_sig', SIGNAL_C, `the FXSAVE image at ${hexAddr(bufFx)} is not readable`);
-    const mx = mxcsrOf(legacy);
+    const mx = mxcsrOf();
     const bad = mxcsrInvalid(mx, ctx.mxcsrMask);
     // CONFIG_X86_32 masks bad bits instead of refusing them ("broken hardware").
     if (bad && ctx.config.bits === 64) return fail('__fpu_restore_sig', SIGNAL_C, `${bad}: refused`);

@@ -87,10 +87,19 @@ const formatModel: Record<SiginfoAbi, DataModelName> = { x86_64: 'lp64', ia32: '
  * the alternatives are laid out as ILP32 lays them out, for x32 too.
  */
 export function siginfoFormat(abi: SiginfoAbi): SiginfoFormat {
+  return formats[abi];
+}
+
+const formatOf = (abi: SiginfoAbi): SiginfoFormat => {
   const header = abi === 'x86_64' ? siginfo : compat_siginfo;
   const model = dataModels[formatModel[abi]];
   return { header, model, base: offsetOf(header, model, '_sifields') };
-}
+};
+const formats: Record<SiginfoAbi, SiginfoFormat> = {
+  x86_64: formatOf('x86_64'),
+  ia32: formatOf('ia32'),
+  x32: formatOf('x32'),
+};
 
 /**
  * The struct the kernel writes over `_sifields` for this ABI: the layout's, except for SIGCHLD
@@ -132,12 +141,20 @@ function codeTable(signo: number): Readonly<Record<string, number>> {
  * a code no table names (past a signal's NSIG* limit, ptrace's (event << 8) | SIGTRAP codes).
  */
 export function siCodeName(signo: number, code: number): SiCodeName | null {
-  if (code <= SI.SI_USER || code >= SI.SI_KERNEL) {
-    const hit = Object.entries(SI).find(([, v]) => v === code);
-    return (hit?.[0] as SiCodeName | undefined) ?? null;
+  const table = code <= SI.SI_USER || code >= SI.SI_KERNEL ? SI : codeTable(signo);
+  return namesOf(table).get(code) ?? null;
+}
+
+/** Each code table by value, the first name for a value winning (as a search of the table would). */
+const codeNames = new Map<object, Map<number, SiCodeName>>();
+function namesOf(table: Readonly<Record<string, number>>): Map<number, SiCodeName> {
+  let names = codeNames.get(table);
+  if (!names) {
+    names = new Map();
+    for (const [name, v] of Object.entries(table)) if (!names.has(v)) names.set(v, name as SiCodeName);
+    codeNames.set(table, names);
   }
-  const hit = Object.entries(codeTable(signo)).find(([, v]) => v === code);
-  return (hit?.[0] as SiCodeName | undefined) ?? null;
+  return names;
 }
 
 /**

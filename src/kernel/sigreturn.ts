@@ -87,7 +87,7 @@ export function forceValidSs(ss: number, kernelBits: 64 | 32): number {
 export interface SigcontextInput {
   readonly regs: SigcontextRegs;
   /** uc_flags, read by 64-bit and x32 rt_sigreturn only. */
-  readonly ucFlags?: bigint;
+  readonly ucFlags?: bigint | undefined;
   readonly ia32: boolean;
   readonly kernelBits: 64 | 32;
 }
@@ -100,7 +100,14 @@ export interface SigcontextInput {
 export function restoreSigcontext(i: SigcontextInput, steps: RestoreStep[], notes: string[]): SigcontextRegs {
   const r = i.regs;
   const src = i.ia32 ? SIGNAL_32 : SIGNAL_64;
-  const fixed = { ...r, cs: r.cs | 3, ss: r.ss | 3, flags: restoredFlags(r.flags) };
+  // Field by field: V8 copies `{ ...r, k: v }` through its slow path, a µs each (see sigreturnVerdict).
+  const fixed: SigcontextRegs = {
+    ip: r.ip,
+    sp: r.sp,
+    flags: restoredFlags(r.flags),
+    cs: r.cs | 3,
+    ss: r.ss | 3,
+  };
   if (fixed.cs !== r.cs || fixed.ss !== r.ss)
     steps.push({
       rule: 'restore_sigcontext',
@@ -122,7 +129,7 @@ export function restoreSigcontext(i: SigcontextInput, steps: RestoreStep[], note
             ? `ss ${hex(ss)} is a valid data segment`
             : `ss ${hex(fixed.ss)} is not a valid data segment: replaced by __USER_DS ${hex(ss)}`,
       });
-      return { ...fixed, ss };
+      return { ip: fixed.ip, sp: fixed.sp, flags: fixed.flags, cs: fixed.cs, ss };
     }
     if (!strict)
       notes.push('uc_flags lacks UC_STRICT_RESTORE_SS, but cs is not 64-bit user code: ss is not fixed up');
@@ -148,7 +155,8 @@ export function restoreSigcontext(i: SigcontextInput, steps: RestoreStep[], note
         result: `${seg} ${hex(sel)} selects ${d === 'ldt' ? 'an LDT entry (none assumed)' : d === 'none' ? 'no descriptor' : 'a kernel descriptor'}: the load faults and ${seg} is null`,
       });
   }
-  return { ...fixed, ds: out.ds!, es: out.es!, fs: out.fs!, gs: out.gs! };
+  const { ip, sp, flags, cs, ss } = fixed;
+  return { ip, sp, flags, cs, ss, ds: out.ds!, es: out.es!, fs: out.fs!, gs: out.gs! };
 }
 
 /** Canonical in 4-level paging: bits 63..47 all equal. */
@@ -169,7 +177,10 @@ export function returnToUser(regs: SigcontextRegs, ia32: boolean, kernelBits: 64
   const notes: string[] = [];
   const done = (o: Omit<ReturnToUser, 'regs' | 'steps' | 'notes' | 'mode'>, mode: 64 | 32): ReturnToUser => {
     steps.push({ rule: 'return to user mode', source: IRET, result: o.reason });
-    return { ...o, regs, mode, steps, notes };
+    const { outcome, trap, reason } = o;
+    return trap
+      ? { outcome, trap, reason, regs, mode, steps, notes }
+      : { outcome, reason, regs, mode, steps, notes };
   };
   const cs = descriptorOf(regs.cs, kernelBits);
   const frameMode = ia32 ? 32 : 64;

@@ -13,16 +13,37 @@ export interface UserMemory {
   readonly bytes: Uint8Array;
 }
 
-/** copy_from_user(): the bytes, or undefined where the read would fault. */
-export function copyFromUser(m: UserMemory, addr: bigint, len: number): Uint8Array | undefined {
-  const off = addr - m.address;
-  if (off < 0n || off + BigInt(len) > BigInt(m.bytes.length)) return undefined;
-  return m.bytes.subarray(Number(off), Number(off) + len);
+const views = new WeakMap<Uint8Array, DataView>();
+
+/**
+ * A DataView over exactly `bytes`, kept while they live: a frame's decode reads them in several
+ * places, and making a view costs more than the words read through it.
+ */
+export function viewOf(bytes: Uint8Array): DataView {
+  let v = views.get(bytes);
+  if (v === undefined) {
+    v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    views.set(bytes, v);
+  }
+  return v;
 }
 
+/** Where `len` bytes at `addr` start in the captured bytes, or -1 where a read would fault. */
+export function userOffset(m: UserMemory, addr: bigint, len: number): number {
+  const off = Number(addr - m.address);
+  return off >= 0 && off + len <= m.bytes.length ? off : -1;
+}
+
+/** copy_from_user(): the bytes, or undefined where the read would fault. */
+export function copyFromUser(m: UserMemory, addr: bigint, len: number): Uint8Array | undefined {
+  const off = userOffset(m, addr, len);
+  return off < 0 ? undefined : m.bytes.subarray(off, off + len);
+}
+
+/** get_user() of a u32. */
 export function getU32(m: UserMemory, addr: bigint): number | undefined {
-  const b = copyFromUser(m, addr, 4);
-  return b && new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+  const o = userOffset(m, addr, 4);
+  return o < 0 ? undefined : viewOf(m.bytes).getUint32(o, true);
 }
 
 /**
