@@ -205,6 +205,9 @@ export type FrameSpans = { readonly frameSize: number } | { readonly framesAt: r
  */
 export const MAX_FRAME_SPAN = 1 << 15;
 
+/** Bytes a bulk decode reads at a time (whole records of --frame-size). */
+const BULK_CHUNK = 1 << 20;
+
 export type BulkFrame =
   | { readonly index: number; readonly offset: number; readonly decoded: DecodedFrame }
   | { readonly index: number; readonly offset: number; readonly error: SigframeError };
@@ -224,6 +227,22 @@ export function* decodeFrames(
   const f = openInput(path, 'raw frame bytes');
   try {
     const decoder = rawFrameDecoder(path, o);
+    // Records are read a chunk of whole records at a time: a read and a buffer per frame cost
+    // about as much as the frame's decode. Each chunk is a new buffer (the decoded frames read
+    // their bytes on first use).
+    const chunk = {
+      start: 0,
+      bytes: new Uint8Array(0) as Uint8Array,
+      at(offset: number, length: number): Uint8Array {
+        if (offset + Math.min(length, f.size - offset) > this.start + this.bytes.length) {
+          const records = Math.max(1, Math.floor(BULK_CHUNK / length));
+          this.start = offset;
+          this.bytes = f.read(offset, Math.min(records * length, f.size - offset));
+        }
+        const from = offset - this.start;
+        return this.bytes.subarray(from, Math.min(from + length, this.bytes.length));
+      },
+    };
     const places =
       'frameSize' in spans
         ? (function* () {
@@ -242,7 +261,8 @@ export function* decodeFrames(
         };
         continue;
       }
-      const bytes = f.read(offset, Math.min(length, f.size - offset));
+      const bytes =
+        'frameSize' in spans ? chunk.at(offset, length) : f.read(offset, Math.min(length, f.size - offset));
       const address = 'frameSize' in spans ? o.address : o.address + BigInt(offset);
       try {
         yield { index, offset, decoded: decoder({ address, bytes }).decoded };
