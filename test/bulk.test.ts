@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { decodeFrames, loadFrame } from '../src/io/frames.js';
+import { frameLayout, sigcontextOf } from '../src/frame/layout.js';
+import { decodeFrames, loadFrame, stateTarget } from '../src/io/frames.js';
 import { toJson } from '../src/schema/json.js';
 import { cli, fixture } from './support/helpers.js';
 
@@ -67,6 +68,38 @@ describe('decoding many frames from one file (decode --frame-size, --frames-at)'
       findings: 0,
     });
     assert.match(rows[3].error, /does not fit/);
+  });
+
+  test('records across the 1 MiB chunks a bulk decode reads, and a short last record', () => {
+    // One real frame over more than a chunk, each record's r8 set to its index, then half a
+    // record: every whole record decodes as the capture does with its own r8, read whichever
+    // chunk holds it and after every chunk was read; the half is an error at its offset.
+    const c = captures[0]!;
+    const size = c.bytes.length;
+    const n = Math.ceil((1 << 20) / size) + 7;
+    const l = frameLayout(stateTarget(c.one.state));
+    const r8 =
+      Number(c.one.frame - BigInt(c.info.address)) + l.sigcontext.fields.find(([m]) => m === 'r8')![1].offset;
+    const records = Buffer.concat([
+      ...Array.from({ length: n }, () => c.bytes),
+      c.bytes.subarray(0, size / 2),
+    ]);
+    for (let i = 0; i < n; i++) records.writeBigUInt64LE(BigInt(i), i * size + r8);
+    const file = join(dir, 'chunks.bin');
+    writeFileSync(file, records);
+    const address = BigInt(c.info.address);
+    const out = [...decodeFrames(file, { frameSize: size }, { address, profile })];
+    assert.equal(out.length, n + 1);
+    for (const f of out.slice(0, n)) {
+      assert.ok('decoded' in f, `record ${f.index}`);
+      assert.equal(f.offset, f.index * size);
+      assert.equal(toJson(f.decoded.verdict.verdict), toJson(c.one.verdict.verdict), `record ${f.index}`);
+      assert.equal(sigcontextOf(f.decoded.state.frame, 'x86_64').r8, BigInt(f.index), `record ${f.index}`);
+    }
+    const lastWhole = out[n - 1]!;
+    assert.ok('decoded' in lastWhole && toJson(lastWhole.decoded.registers) === toJson(c.one.registers));
+    const last = out[n]!;
+    assert.ok('error' in last && last.offset === n * size, String(last));
   });
 
   test('frames at offsets of one memory image, each at the image address + its offset', () => {

@@ -3,13 +3,18 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { dataModels } from '../layouts/abi.js';
+import { fpstate_64 } from '../layouts/uapi.js';
 import { XFEATURE } from '../layouts/xfeatures.js';
-import { frameLayout } from '../src/frame/layout.js';
+import { reviseDecoded } from '../src/frame/decode.js';
+import { frameLayout, sigcontextOf } from '../src/frame/layout.js';
 import { leValue } from '../src/frame/registers.js';
+import type { FrameValue } from '../src/frame/state.js';
 import { captureHostFrames } from '../src/host/capture.js';
 import { writtenMask } from '../src/io/capture-file.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { toJson } from '../src/schema/json.js';
+import { decode } from '../src/schema/parse.js';
 import { checkDir, scenarios } from './support/frames.js';
 import { cli, fixture, hostSkipReason } from './support/helpers.js';
 
@@ -109,6 +114,37 @@ describe('parts of a decoded frame made on first read (registers, extended compo
     const edited = { ...c.state.fpu!.components.OPMASK!, opmask_reg: Array(8).fill(0n) };
     c.state.fpu!.components.OPMASK = edited;
     assert.equal(c.state.fpu!.components.OPMASK, edited);
+  });
+});
+
+describe('parts of a decoded frame made on first read: the state, the frame struct, the FXSAVE image', () => {
+  test('they wait for their first read, a revised decode keeps them waiting, and they read as an eager decode', () => {
+    const file = fixture('frames', 'x86_64-sigusr1-vectors.json');
+    const waiting = (o: object, key: string) =>
+      typeof Object.getOwnPropertyDescriptor(o, key)?.get === 'function';
+    const d = loadFrame(file).decoded;
+    assert.ok(waiting(d, 'state') && waiting(d, 'registers'));
+    const r = reviseDecoded(d, { notes: [...d.notes, 'revised'] });
+    assert.ok(waiting(r, 'state') && waiting(r, 'registers'), 'reviseDecoded read them');
+    assert.deepEqual(Object.keys(r), Object.keys(d));
+    assert.deepEqual(r.notes.at(-1), 'revised');
+    const s = r.state;
+    assert.ok(waiting(s, 'frame') && waiting(s.fpu!, 'legacy') && waiting(s.fpu!, 'components'));
+    // What they read as: the frame struct and image binary-parser decodes from the capture's bytes.
+    const { capture } = loadFrame(file);
+    const t = stateTarget(s);
+    const l = frameLayout(t);
+    const mem = capture!.memory;
+    const at = Number(r.frame - mem.address);
+    const eager = decode(l.kind.struct, t.model, mem.bytes, at) as FrameValue;
+    // Every member but the reserved words, which the kernel never writes and a decode reads as 0.
+    const { reserved1, ...own } = sigcontextOf(s.frame, s.kind);
+    const { reserved1: stale, ...raw } = sigcontextOf(eager, s.kind);
+    assert.equal(toJson(own), toJson(raw));
+    assert.deepEqual([toJson(reserved1), stale !== undefined], [toJson(Array(8).fill(0n)), true]);
+    const fx = decode(fpstate_64, dataModels.lp64, mem.bytes, Number(r.buf_fx! - mem.address));
+    assert.equal(toJson(s.fpu!.legacy.xmm_space), toJson(fx.xmm_space));
+    assert.equal(toJson({ ...r, notes: d.notes }), toJson(d));
   });
 });
 

@@ -33,6 +33,12 @@ export interface FrameRegisters {
 
 /** Template bytes after the XSAVE image (MAGIC2 and the slack) written as constants, not copied, up to this. */
 const POST_CONSTANTS = 64;
+/**
+ * Template bytes before the image (the frame struct and the gap to buf_fx) written as constants
+ * around the registers, not copied, up to this: a copy costs some 50 ns however short (V8's
+ * TypedArray set()), the stores a few, and the registers overwrite most of a copy anyway.
+ */
+const PRE_CONSTANTS = 1024;
 
 /**
  * Many frames for one delivery: buildFrame() lays out the first (placement, derived members,
@@ -142,10 +148,27 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
     }
     return out.join(' ');
   };
+  // Before the image: the template's bytes where no register goes; each register's own when the
+  // caller gives none.
+  const inlinePre = fx <= PRE_CONSTANTS;
+  const members = [...scalars].sort(([, a], [, b]) => a.offset - b.offset);
+  const pre = (a: Access) => {
+    if (!inlinePre) return 'out.set(PRE, 0);';
+    const out: string[] = [];
+    let at = 0;
+    for (const [, f] of members) {
+      if (f.offset > at) out.push(constants(a, at, f.offset));
+      at = Math.max(at, f.offset + f.size);
+    }
+    if (fx > at) out.push(constants(a, at, fx));
+    return out.join('\n  ');
+  };
+  const keep = (a: Access, f: { offset: number; size: number }) =>
+    inlinePre ? constants(a, f.offset, f.offset + f.size) : '';
   const value = (size: number) => (size === 8 ? "typeof v === 'bigint' ? v : BigInt(v)" : 'Number(v)');
   const body = (a: Access) => `
   ${a.bases('o', scAlign, 'writeSlow(regs, out)')}
-  out.set(PRE, 0);
+  ${pre(a)}
   const x = regs.xsave;
   if (x !== undefined) {
     if (regs.legacy !== undefined || regs.components !== undefined) E.both('xsave or legacy/components');
@@ -194,10 +217,16 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
     ${scalars
       .map(
         ([name, f]) =>
-          `v = sc.${name}; if (v !== undefined) { given++; ${a.write('o', f.offset, f.size, value(f.size))} }`,
+          `v = sc.${name}; if (v !== undefined) { given++; ${a.write('o', f.offset, f.size, value(f.size))} }${inlinePre ? ` else { ${keep(a, f)} }` : ''}`,
       )
       .join('\n    ')}
     if (given !== Object.keys(sc).length) E.registers(sc);
+  }${
+    inlinePre
+      ? ` else {
+    ${scalars.map(([, f]) => keep(a, f)).join('\n    ')}
+  }`
+      : ''
   }
   ${
     fsave === undefined
