@@ -180,6 +180,9 @@ function outcome(input: Uint8Array, s: Seed, kind: FrameKindName): Outcome {
       kernel: s.t.kernel,
       config: s.t.config,
     });
+    // Every part, those made on first read too (the frame struct, the FXSAVE image, the
+    // components, the registers), as `decode --json` prints them.
+    toJson(d);
     if (kind === s.t.kind) frameReader(s.t).read(input, s.address);
     return { kind: 'result', verdict: d.verdict.verdict };
   } catch (e) {

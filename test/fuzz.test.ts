@@ -17,6 +17,7 @@ import { decodeFrame } from '../src/frame/decode.js';
 import { frameReader } from '../src/frame/reader.js';
 import { loadFrame, stateTarget } from '../src/io/frames.js';
 import { SigframeError } from '../src/schema/errors.js';
+import { toJson } from '../src/schema/json.js';
 import { fixture } from './support/helpers.js';
 
 // The fuzzer of `npm run fuzz`, 10^4 inputs per test run (10^6 runs by hand; README has the record).
@@ -57,7 +58,10 @@ test('regression inputs (edge cases and minimized crashers) end as recorded', ()
         'verdict',
         `${f}.json: record how decoding must end (expect: error or verdict)`,
       );
-      assert.equal(run().verdict.verdict, meta.verdict, `${f}: ${meta.why}`);
+      const d = run();
+      assert.equal(d.verdict.verdict, meta.verdict, `${f}: ${meta.why}`);
+      // The parts made on first read decode too (decode --json prints them all).
+      assert.doesNotThrow(() => toJson(d), f);
     }
     // The compiled reader: fields or a typed error with the offset, whatever decodeFrame said.
     if (meta.kind === t.kind) {
