@@ -24,6 +24,7 @@ import {
   u64,
 } from '../src/schema/index.js';
 import { layoutOf, locate } from '../src/schema/layout.js';
+import { memo } from '../src/schema/memo.js';
 import { valueAt } from '../src/schema/value.js';
 import { arbitraryOf } from '../src/testing/arbitraries.js';
 
@@ -249,5 +250,31 @@ describe('one struct, two declarations', () => {
       }
       assert.equal(sizeOf(fregs_state, m), FREGS_STATE_SIZE);
     }
+  });
+});
+
+describe('memo: one answer per object and key, the last one kept for repeated calls', () => {
+  test('answers as a fresh lookup would, whatever the order of calls (fast-check)', () => {
+    const objects = [{ n: 1 }, { n: 2 }, { n: 3 }];
+    let computed = 0;
+    const m = memo(
+      (o: { n: number }, a: bigint, b: string) => {
+        computed++;
+        return `${o.n}|${a}|${b}`;
+      },
+      (a, b) => `${a}|${b}`,
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(2), fc.bigInt({ min: 0n, max: 3n }), fc.constantFrom('x', 'y')), {
+          maxLength: 40,
+        }),
+        (calls) => {
+          for (const [i, a, b] of calls) assert.equal(m(objects[i]!, a, b), `${objects[i]!.n}|${a}|${b}`);
+        },
+      ),
+    );
+    // Each of the 3 × 4 × 2 questions computed once, however often it was asked.
+    assert.ok(computed <= 24, `computed ${computed} times`);
   });
 });

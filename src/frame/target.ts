@@ -39,30 +39,5 @@ export function frameTarget(
   config: KernelConfig,
   amx: AmxState,
 ): FrameTarget {
-  // The last answer, by identity: a bulk decode asks for the same target once per frame, and the
-  // memo's string keys cost more than the rest of the lookup.
-  const l = last;
-  if (
-    l &&
-    l.profile === profile &&
-    l.kernel === kernel &&
-    l.config === config &&
-    l.kind === kind &&
-    l.amx === amx
-  )
-    return l.t;
-  const t = targetOf(systemTarget(profile, kernel, config), kind, amx);
-  last = { profile, kernel, config, kind, amx, t };
-  return t;
+  return targetOf(systemTarget(profile, kernel, config), kind, amx);
 }
-
-let last:
-  | {
-      profile: Profile;
-      kernel: KernelChoice;
-      config: KernelConfig;
-      kind: FrameKindName;
-      amx: AmxState;
-      t: FrameTarget;
-    }
-  | undefined;

@@ -194,7 +194,7 @@ const HDR_AT = {
 };
 
 /** sw_reserved's words, from the bytes where it starts at `at`. */
-export function readSw(b: Uint8Array, at = 0): Sw {
+export function readSw(b: Uint8Array, at: number): Sw {
   const v = viewOf(b);
   return {
     magic1: v.getUint32(at + SW_AT.magic1, true),
