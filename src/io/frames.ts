@@ -215,8 +215,9 @@ export type BulkFrame =
 /**
  * Decodes many raw frames from one file as the caller iterates, holding one chunk of it at a
  * time (a MiB of whole records, or one frame's span): `frameSize` N reads records of N bytes,
- * each captured at `address` (a recorder writing every delivery on one alt stack); `framesAt` reads each offset of one memory image whose first
- * byte is at `address` (a stack dump holding several frames), up to MAX_FRAME_SPAN bytes of it.
+ * each captured at `address` (a recorder writing every delivery on one alt stack); `framesAt`
+ * reads each offset of one memory image whose first byte is at `address` (a stack dump holding
+ * several frames), up to MAX_FRAME_SPAN bytes of it.
  * A frame that cannot be decoded is yielded as its error; the rest go on.
  */
 export function* decodeFrames(
