@@ -56,7 +56,11 @@ export function hexRegisters<T>(value: T): T {
     if (Array.isArray(v)) return v.map((x) => walk(x, false));
     if (v === null || typeof v !== 'object') return v;
     const proto = Object.getPrototypeOf(v);
-    if (proto !== Object.prototype && proto !== null) return v; // Uint8Array and the like
+    if (proto !== Object.prototype && proto !== null) {
+      // A decoded frame is a class instance whose JSON is its toJSON(); Uint8Array and the like stay.
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      return typeof toJSON === 'function' ? walk(toJSON.call(v), registers) : v;
+    }
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
       out[k] = registers && typeof x === 'number' ? hex(x >>> 0) : walk(x, k === 'registers');

@@ -259,7 +259,7 @@ function meters(c: Case) {
     decodeFrame: meter(() => {
       const d = decodeFrame(request);
       SINK32[0]! ^= d.verdict.verdict.length ^ d.findings.length ^ (d.siginfo?.si_signo ?? 0);
-      SINK64[0]! ^= d.state.fpu?.xstate_bv ?? 0n;
+      SINK64[0]! ^= d.xstate_bv ?? 0n;
     }),
     // The typed values are made on first read: the cost of a decode that reads all of them.
     decodeFrameAll: meter(() => {

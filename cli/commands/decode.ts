@@ -242,7 +242,7 @@ async function bulk(argv: Args, address: bigint | undefined): Promise<number> {
             kind: d.layout.kind,
             profile: d.layout.profile,
             signal,
-            xstate_bv: d.state.fpu?.xstate_bv ?? null,
+            xstate_bv: d.xstate_bv,
             verdict: v,
             reason: d.verdict.reason,
             findings: d.findings.length,

@@ -4,7 +4,7 @@ import { fpstate_64 } from '../../layouts/uapi.js';
 import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
 import { fieldById } from '../cpuid/records.js';
-import type { DecodedFrame } from '../frame/decode.js';
+import { type DecodedFrame, type PlainDecodedFrame, plainDecoded } from '../frame/decode.js';
 import { inferXsaveLayout, type ProfileChoice } from '../frame/infer.js';
 import { assembleRegisters, type Registers } from '../frame/registers.js';
 import { type DecodedSiginfo, decodeSiginfo } from '../frame/siginfo.js';
@@ -91,7 +91,7 @@ export interface CoreThread {
     readonly registers: Registers;
   };
   readonly siginfo?: DecodedSiginfo;
-  readonly frames: readonly (DecodedFrame & {
+  readonly frames: readonly (PlainDecodedFrame & {
     readonly address: bigint;
     readonly kind: FrameKindName;
     readonly altstack: AltstackUse;
@@ -328,7 +328,7 @@ export function coreReport(core: ElfCore, o: CoreOptions): CoreReport {
       frames = findSignalFrames(core, process.files, t.registers.sp ?? 0n, targets, (kind, memory) =>
         o.decodeFrame(memory, kind, { ref: layout.profile, profile }),
       ).map((f) => ({
-        ...f.decoded,
+        ...plainDecoded(f.decoded),
         address: f.address,
         kind: f.kind,
         altstack: altstackUse(f.decoded, atMin === undefined ? undefined : Number(atMin)),

@@ -9,7 +9,7 @@ import type { KernelConfig } from '../kernel/xstate.js';
 import type { Profile } from '../profile/profile.js';
 import { DecodeError } from '../schema/errors.js';
 import { locate } from '../schema/layout.js';
-import { lazyProperty, memo } from '../schema/memo.js';
+import { memo } from '../schema/memo.js';
 import type { Infer } from '../schema/node.js';
 import { decode } from '../schema/parse.js';
 import { bitsOf, FXSAVE_SIZE, has, xfeatureName } from '../xsave/catalog.js';
@@ -80,6 +80,11 @@ export interface DecodedFrame {
   readonly frame: bigint;
   readonly fpstate: bigint;
   readonly buf_fx: bigint | null;
+  /**
+   * XSTATE_BV as the XSAVE header has it (null without sw_reserved): state.fpu.xstate_bv without
+   * making the state. Not in the JSON, whose state holds it.
+   */
+  readonly xstate_bv: bigint | null;
   readonly sw_reserved: Infer<typeof fpstate_64>['sw_reserved'] | null;
   readonly fsave_header: Infer<typeof fregs_state> | null;
   /** Components XSTATE_BV says the frame carries, by name. */
@@ -133,8 +138,8 @@ function frameStruct(bytes: Uint8Array, at: number, l: FrameLayout): FrameValue 
 
 /**
  * The extended components the frame carries (XSTATE_BV within XCR0 and sw_reserved.xfeatures):
- * each checked against the input now, decoded on first read — a verdict-only decode never looks
- * at the registers.
+ * each checked against the input now, decoded when the state is made — a verdict-only decode
+ * never looks at the registers.
  */
 function components(img: FpImage, l: FrameLayout, notes: string[]): () => ComponentValues {
   const { sw, xstateBv } = img;
@@ -143,20 +148,17 @@ function components(img: FpImage, l: FrameLayout, notes: string[]): () => Compon
   const carried = xstateBv & k.xcr0 & sw.xfeatures;
   for (const nr of bitsOf(xstateBv & ~k.xcr0)) notes.push(`XSTATE_BV bit ${nr} is not in XCR0`);
   const mem = img.memory;
-  const inside: ComponentSlot[] = [];
+  const inside: { c: ComponentSlot; off: number }[] = [];
   for (const c of l.image.components.values()) {
     if (!has(carried, c.nr)) continue;
     const start = img.bufFx + BigInt(c.offset);
-    if (userOffset(mem, start, c.size) < 0)
-      notes.push(`${c.name} at 0x${start.toString(16)} lies outside the input: not decoded`);
-    else inside.push(c);
+    const off = userOffset(mem, start, c.size);
+    if (off < 0) notes.push(`${c.name} at 0x${start.toString(16)} lies outside the input: not decoded`);
+    else inside.push({ c, off });
   }
   return () => {
     const out: Record<string, unknown> = {};
-    for (const c of inside) {
-      const off = userOffset(mem, img.bufFx + BigInt(c.offset), c.size);
-      lazyProperty(out, c.name, () => decode(c.registers, dataModels.lp64, mem.bytes, off));
-    }
+    for (const { c, off } of inside) out[c.name] = decode(c.registers, dataModels.lp64, mem.bytes, off);
     return out as ComponentValues;
   };
 }
@@ -164,10 +166,127 @@ function components(img: FpImage, l: FrameLayout, notes: string[]): () => Compon
 /** How a state names its kernel: the version, or the era's first version. */
 const kernelName = memo((k: KernelChoice) => (k.version ? k.version.join('.') : k.era.since));
 
-/** Replaces a first-read accessor with the value it made: a plain data property from then on. */
-function settle<T>(o: object, key: string, value: T): T {
-  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
-  return value;
+/**
+ * What a decode's first-read parts are made from, and each once made: shared by a decode and its
+ * revisions (reviseDecoded()), so reading a part in one reads it for all.
+ */
+interface FirstRead {
+  readonly state: () => SignalState;
+  readonly swReserved: () => DecodedFrame['sw_reserved'];
+  readonly fsaveHeader: () => DecodedFrame['fsave_header'];
+  readonly registers: (s: SignalState, fsave: DecodedFrame['fsave_header']) => Registers | null;
+  made: {
+    state?: SignalState;
+    sw_reserved?: DecodedFrame['sw_reserved'];
+    fsave_header?: DecodedFrame['fsave_header'];
+    registers?: Registers | null;
+  };
+}
+
+/** The members of a DecodedFrame made at decode time, in the order its JSON has them. */
+type DecodedNow = Omit<DecodedFrame, 'state' | 'sw_reserved' | 'fsave_header' | 'registers' | 'xstate_bv'>;
+
+/**
+ * A decoded frame: what decodeFrame() makes at once as own properties; the state, sw_reserved,
+ * the FSAVE header and the registers as getters made on first read. V8 makes an object with own
+ * accessors in 1–2 µs each (a literal's or defineProperty's), longer than the verdict; a class's
+ * are its prototype's, made once. toJSON() holds every part, as JSON.stringify and toJson() print.
+ */
+class Decoded implements DecodedFrame {
+  readonly frame: bigint;
+  readonly fpstate: bigint;
+  readonly buf_fx: bigint | null;
+  readonly written: readonly string[];
+  readonly siginfo: DecodedSiginfo | null;
+  readonly verdict: Verdict;
+  readonly notes: readonly string[];
+  readonly layout: LayoutChoice;
+  readonly findings: readonly Finding[];
+  readonly #lazy: FirstRead;
+  readonly #xstateBv: bigint | null;
+
+  constructor(now: DecodedNow, xstateBv: bigint | null, lazy: FirstRead) {
+    this.frame = now.frame;
+    this.fpstate = now.fpstate;
+    this.buf_fx = now.buf_fx;
+    this.written = now.written;
+    this.siginfo = now.siginfo;
+    this.verdict = now.verdict;
+    this.notes = now.notes;
+    this.layout = now.layout;
+    this.findings = now.findings;
+    this.#xstateBv = xstateBv;
+    this.#lazy = lazy;
+  }
+
+  get xstate_bv(): bigint | null {
+    return this.#xstateBv;
+  }
+  get state(): SignalState {
+    const m = this.#lazy.made;
+    if (m.state === undefined) m.state = this.#lazy.state();
+    return m.state;
+  }
+  get sw_reserved(): DecodedFrame['sw_reserved'] {
+    const m = this.#lazy.made;
+    if (m.sw_reserved === undefined) m.sw_reserved = this.#lazy.swReserved();
+    return m.sw_reserved;
+  }
+  get fsave_header(): DecodedFrame['fsave_header'] {
+    const m = this.#lazy.made;
+    if (m.fsave_header === undefined) m.fsave_header = this.#lazy.fsaveHeader();
+    return m.fsave_header;
+  }
+  get registers(): Registers | null {
+    const m = this.#lazy.made;
+    if (m.registers === undefined) m.registers = this.#lazy.registers(this.state, this.fsave_header);
+    return m.registers;
+  }
+
+  /** This decode with other notes or layout, sharing its first-read parts. */
+  revised(change: Partial<Pick<DecodedFrame, 'layout' | 'notes'>>): Decoded {
+    const now: DecodedNow = {
+      frame: this.frame,
+      fpstate: this.fpstate,
+      buf_fx: this.buf_fx,
+      written: this.written,
+      siginfo: this.siginfo,
+      verdict: this.verdict,
+      notes: change.notes ?? this.notes,
+      layout: change.layout ?? this.layout,
+      findings: this.findings,
+    };
+    return new Decoded(now, this.#xstateBv, this.#lazy);
+  }
+
+  toJSON(): PlainDecodedFrame {
+    return {
+      state: this.state,
+      frame: this.frame,
+      fpstate: this.fpstate,
+      buf_fx: this.buf_fx,
+      sw_reserved: this.sw_reserved,
+      fsave_header: this.fsave_header,
+      written: this.written,
+      registers: this.registers,
+      siginfo: this.siginfo,
+      verdict: this.verdict,
+      notes: this.notes,
+      layout: this.layout,
+      findings: this.findings,
+    };
+  }
+}
+
+/** A decoded frame as a plain object, every part read: what its JSON holds. */
+export type PlainDecodedFrame = Omit<DecodedFrame, 'xstate_bv'>;
+
+/**
+ * Every part of a decoded frame as own data properties, for a spread or structuredClone (which
+ * see a DecodedFrame's own properties only, not its first-read parts).
+ */
+export function plainDecoded(d: DecodedFrame): PlainDecodedFrame {
+  return d instanceof Decoded ? d.toJSON() : d;
 }
 
 /**
@@ -175,8 +294,8 @@ function settle<T>(o: object, key: string, value: T): T {
  * and the verdict rt_sigreturn would reach. Each part is read once, at the place the target's
  * layout gives; every offset is checked against the input first, and a frame that does not fit
  * is a DecodeError naming the member and byte offset. The verdict, the findings, siginfo and the
- * words they rest on are made at once; the typed values (state.frame, the FXSAVE image, the
- * components, the registers) on first read, from the input: it must not change until then.
+ * words they rest on are made at once; the state (its frame struct, FXSAVE image and components),
+ * sw_reserved and the registers on first read, from the input: it must not change until then.
  */
 export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const mem = req.memory;
@@ -214,94 +333,41 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
   const verdict = sigreturnVerdict(mem, words, img, t);
   const findings = checkFrame(mem, frame, l, req.expect);
   const fromFrame = deliveryOf(words, frame);
-  let fsave: Infer<typeof fregs_state> | null | undefined;
-  const fsaveHeader = () => {
-    if (fsave === undefined)
-      fsave = fsaveAt < 0 ? null : decode(fregs_state, dataModels.ilp32, mem.bytes, fsaveAt);
-    return fsave;
-  };
   const profile = req.profileRef ?? req.profile.name;
   const delivery = req.delivery ? withSp(req.delivery, fromFrame.sp) : fromFrame;
-  // The state is made on first read, and its typed values on theirs: an accessor costs about a µs
-  // to make, so a verdict-only decode makes one object with accessors, not three.
-  const makeState = (): SignalState => ({
-    format: 'sigframe-state/1',
-    kind: req.kind,
-    profile,
-    kernel: kernelName(req.kernel),
-    ...(req.config.bits === 32 ? { kernel_bits: '32' as const } : {}),
-    ...(req.config.ia32Emulation === false ? { ia32_emulation: false } : {}),
-    amx: t.amx,
-    delivery,
-    get frame() {
-      return settle(this, 'frame', frameStruct(mem.bytes, frameOffset, l0));
-    },
-    set frame(v) {
-      settle(this, 'frame', v);
-    },
-    fpu: sw
-      ? {
-          get legacy() {
-            return settle(this, 'legacy', fxsaveOf(img!)!);
-          },
-          set legacy(v) {
-            settle(this, 'legacy', v);
-          },
-          xstate_bv: xstateBv,
-          get components() {
-            return settle(this, 'components', values());
-          },
-          set components(v) {
-            settle(this, 'components', v);
-          },
-        }
-      : undefined,
-  });
-  const out: DecodedFrame = {
-    get state() {
-      return settle(this, 'state', makeState());
-    },
-    set state(v) {
-      settle(this, 'state', v);
-    },
-    frame,
-    fpstate,
-    buf_fx: img ? img.bufFx : null,
-    get sw_reserved() {
+  const lazy: FirstRead = {
+    state: (): SignalState => ({
+      format: 'sigframe-state/1',
+      kind: req.kind,
+      profile,
+      kernel: kernelName(req.kernel),
+      ...(req.config.bits === 32 ? { kernel_bits: '32' as const } : {}),
+      ...(req.config.ia32Emulation === false ? { ia32_emulation: false } : {}),
+      amx: t.amx,
+      delivery,
+      frame: frameStruct(mem.bytes, frameOffset, l0),
+      fpu: sw ? { legacy: fxsaveOf(img!)!, xstate_bv: xstateBv, components: values() } : undefined,
+    }),
+    swReserved: () => {
       const at = sw
         ? userOffset(mem, img!.bufFx + BigInt(l.image.swReserved.offset), l.image.swReserved.size)
         : -1;
-      return settle(
-        this,
-        'sw_reserved',
-        at < 0 ? null : decode(fpx_sw_bytes, dataModels.lp64, mem.bytes, at),
-      );
+      return at < 0 ? null : decode(fpx_sw_bytes, dataModels.lp64, mem.bytes, at);
     },
-    set sw_reserved(v) {
-      settle(this, 'sw_reserved', v);
-    },
-    fsave_header: null as DecodedFrame['fsave_header'],
-    written: bitsOf(xstateBv).map((nr) => xfeatureName(nr)),
+    fsaveHeader: () => (fsaveAt < 0 ? null : decode(fregs_state, dataModels.ilp32, mem.bytes, fsaveAt)),
     // Registers are the one costly part (a BigInt per vector register, 2/3 of the decode of an
     // AVX-512 frame) and bulk readers often want only the verdict.
-    get registers() {
-      const fpu = this.state.fpu;
-      return settle(
-        this,
-        'registers',
-        fpu
-          ? assembleRegisters(
-              fpu.legacy,
-              fpu.components,
-              kind.abi === 'ia32' ? 8 : 16,
-              fsaveHeader()?.st_space,
-            )
-          : null,
-      );
-    },
-    set registers(v) {
-      settle(this, 'registers', v);
-    },
+    registers: (s, fsave) =>
+      s.fpu
+        ? assembleRegisters(s.fpu.legacy, s.fpu.components, kind.abi === 'ia32' ? 8 : 16, fsave?.st_space)
+        : null,
+    made: {},
+  };
+  const now: DecodedNow = {
+    frame,
+    fpstate,
+    buf_fx: img ? img.bufFx : null,
+    written: bitsOf(xstateBv).map((nr) => xfeatureName(nr)),
     siginfo: l0.siginfo ? decodeSiginfo(mem.bytes, frameOffset + l0.siginfo.offset, kind.abi) : null,
     verdict,
     notes,
@@ -315,23 +381,17 @@ export function decodeFrame(req: DecodeRequest): DecodedFrame {
     },
     findings,
   };
-  // Only 32-bit frames have one; an accessor costs a µs to make, so only they get it.
-  if (fsaveAt >= 0) lazyProperty(out, 'fsave_header', fsaveHeader);
-  return out;
+  return new Decoded(now, sw ? xstateBv : null, lazy);
 }
 
-/**
- * A decoded frame with other notes or layout, its first-read parts still unread: a spread would
- * read every one, the registers too.
- */
+/** A decoded frame with other notes or layout, its first-read parts shared, still unread. */
 export function reviseDecoded(
   d: DecodedFrame,
   change: Partial<Pick<DecodedFrame, 'layout' | 'notes'>>,
 ): DecodedFrame {
-  const own: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(d);
-  for (const [key, value] of Object.entries(change))
-    own[key] = { value, enumerable: true, writable: true, configurable: true };
-  return Object.defineProperties({}, own) as DecodedFrame;
+  if (d instanceof Decoded) return d.revised(change);
+  const out: PlainDecodedFrame = { ...d };
+  return Object.assign(out, change) as DecodedFrame;
 }
 
 /** A delivery as given, with the interrupted sp the frame records. */

@@ -61,9 +61,9 @@ export interface ImageExpectation {
 }
 
 /** sw_reserved as the kernel fills it for the target's task (the builder writes the same). */
-export function expectationOf(t: FrameTarget): ImageExpectation {
-  return imageExpectation(t, t.task.userXfeatures, t.task.userSize);
-}
+export const expectationOf = memo(
+  (t: FrameTarget): ImageExpectation => imageExpectation(t, t.task.userXfeatures, t.task.userSize),
+);
 
 function imageExpectation(t: FrameTarget, xfeatures: bigint, xstateSize: number): ImageExpectation {
   return {

@@ -277,7 +277,7 @@ export function sigreturnVerdict(
     mxcsrMask: mxcsrMaskFor(t, img, notes),
     xsave: t.profile.xsave,
   });
-  steps.push(...fp.steps);
+  for (const x of fp.steps) steps.push(x);
   if (!fp.ok) {
     return {
       verdict: 'sigsegv',
@@ -289,13 +289,13 @@ export function sigreturnVerdict(
       notes,
     };
   }
-  notes.push(...fp.notes);
+  for (const x of fp.notes) notes.push(x);
   if (uc) notes.push(restoreAltstackNote(uc.ss_flags));
   const mxcsrValue =
     fp.mxcsr === 'init' ? MXCSR_INIT : fp.mxcsrAt !== undefined ? getU32(mem, fp.mxcsrAt) : undefined;
   const back = returnToUser(regs, ia32, t.config.bits);
-  steps.push(...back.steps);
-  notes.push(...back.notes);
+  for (const x of back.steps) steps.push(x);
+  for (const x of back.notes) notes.push(x);
   // Built key by key in the order the output shows them: V8 copies `{ ...a, ...b, k }` through its
   // slow path (some µs a verdict, more than all the kernel rules together).
   const mxcsr: { source: MxcsrOrigin; address?: bigint; value?: number } = { source: fp.mxcsr };

@@ -132,6 +132,10 @@ const componentRegions = memo(
 );
 
 function unreadable(mem: UserMemory, base: bigint, regions: readonly Region[]): Region | undefined {
+  // The input is one run of bytes: when the span of every region is in it, so is each region.
+  let end = 0;
+  for (const r of regions) end = Math.max(end, r.offset + r.size);
+  if (userOffset(mem, base, end) >= 0) return undefined;
   return regions.find((r) => userOffset(mem, base + BigInt(r.offset), r.size) < 0);
 }
 
@@ -152,11 +156,14 @@ export type FpuRestore =
       readonly restored: bigint;
       readonly init: bigint;
       readonly mxcsr: MxcsrOrigin;
-      /** Address MXCSR is read from when it comes from the frame. */
-      readonly mxcsrAt?: bigint;
+      /**
+       * Address MXCSR is read from when it comes from the frame. Present, undefined, otherwise: a
+       * literal with a conditional spread takes V8's slow path (µs a verdict).
+       */
+      readonly mxcsrAt: bigint | undefined;
       readonly x87: X87Origin;
       /** Where the x87 state is read from when it comes from the frame. */
-      readonly x87At?: bigint;
+      readonly x87At: bigint | undefined;
       /** Where the restored image starts, and in which form XRSTOR read it. */
       readonly image: bigint;
       readonly format: RestoreOutcome['format'];
@@ -287,7 +294,9 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
       restored: 0n,
       init: all,
       mxcsr: 'init',
+      mxcsrAt: undefined,
       x87: 'init',
+      x87At: undefined,
       image: 0n,
       format: 'standard',
       steps,
@@ -344,7 +353,7 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
         restored,
         init: all & ~restored,
         mxcsr: k.fxsr ? 'frame' : 'init',
-        ...(k.fxsr ? { mxcsrAt: mxcsrAddr } : {}),
+        mxcsrAt: k.fxsr ? mxcsrAddr : undefined,
         x87: 'image',
         x87At: bufFx,
         image: bufFx,
@@ -419,9 +428,9 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
       restored: r.loaded,
       init: all & ~r.loaded,
       mxcsr: mxcsrFrom,
-      ...(mxcsrFrom === 'frame' ? { mxcsrAt: mxcsrAddr } : {}),
+      mxcsrAt: mxcsrFrom === 'frame' ? mxcsrAddr : undefined,
       x87: (r.loaded & XFEATURE_MASK.FP) !== 0n ? 'image' : 'init',
-      ...((r.loaded & XFEATURE_MASK.FP) !== 0n ? { x87At: bufFx } : {}),
+      x87At: (r.loaded & XFEATURE_MASK.FP) !== 0n ? bufFx : undefined,
       image: bufFx,
       format: r.format,
       steps,
@@ -512,9 +521,9 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
     restored,
     init: all & ~restored,
     mxcsr,
-    ...(mxcsr === 'frame' ? { mxcsrAt: mxcsrAddr } : {}),
+    mxcsrAt: mxcsr === 'frame' ? mxcsrAddr : undefined,
     x87: (restored & FP) !== 0n ? 'fsave-header' : 'init',
-    ...((restored & FP) !== 0n ? { x87At: fpstate } : {}),
+    x87At: (restored & FP) !== 0n ? fpstate : undefined,
     image: bufFx,
     format: 'standard',
     steps,

@@ -29,22 +29,3 @@ export function memo<O extends object, A extends readonly unknown[], V>(
     return v;
   };
 }
-
-/**
- * An enumerable property computed on first read, then a plain data property (JSON, spread,
- * structuredClone and deepEqual see its value; assigning it replaces it as for any property).
- */
-export function lazyProperty<T extends object, K extends keyof T>(o: T, key: K, make: () => T[K]): void {
-  const settle = (value: T[K]) =>
-    Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
-  Object.defineProperty(o, key, {
-    enumerable: true,
-    configurable: true,
-    get() {
-      const value = make();
-      settle(value);
-      return value;
-    },
-    set: settle,
-  });
-}

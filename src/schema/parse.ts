@@ -83,11 +83,42 @@ function addMember(p: Parser, name: string, node: Node, model: DataModel): void 
   }
 }
 
+/** The statements binary-parser's root parser adds for context variables, which sigframe never uses. */
+const CONTEXT_VARS = [
+  'vars.$parent = null;',
+  'vars.$root = vars;',
+  'delete vars.$parent;',
+  'delete vars.$root;',
+];
+
+/**
+ * binary-parser 2.3.0's root parser sets `vars.$parent` and `vars.$root` and deletes them before
+ * it returns (addRawCode in binary_parser.mjs), and a `delete` turns a V8 object into a
+ * dictionary: every parse paid some 0.6 µs for it and its result read slowly after. The root is
+ * compiled here without those statements; should the generated code differ (another version),
+ * binary-parser's own compile() stays, and test/schema.test.ts says so.
+ */
+function compileLean(p: Parser): Parser {
+  const internals = p as unknown as { getContext?: (path: string) => { code: string; imports: unknown[] } };
+  const ctx = internals.getContext?.('imports');
+  if (!ctx || !CONTEXT_VARS.every((s) => ctx.code.includes(s))) {
+    p.compile();
+    return p;
+  }
+  let code = ctx.code;
+  for (const s of CONTEXT_VARS) code = code.replace(s, '');
+  p.compiled = new Function('imports', 'TextDecoder', `return function (buffer, constructorFn) { ${code} };`)(
+    ctx.imports,
+    TextDecoder,
+  ) as (buffer: Uint8Array, constructorFn?: unknown) => unknown;
+  return p;
+}
+
 function build(node: Node, model: DataModel): Parser {
   const p = new Parser().endianness('little');
   if (node.kind !== 'struct') {
     addMember(p, 'v', node, model);
-    return p;
+    return compileLean(p);
   }
   const layout = layoutOf(node, model);
   let cursor = 0;
@@ -97,7 +128,7 @@ function build(node: Node, model: DataModel): Parser {
     cursor = f.offset + f.size;
   }
   if (layout.size > cursor) p.seek(layout.size - cursor);
-  return p;
+  return compileLean(p);
 }
 
 /** The member path that contains byte `at` of `node` (for error messages). */
