@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { dataModels } from '../layouts/abi.js';
@@ -276,5 +278,37 @@ describe('memo: one answer per object and key, the last one kept for repeated ca
     );
     // Each of the 3 × 4 × 2 questions computed once, however often it was asked.
     assert.ok(computed <= 24, `computed ${computed} times`);
+  });
+});
+
+describe('decode() results are ordinary V8 objects', () => {
+  test('binary-parser without its context-variable deletes: fast properties, the same values', () => {
+    // %HasFastProperties needs --allow-natives-syntax, so the check runs in a child process.
+    const script = `
+      import { dataModels } from './layouts/abi.js';
+      import { sigcontext_64, ucontext } from './layouts/uapi.js';
+      import { decode } from './src/schema/parse.js';
+      const bytes = new Uint8Array(4096).map((_, i) => i * 7);
+      const out = [];
+      for (const node of [sigcontext_64, ucontext]) {
+        const v = decode(node, dataModels.lp64, bytes, 8);
+        out.push(%HasFastProperties(v));
+      }
+      console.log(JSON.stringify(out));`;
+    const r = spawnSync(
+      process.execPath,
+      ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        cwd: join(import.meta.dirname, '..'),
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [true, true]);
+    // The values are binary-parser's: one member read back at its offset.
+    const bytes = new Uint8Array(4096).map((_, i) => i * 7);
+    const sc = decode(sigcontext_64, dataModels.lp64, bytes, 8);
+    const at = 8 + locate(sigcontext_64, dataModels.lp64, 'ip').offset;
+    assert.equal(sc.ip, new DataView(bytes.buffer).getBigUint64(at, true));
   });
 });
