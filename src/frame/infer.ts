@@ -444,19 +444,26 @@ export function checkFrame(
   const at = Number(frame - mem.address);
   const dv = viewOf(mem.bytes);
   const fpstate = read(dv, at + p.fpstate.offset, p.fpstate.size);
-  const bufAddr = fpstate + BigInt(p.fsaveHeader) - mem.address;
-  const buf =
-    fpstate !== 0n && bufAddr >= 0n && bufAddr + BigInt(FXSAVE_SIZE) <= BigInt(mem.bytes.length)
-      ? Number(bufAddr)
-      : undefined;
+  // A Number is exact wherever the image can lie in the input (offsets below 2^53).
+  const bufAt = Number(fpstate - mem.address) + p.fsaveHeader;
+  const buf = fpstate !== 0n && bufAt >= 0 && bufAt + FXSAVE_SIZE <= mem.bytes.length ? bufAt : undefined;
   const c: CheckContext = { mem, dv, at, frame, plan: p, expect, fpstate, buf };
   const out: Finding[] = [];
-  for (const { check } of frameChecks) {
-    const f = check(c);
-    if (f) out.push(f);
-  }
+  runChecks(c, out);
   return out;
 }
+
+/**
+ * frameChecks in order, each called where its own call site can inline it: one loop calling all
+ * seventeen through one site made V8 call each without inlining, a third of checkFrame's time.
+ */
+const runChecks = new Function(
+  ...frameChecks.map((_, i) => `C${i}`),
+  `return (c, out) => {
+    let f;
+    ${frameChecks.map((_, i) => `f = C${i}(c); if (f) out.push(f);`).join('\n    ')}
+  };`,
+)(...frameChecks.map((x) => x.check)) as (c: CheckContext, out: Finding[]) => void;
 
 /** A finding as one line: `sw_reserved.xfeatures at byte 1000: 0xe7, expected 0x7`. */
 export function formatFinding(f: Finding): string {

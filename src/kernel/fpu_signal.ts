@@ -131,12 +131,18 @@ const componentRegions = memo(
   (mask, format) => `${mask}|${format}`,
 );
 
-function unreadable(mem: UserMemory, base: bigint, regions: readonly Region[]): Region | undefined {
-  // The input is one run of bytes: when the span of every region is in it, so is each region.
+/** The first of `regions` (those `read` selects) not wholly in the input. */
+function unreadable(
+  mem: UserMemory,
+  base: bigint,
+  regions: readonly Region[],
+  read: (r: Region) => boolean = () => true,
+): Region | undefined {
+  // The input is one run of bytes: when the span of all the regions is in it, so is each one.
   let end = 0;
   for (const r of regions) end = Math.max(end, r.offset + r.size);
   if (userOffset(mem, base, end) >= 0) return undefined;
-  return regions.find((r) => userOffset(mem, base + BigInt(r.offset), r.size) < 0);
+  return regions.find((r) => read(r) && userOffset(mem, base + BigInt(r.offset), r.size) < 0);
 }
 
 /** Where MXCSR comes from after the restore: the frame, its initial value, or the kernel's stale copy. */
@@ -388,11 +394,7 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
       r.format === 'compacted'
         ? componentRegions(ctx.xsave, (header.reserved1[0] ?? 0n) & ~(1n << 63n), 'compacted')
         : componentRegions(ctx.xsave, r.loaded, 'standard');
-    const gap = unreadable(
-      mem,
-      bufFx,
-      placed.filter((reg) => (r.loaded & bit(reg.nr as number)) !== 0n),
-    );
+    const gap = unreadable(mem, bufFx, placed, (reg) => (r.loaded & bit(reg.nr as number)) !== 0n);
     if (gap)
       return fail(
         'restore_fpregs_from_user',
