@@ -245,17 +245,8 @@ class Decoded implements DecodedFrame {
 
   /** This decode with other notes or layout, sharing its first-read parts. */
   revised(change: Partial<Pick<DecodedFrame, 'layout' | 'notes'>>): Decoded {
-    const now: DecodedNow = {
-      frame: this.frame,
-      fpstate: this.fpstate,
-      buf_fx: this.buf_fx,
-      written: this.written,
-      siginfo: this.siginfo,
-      verdict: this.verdict,
-      notes: change.notes ?? this.notes,
-      layout: change.layout ?? this.layout,
-      findings: this.findings,
-    };
+    // A spread of the instance copies its own members, those made at decode time.
+    const now = { ...this, ...change } as unknown as DecodedNow;
     return new Decoded(now, this.#xstateBv, this.#lazy);
   }
 
