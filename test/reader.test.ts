@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -12,7 +13,7 @@ import { loadBuiltinProfile } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { DecodeError, SigframeError } from '../src/schema/errors.js';
 import { scenarios } from './support/frames.js';
-import { fixture } from './support/helpers.js';
+import { fixture, root } from './support/helpers.js';
 
 describe('the compiled reader (frameReader) against decodeFrame', () => {
   test('every captured frame: the same sigcontext, sw_reserved, XSTATE_BV and component offsets', () => {
@@ -147,6 +148,144 @@ describe('the compiled reader (frameReader) against decodeFrame', () => {
       ),
     );
     assert.ok(errors > 0, 'some inputs were too short');
+  });
+});
+
+describe('locate(): one test for the usual frame, the checked body for the rest', () => {
+  const { decoded: d, capture } = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json'));
+  const reader = frameReader(stateTarget(d.state));
+  const frame = Uint8Array.from(capture!.memory.bytes.subarray(Number(d.frame - capture!.info.address)));
+  const fx = Number(d.buf_fx! - d.frame);
+  const fpAt = reader.offsets.sigcontext.fpstate!.offset;
+  const withPointer = (fp: bigint) => {
+    const b = frame.slice();
+    new DataView(b.buffer).setBigUint64(fpAt, BigInt.asUintN(64, fp), true);
+    return b;
+  };
+  const answer = (f: () => number[]) => {
+    try {
+      return f().join();
+    } catch (e) {
+      assert.ok(e instanceof DecodeError, String(e));
+      return e.message;
+    }
+  };
+  const located = (b: Uint8Array, address: bigint) =>
+    answer(() => {
+      const I = new Int32Array(reader.indexLength);
+      reader.locate(b, address, I);
+      return [...I].map((p) => (p === -1 ? -1 : p - b.byteOffset));
+    });
+  const viaRead = (b: Uint8Array, address: bigint) =>
+    answer(() => {
+      const r = reader.read(b, address);
+      return [0, r.bufFx, ...reader.offsets.components.map((n) => r.components[n]!)];
+    });
+
+  test('frames across a 4 GiB line, at 0, with fpstate NULL or below the frame: what read() says', () => {
+    const cases: [string, bigint, bigint][] = [
+      // the image's pointer has the next high half: the fast test leaves it to the checked body
+      ['across 4 GiB', 0x1_0000_0000n - 200n, 0x1_0000_0000n - 200n + BigInt(fx)],
+      ['at address 0', 0n, BigInt(fx)],
+      ['fpstate NULL', d.frame, 0n],
+      ['fpstate NULL, frame at 0', 0n, 0n],
+      ['fpstate below the frame', d.frame, d.frame - 64n],
+      ['fpstate 4 GiB above', d.frame, d.frame + BigInt(fx) + 0x1_0000_0000n],
+      ['fpstate at the frame', d.frame, d.frame],
+    ];
+    const want: Record<string, string> = {};
+    for (const [what, address, fp] of cases) {
+      const b = withPointer(fp);
+      assert.equal(located(b, address), viaRead(b, address), what);
+      want[what] = located(b, address).split(',')[1]!;
+    }
+    // The positions themselves: the image where the pointer says, none without one.
+    assert.equal(want['across 4 GiB'], String(fx));
+    assert.equal(want['at address 0'], String(fx));
+    assert.equal(want['fpstate NULL'], '-1');
+    assert.equal(want['fpstate NULL, frame at 0'], '-1');
+    assert.match(located(withPointer(d.frame - 64n), d.frame), /^fpstate: bytes -64\.\.448 are outside/);
+  });
+
+  test('positions past int32 are refused, not wrapped: the input ends beyond 2^31 - 1 in its buffer', () => {
+    // 2 GiB of zero pages, untouched but for the frame's.
+    const big = new Uint8Array(2 ** 31 + 2 * frame.length);
+    const below = big.subarray(2 ** 31 - 1 - frame.length, 2 ** 31 - 1);
+    below.set(frame);
+    assert.equal(located(below, d.frame), viaRead(below, d.frame));
+    const across = big.subarray(2 ** 31 - 64);
+    across.set(frame);
+    assert.ok(
+      located(across, d.frame).startsWith(
+        `locate() gives positions as int32, and this input ends at byte ${big.length} of its buffer`,
+      ),
+    );
+    assert.equal(reader.read(across, d.frame).bufFx, fx);
+  });
+
+  test('V8 inlines locate() into the caller for every frame kind and the largest AMX task', () => {
+    // The trace and %OptimizeFunctionOnNextCall need V8 flags, so the check runs in a child process.
+    const script = `
+      import { loadFrame, stateTarget } from './src/io/frames.js';
+      import { frameReader } from './src/frame/reader.js';
+      import { buildFrame } from './src/frame/build.js';
+      import { frameTarget } from './src/frame/target.js';
+      import { loadBuiltinProfile } from './src/io/profiles.js';
+      import { chooseKernel } from './src/kernel/eras.js';
+      import { sprState } from './test/support/helpers.js';
+      const cases = [];
+      for (const f of ['x86_64-sigusr1-vectors', 'ia32-rt-sigusr1', 'ia32-legacy-sigusr1']) {
+        const { decoded, capture } = loadFrame('test/fixtures/frames/' + f + '.json');
+        cases.push([f, frameReader(stateTarget(decoded.state)), capture.memory.bytes, capture.info.address]);
+      }
+      const base = loadFrame('test/fixtures/frames/x86_64-sigusr1-vectors.json').decoded.state;
+      const t = frameTarget('x86_64', loadBuiltinProfile('intel-sapphire-rapids'), chooseKernel('6.18'), { bits: 64 }, 'used');
+      const b = buildFrame(sprState(base, 'used', true), t);
+      cases.push(['spr-amx-used', frameReader(t), b.bytes, b.address]);
+      for (const [name, r, bytes, address] of cases) {
+        const I = new Int32Array(r.indexLength);
+        const caller = new Function('r', 'bytes', 'address', 'I',
+          'return function caller_' + name.replace(/\\W/g, '_') + '() { r.locate(bytes, address, I); return I[1]; }')(r, bytes, address, I);
+        %PrepareFunctionForOptimization(caller);
+        for (let i = 0; i < 100; i++) caller();
+        %OptimizeFunctionOnNextCall(caller);
+        caller();
+        console.log('CASE ' + name + ' ' + I[1]);
+      }`;
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--allow-natives-syntax',
+        '--trace-turbo-inlining',
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        script,
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const names = [...r.stdout.matchAll(/^CASE (\S+) (-?\d+)$/gm)].map((m) => m[1]!);
+    assert.deepEqual(names, [
+      'x86_64-sigusr1-vectors',
+      'ia32-rt-sigusr1',
+      'ia32-legacy-sigusr1',
+      'spr-amx-used',
+    ]);
+    for (const name of names) {
+      const caller = `caller_${name.replace(/\W/g, '_')}`;
+      assert.match(
+        r.stdout,
+        new RegExp(`Inlining .*<SharedFunctionInfo locate>.* into .*<SharedFunctionInfo ${caller}>`),
+        name,
+      );
+      assert.match(
+        r.stdout,
+        new RegExp(`Inlining .*<SharedFunctionInfo marks>.* into .*<SharedFunctionInfo ${caller}>`),
+        name,
+      );
+    }
   });
 });
 

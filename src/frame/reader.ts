@@ -92,6 +92,9 @@ export interface FrameReader {
   registerFile(): FrameRegisterFile;
 }
 
+/** The last byte position locate() can give: its index array is an Int32Array. */
+const INT32_MAX = 2 ** 31 - 1;
+
 /** Errors raised by compiled readers: kept out of the generated code so that stays small. */
 const errors = {
   at(at: number): never {
@@ -111,6 +114,12 @@ const errors = {
       offset: Math.max(0, Math.min(o, at + length)),
     });
   },
+  int32(end: number): never {
+    throw new DecodeError(
+      `locate() gives positions as int32, and this input ends at byte ${end} of its buffer, past ${INT32_MAX}: use read() or readInto(), or copy the frames into a smaller buffer`,
+      { path: 'bytes' },
+    );
+  },
   index(got: number, want: number): never {
     throw new DecodeError(`the index array has ${got} elements; this reader's indexLength is ${want}`, {
       path: 'index',
@@ -125,6 +134,13 @@ const errors = {
     );
   },
 };
+
+/**
+ * The caller's address as two 32-bit halves (AH[0] low, AH[1] high), mod 2^64 as the kernel's
+ * pointers are: a typed-array store V8 compiles without a BigInt operation, where comparing with
+ * a cached address cost a fifth of locate().
+ */
+const ADDRESS_HALVES = 'A64[0] = address;';
 
 /** The reader for a target, compiled once from its layout. */
 export const frameReader: (t: FrameTarget) => FrameReader = memo((t: FrameTarget) =>
@@ -155,6 +171,7 @@ function compileReader(layout: FrameLayout): FrameReader {
   const slots = slotsOf(l);
   const sc = l.sigcontext.fields;
   const SW_FIELDS = l.image.swReserved.fields;
+  const magic1 = SW_FIELDS.find(([n]) => n === 'magic1')![1].offset;
   const scEnd = Math.max(...sc.map(([, f]) => f.offset + f.size));
   const scAlign = Math.max(...sc.map(([, f]) => f.size)) as 1 | 2 | 4 | 8;
   const comps = [...l.image.components.values()];
@@ -165,8 +182,12 @@ function compileReader(layout: FrameLayout): FrameReader {
   const slowCall = 'readSlow(bytes, address, file, at)';
   // An ia32 frame is only 4-aligned, so is its XSAVE image: its two 64-bit words are read through DV.
   const xAlign = scAlign === 8 ? 8 : 4;
+  // XSTATE_BV's bit nr, of its halves `lo` and `hi`; `hi` is read only where a component needs it.
+  const bit = (nr: number) => (nr < 32 ? `lo & ${2 ** nr}` : `hi & ${2 ** (nr - 32)}`);
+  const hiUsed = comps.some((c) => c.nr >= 32);
+  const bvHalves = (a: Access) =>
+    `const lo = ${a.read('x', XSTATE_BV_OFFSET, 4)}${hiUsed ? `, hi = ${a.read('x', XSTATE_BV_OFFSET + 4, 4)}` : ''};`;
   const body = (a: Access) => {
-    const bit = (nr: number) => (nr < 32 ? `(lo >>> ${nr}) & 1` : `(hi >>> ${nr - 32}) & 1`);
     return `
   ${a.bases('b', scAlign, slowCall)}
   const Q = file.u64, N = file.num;
@@ -178,16 +199,16 @@ function compileReader(layout: FrameLayout): FrameReader {
   ${SW_FIELDS.map(([name, f]) => `${slot(`sw_reserved.${name}`, f.size)} = ${f.size === 8 ? '0n' : '0'};`).join(' ')}
   Q[${slots.u64.xstate_bv}] = 0n;
   if ((fpLo | fpHi) !== 0) {
-    if (address !== A.address) splitAddress(address);
-    fx = (fpHi - A.hi) * 4294967296 + (fpLo - A.lo) + ${l.fsaveHeader};
+    ${ADDRESS_HALVES}
+    fx = (fpHi - AH[1]) * 4294967296 + (fpLo - AH[0]) + ${l.fsaveHeader};
     if (!(fx >= 0 && fx + ${FXSAVE_SIZE} <= len)) E.outside('fpstate', fx, ${FXSAVE_SIZE}, len, at);
     const x = b + fx;
     ${a.bases('x', xAlign, slowCall)}
     ${SW_FIELDS.map(([name, f]) => `${slot(`sw_reserved.${name}`, f.size)} = ${a.read('x', f.offset, f.size)};`).join('\n    ')}
-    if (${a.read('x', SW_FIELDS.find(([n]) => n === 'magic1')![1].offset, 4)} === ${K.FP_XSTATE_MAGIC1}) {
+    if (${a.read('x', magic1, 4)} === ${K.FP_XSTATE_MAGIC1}) {
       if (fx + ${XSAVE_EXTENDED_START} > len) E.outside('xsave_header', fx + ${FXSAVE_SIZE}, ${XSAVE_EXTENDED_START - FXSAVE_SIZE}, len, at);
       Q[${slots.u64.xstate_bv}] = ${a.read('x', XSTATE_BV_OFFSET, 8)};
-      const lo = ${a.read('x', XSTATE_BV_OFFSET, 4)}, hi = ${a.read('x', XSTATE_BV_OFFSET + 4, 4)};
+      ${bvHalves(a)}
       ${comps
         .map(
           (c) => `if (${bit(c.nr)}) {
@@ -208,13 +229,12 @@ function compileReader(layout: FrameLayout): FrameReader {
   if (!(at >= 0 && len >= ${scEnd})) E.short(bytes.length, at, ${scEnd});
   if (bytes !== LAST) views(bytes);
   const b = OFF + at;`;
-  // locate(): the same checks on fewer loads, and one extent test for every component the task
-  // has when the input holds the whole image (the usual case); per component otherwise.
+  // The checked locate(): readInto()'s checks on fewer loads, through the DataView, each failure
+  // named; one extent test for every component the task has when the input holds the whole image,
+  // per component otherwise. The fast locate() below hands it what its one test does not cover.
   const compEnd = Math.max(XSAVE_EXTENDED_START, ...comps.map((c) => c.offset + c.size));
-  const locateBody = (a: Access) => {
-    const bit = (nr: number) => (nr < 32 ? `(lo >>> ${nr}) & 1` : `(hi >>> ${nr - 32}) & 1`);
-    return `
-  ${a.bases('b', scAlign, 'locateSlow(bytes, address, I, at)')}
+  const locateChecked = (a: Access) => `
+  if (b + len > ${INT32_MAX}) E.int32(b + len);
   if (I.length !== ${2 + comps.length}) E.index(I.length, ${2 + comps.length});
   const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)};
   const fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};
@@ -222,16 +242,15 @@ function compileReader(layout: FrameLayout): FrameReader {
   I[1] = -1;
   ${comps.map((_, i) => `I[${2 + i}] = -1;`).join(' ')}
   if ((fpLo | fpHi) === 0) return;
-  if (address !== A.address) splitAddress(address);
-  const fx = (fpHi - A.hi) * 4294967296 + (fpLo - A.lo) + ${l.fsaveHeader};
+  ${ADDRESS_HALVES}
+  const fx = (fpHi - AH[1]) * 4294967296 + (fpLo - AH[0]) + ${l.fsaveHeader};
   if (!(fx >= 0 && fx + ${FXSAVE_SIZE} <= len)) E.outside('fpstate', fx, ${FXSAVE_SIZE}, len, at);
   const x = b + fx;
-  ${a.bases('x', xAlign, 'locateSlow(bytes, address, I, at)')}
   I[1] = x;
-  if (${a.read('x', SW_FIELDS.find(([n]) => n === 'magic1')![1].offset, 4)} !== ${K.FP_XSTATE_MAGIC1}) return;
+  if (${a.read('x', magic1, 4)} !== ${K.FP_XSTATE_MAGIC1}) return;
   const whole = fx + ${compEnd} <= len;
   if (!whole && fx + ${XSAVE_EXTENDED_START} > len) E.outside('xsave_header', fx + ${FXSAVE_SIZE}, ${XSAVE_EXTENDED_START - FXSAVE_SIZE}, len, at);
-  const lo = ${a.read('x', XSTATE_BV_OFFSET, 4)}, hi = ${a.read('x', XSTATE_BV_OFFSET + 4, 4)};
+  ${bvHalves(a)}
   ${comps
     .map(
       (c, i) => `if (${bit(c.nr)}) {
@@ -240,7 +259,41 @@ function compileReader(layout: FrameLayout): FrameReader {
   }`,
     )
     .join('\n  ')}`;
-  };
+  // buf_fx's offset from the frame, as `fx`, when the pointer is not NULL and lies at or above the
+  // frame in the same 4 GiB (the high halves equal); else 0, and the checked body sorts it out.
+  // Unsigned 32-bit compares and one subtraction: no double or BigInt arithmetic.
+  const fpOffset = (
+    a: Access,
+  ) => `const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)}, fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};
+    ${ADDRESS_HALVES}
+    const fx = (fpLo | fpHi) !== 0 && fpHi === AH[1] && fpLo >= AH[0] ? fpLo - AH[0]${l.fsaveHeader ? ` + ${l.fsaveHeader}` : ''} : 0;`;
+  // locate() as V8 inlines it into the caller's loop (under its 460-byte bytecode limit): one test
+  // for the usual frame — aligned, FP state in an XSAVE image wholly inside the input — and
+  // anything else to the checked body above (through the DataView), which gives the same
+  // positions or names the error.
+  const locateFast = (a: Access) => `
+  if (at === undefined) at = 0;
+  if (bytes !== LAST) views(bytes);
+  const len = bytes.length - at, b = OFF + at;
+  if (len >= ${scEnd} && at >= 0 && b + len <= ${INT32_MAX} && b % ${scAlign} === 0 && I.length === ${2 + comps.length}) {
+    ${a.bases('b', scAlign, null)}${fpOffset(a)}
+    const x = b + fx;
+    if (fx > 0 && fx <= len - ${compEnd} && (x & ${xAlign - 1}) === 0) {
+      ${a.bases('x', xAlign, null)}if (${a.read('x', magic1, 4)} === ${K.FP_XSTATE_MAGIC1}) {
+        ${bvHalves(a)}
+        I[0] = b;
+        I[1] = x;
+        marks(I, x, lo${hiUsed ? ', hi' : ''});
+        return;
+      }
+    }
+  }
+  locateSlow(bytes, address, I, at);`;
+  // Each component's position or -1, by XSTATE_BV: a function of its own, so that an AMX task's
+  // many components do not take locate() over V8's inlining limit (both are inlined).
+  const marks = `function marks(I, x, lo${hiUsed ? ', hi' : ''}) {
+  ${comps.map((c, i) => `I[${2 + i}] = ${bit(c.nr)} ? x + ${c.offset} : -1;`).join('\n  ')}
+}`;
   const registerFile = (): FrameRegisterFile => ({
     kind: l.target.kind,
     u64: new BigUint64Array(sizes.u64),
@@ -250,19 +303,15 @@ function compileReader(layout: FrameLayout): FrameReader {
   // readInto()s and stop V8 from inlining them.
   const { readInto, read, locate } = compileAccess(
     (fast, slow) => `
-function splitAddress(address) {
-  A.address = address;
-  A.lo = Number(BigInt.asUintN(32, address));
-  A.hi = Number(BigInt.asUintN(32, address >> 32n));
-}
-const A = { address: -1n, lo: 0, hi: 0 };
+var A64 = new BigUint64Array(1), AH = new Uint32Array(A64.buffer);
+${marks}
 function readSlow(bytes, address, file, at) {${prologue}${body(slow)}
 }
 function readInto(bytes, address, file, at) {${prologue}${body(fast)}
 }
-function locateSlow(bytes, address, I, at) {${prologue}${locateBody(slow)}
+function locateSlow(bytes, address, I, at) {${prologue}${locateChecked(slow)}
 }
-function locate(bytes, address, I, at) {${prologue}${locateBody(fast)}
+function locate(bytes, address, I, at) {${locateFast(fast)}
 }
 const file = SCRATCH, Q = file.u64, N = file.num;
 function read(bytes, address, at) {
