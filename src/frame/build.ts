@@ -114,7 +114,7 @@ export function buildFrame(state: SignalState, t: FrameTarget): BuiltFrame {
       const sc = sigcontextOf(value, t.kind);
       const fsave = at(placement.fpstate);
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      storeFsaveHeader(view, buf, Number(sc.cs), Number(sc.ds ?? 0), view, fsave);
+      storeFsaveHeader(view, buf, Number(sc.cs), Number(sc.ds ?? 0), fsave);
       written.fill(1, fsave, fsave + FREGS_SIZE);
     }
   }

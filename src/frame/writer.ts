@@ -1,7 +1,7 @@
 import { type Access, compileAccess } from '../schema/compile.js';
 import { has } from '../xsave/catalog.js';
 import { type BuiltFrame, buildFrame } from './build.js';
-import { storeFsaveHeader } from './fsave.js';
+import { fsaveHeaderSource, fullTagWord } from './fsave.js';
 import { derivedSigcontextMembers, frameLayout } from './layout.js';
 import { type FrameRegisterFile, frameReader } from './reader.js';
 import type { SignalState } from './state.js';
@@ -114,16 +114,11 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
     component(nr: number): never {
       throw new RangeError(`FrameWriter: component ${nr} is not in use in the template (XSTATE_BV)`);
     },
-    /** 32-bit frames: the FSAVE header is converted from the x87 state, CS and DS, as the kernel does. */
-    fsave(view: DataView, o: number): void {
-      const cs = view.getUint16(o + csAt, true);
-      const ds = view.getUint16(o + dsAt, true);
-      storeFsaveHeader(view, o + fx, cs, ds, view, o + fsave!);
-    },
   };
   // Template pieces copied whole; the constants are stored by the generated code.
   const scope = {
     E: errors,
+    fullTagWord,
     PRE: bytes.slice(0, fx),
     IMAGE: bytes.slice(fx, fx + userSize),
     POST: bytes.slice(fx + userSize),
@@ -231,7 +226,10 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   ${
     fsave === undefined
       ? ''
-      : `if (x !== undefined || regs.legacy !== undefined || rf !== undefined || (sc !== undefined && (sc.cs !== undefined || sc.ds !== undefined))) E.fsave(DV, o);`
+      : // 32-bit frames: the FSAVE header converted from the x87 state, CS and DS, as the kernel does.
+        `if (x !== undefined || regs.legacy !== undefined || rf !== undefined || (sc !== undefined && (sc.cs !== undefined || sc.ds !== undefined))) {
+    ${fsaveHeaderSource(a, { v: 'o', offset: fx }, { v: 'o', offset: fsave }, a.read('o', csAt, 2), a.read('o', dsAt, 2))}
+  }`
   }
   return out;`;
   const prologue = `

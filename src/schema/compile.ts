@@ -22,7 +22,8 @@ export interface Access {
 const ARRAYS = { 1: 'U8', 2: 'U16', 4: 'U32', 8: 'U64' } as const;
 const DV_TYPE = { 1: 'Uint8', 2: 'Uint16', 4: 'Uint32', 8: 'BigUint64' } as const;
 
-const slow: Access = {
+/** Reads and writes through `DV`, a DataView over the buffer, at any alignment. */
+export const dataViewAccess: Access = {
   bases: () => '',
   read: (v, offset, size) => `DV.get${DV_TYPE[size]}(${v} + ${offset}${size > 1 ? ', true' : ''})`,
   write: (v, offset, size, value) =>
@@ -47,10 +48,10 @@ function fast(): Access {
         .map((s) => `${v}${s} = ${s === 1 ? v : `${v} >>> ${Math.log2(s)}`}`);
       return `${check}const ${decls.join(', ')};`;
     },
-    read: (v, offset, size) => index(v, offset, size) ?? slow.read(v, offset, size),
+    read: (v, offset, size) => index(v, offset, size) ?? dataViewAccess.read(v, offset, size),
     write: (v, offset, size, value) => {
       const i = index(v, offset, size);
-      return i ? `${i} = ${value};` : slow.write(v, offset, size, value);
+      return i ? `${i} = ${value};` : dataViewAccess.write(v, offset, size, value);
     },
   };
 }
@@ -79,5 +80,5 @@ function views(bytes) {
 }
 `;
   const names = Object.keys(scope);
-  return new Function(...names, prelude + source(fast(), slow))(...names.map((n) => scope[n]));
+  return new Function(...names, prelude + source(fast(), dataViewAccess))(...names.map((n) => scope[n]));
 }
