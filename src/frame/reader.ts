@@ -78,7 +78,9 @@ export interface FrameReader {
   /**
    * The zero-copy read: checks the frame at bytes[at] as read() does and writes into `index`
    * (an Int32Array of indexLength) the buffer positions of the frame, buf_fx (-1: fpstate NULL)
-   * and each component XSTATE_BV marks (-1: INIT, or no XSAVE header). Allocates nothing.
+   * and each component XSTATE_BV marks (-1: INIT, or no XSAVE header). Allocates nothing, and is
+   * small enough for V8 to inline into the caller's loop. The positions are int32: an input that
+   * ends past byte 2^31 - 1 of its buffer is a DecodeError (read() takes it).
    */
   locate(bytes: Uint8Array, address: bigint, index: Int32Array, at?: number): void;
   readonly indexLength: number;
