@@ -34,6 +34,7 @@ export const FREGS_SIZE = sizeOf(fregs_state, dataModels.ilp32);
 export function fullTagWord(v: DataView, fx: number): number {
   const swd = v.getUint16(fx + FX.swd, true);
   const twd = v.getUint16(fx + FX.twd, true);
+  if (twd === 0) return 0xffffffff; // no register in use: every tag empty, the usual case
   const top = (swd >> 11) & 7;
   let ret = 0;
   for (let i = 0; i < 8; i++) {
@@ -73,7 +74,7 @@ export function fsaveHeaderSource(a: Access, fx: FsavePlace, to: FsavePlace, cs:
   return [
     wr(FR.cwd, 4, `(${rd(FX.cwd, 2)} | 0xffff0000) >>> 0`),
     wr(FR.swd, 4, `(${rd(FX.swd, 2)} | 0xffff0000) >>> 0`),
-    wr(FR.twd, 4, `${rd(FX.twd, 2)} === 0 ? 0xffffffff : fullTagWord(DV, ${fx.v} + ${fx.offset})`),
+    wr(FR.twd, 4, `fullTagWord(DV, ${fx.v} + ${fx.offset})`),
     wr(FR.fip, 4, rd(FX.rip, 4)),
     wr(FR.fcs, 4, `(${cs}) >>> 0`),
     wr(FR.foo, 4, rd(FX.rdp, 4)),
