@@ -187,6 +187,11 @@ function compileReader(layout: FrameLayout): FrameReader {
   // XSTATE_BV's bit nr, of its halves `lo` and `hi`; `hi` is read only where a component needs it.
   const bit = (nr: number) => (nr < 32 ? `lo & ${2 ** nr}` : `hi & ${2 ** (nr - 32)}`);
   const hiUsed = comps.some((c) => c.nr >= 32);
+  // The fpstate pointer's 32-bit halves fpLo, fpHi (0 for a 32-bit pointer), and from them and
+  // the address's halves buf_fx's exact offset from the frame (a double: any pointer, any address).
+  const fpWords = (a: Access) =>
+    `const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)}, fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};`;
+  const fxExact = `(fpHi - AH[1]) * 4294967296 + (fpLo - AH[0]) + ${l.fsaveHeader}`;
   const bvHalves = (a: Access) =>
     `const lo = ${a.read('x', XSTATE_BV_OFFSET, 4)}${hiUsed ? `, hi = ${a.read('x', XSTATE_BV_OFFSET + 4, 4)}` : ''};`;
   const body = (a: Access) => {
@@ -195,14 +200,13 @@ function compileReader(layout: FrameLayout): FrameReader {
   const Q = file.u64, N = file.num;
   if (Q.length !== ${sizes.u64} || N.length !== ${sizes.num}) E.file(file.kind);
   ${sc.map(([name, f]) => `${slot(name, f.size)} = ${a.read('b', f.offset, f.size)};`).join('\n  ')}
-  const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)};
-  const fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};
+  ${fpWords(a)}
   let fx = -1${comps.map((c) => `, c${c.nr} = -1`).join('')};
   ${SW_FIELDS.map(([name, f]) => `${slot(`sw_reserved.${name}`, f.size)} = ${f.size === 8 ? '0n' : '0'};`).join(' ')}
   Q[${slots.u64.xstate_bv}] = 0n;
   if ((fpLo | fpHi) !== 0) {
     ${ADDRESS_HALVES}
-    fx = (fpHi - AH[1]) * 4294967296 + (fpLo - AH[0]) + ${l.fsaveHeader};
+    fx = ${fxExact};
     if (!(fx >= 0 && fx + ${FXSAVE_SIZE} <= len)) E.outside('fpstate', fx, ${FXSAVE_SIZE}, len, at);
     const x = b + fx;
     ${a.bases('x', xAlign, slowCall)}
@@ -238,14 +242,13 @@ function compileReader(layout: FrameLayout): FrameReader {
   const locateChecked = (a: Access) => `
   if (b + len > ${INT32_MAX}) E.int32(b + len);
   if (I.length !== ${2 + comps.length}) E.index(I.length, ${2 + comps.length});
-  const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)};
-  const fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};
+  ${fpWords(a)}
   I[0] = b;
   I[1] = -1;
   ${comps.map((_, i) => `I[${2 + i}] = -1;`).join(' ')}
   if ((fpLo | fpHi) === 0) return;
   ${ADDRESS_HALVES}
-  const fx = (fpHi - AH[1]) * 4294967296 + (fpLo - AH[0]) + ${l.fsaveHeader};
+  const fx = ${fxExact};
   if (!(fx >= 0 && fx + ${FXSAVE_SIZE} <= len)) E.outside('fpstate', fx, ${FXSAVE_SIZE}, len, at);
   const x = b + fx;
   I[1] = x;
@@ -264,9 +267,7 @@ function compileReader(layout: FrameLayout): FrameReader {
   // buf_fx's offset from the frame, as `fx`, when the pointer is not NULL and lies at or above the
   // frame in the same 4 GiB (the high halves equal); else 0, and the checked body sorts it out.
   // Unsigned 32-bit compares and one subtraction: no double or BigInt arithmetic.
-  const fpOffset = (
-    a: Access,
-  ) => `const fpLo = ${a.read('b', l.fpstatePointer.offset, 4)}, fpHi = ${l.fpstatePointer.size === 8 ? a.read('b', l.fpstatePointer.offset + 4, 4) : '0'};
+  const fpOffset = (a: Access) => `${fpWords(a)}
     ${ADDRESS_HALVES}
     const fx = (fpLo | fpHi) !== 0 && fpHi === AH[1] && fpLo >= AH[0] ? fpLo - AH[0]${l.fsaveHeader ? ` + ${l.fsaveHeader}` : ''} : 0;`;
   // locate() as V8 inlines it into the caller's loop (under its 460-byte bytecode limit): one test
