@@ -89,8 +89,8 @@ function meter(fn: () => void): () => number {
   loop(fn, 2000); // warm up the JIT
   let batch = 100;
   return () => {
-    // Untimed first: V8's background threads (GC, compiler) finish what the previous measurement
-    // left them, which this process's CPU time would otherwise charge to this one.
+    // Untimed first, so the garbage and compile jobs the previous measurement left are done before
+    // the clock starts: this thread takes part in GC, and the fallback clock counts V8's helpers.
     for (const settle = performance.now(); performance.now() - settle < WINDOW * SETTLE * 1000; )
       loop(fn, batch);
     let n = 0;
