@@ -77,6 +77,29 @@ export const gdtLayouts = {
   },
 } as const satisfies Record<64 | 32, GdtLayout>;
 
+/**
+ * What IRET from 64-bit mode to 32-bit (compatibility-mode) code holds against CS's 4 GiB limit,
+ * by CPU vendor (CPUID leaf 0): AMD's IRET compares the whole popped RIP and raises #GP; Intel's
+ * compares EIP only ("IF EIP is not within CS limit") and resumes at it, dropping RIP's upper
+ * half. native/sigreturn.c's `cs_user32_ip_high` shows both (test/fixtures/sigreturn/).
+ */
+export type IretCompatLimit = { readonly checks: 'rip' | 'eip'; readonly source: string };
+
+const AMD_IRET: IretCompatLimit = {
+  checks: 'rip',
+  source:
+    'AMD APM Vol. 3, IRET (long mode): the popped RIP against CS.limit, #GP(0); seen on AMD EPYC Zen 4 (test/fixtures/sigreturn/amd-epyc-zen4, cs_user32)',
+};
+export const iretCompatLimit: Readonly<Record<string, IretCompatLimit>> = {
+  AuthenticAMD: AMD_IRET,
+  HygonGenuine: AMD_IRET,
+  GenuineIntel: {
+    checks: 'eip',
+    source:
+      'Intel SDM Vol. 2A IRET, Operation, RETURN-TO-OUTER-PRIVILEGE-LEVEL: "IF tempEIP is not within code segment limits … EIP ← tempEIP"',
+  },
+};
+
 /** The lowest address user space can map: vm.mmap_min_addr's default (CONFIG_DEFAULT_MMAP_MIN_ADDR, 65536 on x86 distribution kernels). */
 export const MMAP_MIN_ADDR = 0x10000n;
 

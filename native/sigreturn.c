@@ -177,7 +177,16 @@ static void ed_ss_zero_no_sigcontext_ss(struct ctx *c)
 	c->uc->uc_flags &= ~(UC_STRICT_RESTORE_SS | UC_SIGCONTEXT_SS);
 }
 static void ed_ip_noncanonical(struct ctx *c) { SC_IP(c->sc) = NONCANONICAL; }
-static void ed_cs_user32(struct ctx *c) { c->sc->cs = 0x23; }
+/*
+ * 32-bit code with an IP beyond 4 GiB whose low half is below mmap_min_addr: the outcome does not
+ * depend on what is mapped. AMD's IRET checks all of RIP against CS's limit (#GP); Intel's checks
+ * EIP and resumes there, so the first fetch faults at the low half (#PF, si_addr 0x1000).
+ */
+static void ed_cs_user32_ip_high(struct ctx *c)
+{
+	c->sc->cs = 0x23;
+	SC_IP(c->sc) = 0x100001000ul;
+}
 static void ed_fs_gs(struct ctx *c) { c->sc->fs = 0x1234, c->sc->gs = 0x1234; }
 static void ed_uc_flags_zero(struct ctx *c) { c->uc->uc_flags = 0; }
 #else
@@ -271,7 +280,7 @@ static const struct edit {
 	{ "ss_rpl0_lax", K64, ed_ss_rpl0_lax },
 	{ "ss_zero_no_sigcontext_ss", K64, ed_ss_zero_no_sigcontext_ss },
 	{ "ip_noncanonical", K64, ed_ip_noncanonical },
-	{ "cs_user32", K64, ed_cs_user32 },
+	{ "cs_user32_ip_high", K64, ed_cs_user32_ip_high },
 	{ "fs_gs_garbage", K64, ed_fs_gs },
 	{ "uc_flags_zero", K64, ed_uc_flags_zero },
 #else
@@ -378,10 +387,12 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
 	ucontext_t *uc = ucv;
-	unsigned char rec[16] = { 'S' };
+	unsigned char rec[24] = { 'S' };
 	int code = si->si_code, trapno = uc->uc_mcontext.gregs[REG_TRAPNO];
+	uint64_t addr = (uintptr_t)si->si_addr;
 	memcpy(rec + 4, &code, 4);
 	memcpy(rec + 8, &trapno, 4);
+	memcpy(rec + 16, &addr, 8);
 	if (raw_write(report_fd, rec, sizeof rec) != sizeof rec)
 		raw_exit(4);
 	raw_exit(0);
@@ -574,12 +585,15 @@ static void run(int kind, const char *kind_name, int *first, int *printed_frame)
 			       "\"fcw\": \"0x%x\", \"mxcsr\": \"0x%x\", \"df\": %d}",
 			       vec_state(o.ymm0, 0x40, XMM0_EDIT), vec_state(o.ymm0 + 16, 0x50, YMM0H_EDIT),
 			       st0_state(o.st0), o.fcw, o.mxcsr, (o.flags & X86_EFLAGS_DF) ? 1 : 0);
-		} else if (n >= 12 && buf[0] == 'S') {
+		} else if (n >= 24 && buf[0] == 'S') {
 			int code, trapno;
+			uint64_t addr;
 			memcpy(&code, buf + 4, 4);
 			memcpy(&trapno, buf + 8, 4);
-			printf("\"outcome\": \"sigsegv\", \"phase\": \"%s\", \"si_code\": %d, \"trapno\": %d}",
-			       trapno == 0 ? "sigreturn" : "return", code, trapno);
+			memcpy(&addr, buf + 16, 8);
+			printf("\"outcome\": \"sigsegv\", \"phase\": \"%s\", \"si_code\": %d, \"trapno\": %d, "
+			       "\"si_addr\": \"0x%llx\"}",
+			       trapno == 0 ? "sigreturn" : "return", code, trapno, (unsigned long long)addr);
 		} else if (WIFSIGNALED(st))
 			printf("\"outcome\": \"signal\", \"signal\": %d}", WTERMSIG(st));
 		else

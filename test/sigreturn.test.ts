@@ -82,7 +82,7 @@ describe('sigreturn verdicts against the kernel’s outcomes (test/fixtures/sigr
   }
 
   test('the rules behind a few outcomes, by name', () => {
-    const dir = machines[0]!;
+    const dir = machines.find((d) => d.endsWith('amd-epyc-zen4'))!;
     const profile = loadProfileFrom(dir);
     const exp = read(join(dir, 'x86_64.json'));
     const v = (edit: string, kernel = exp.release) => {
@@ -111,8 +111,31 @@ describe('sigreturn verdicts against the kernel’s outcomes (test/fixtures/sigr
     assert.equal(v('ss_zero_lax').resumes?.ss, 0x2b, 'force_valid_ss()');
   });
 
+  test('32-bit code with RIP beyond 4 GiB: AMD’s IRET refuses it (#GP), Intel’s resumes at EIP and the fetch faults there', () => {
+    const dir = (name: string) => machines.find((d) => d.endsWith(name))!;
+    const intel = dir('intel-xeon-amx');
+    const amd = dir('amd-epyc-zen4');
+    const exp = read(join(intel, 'x86_64.json'));
+    const f = experimentFrames(exp).find((x) => x.result.edit === 'cs_user32_ip_high')!;
+    assert.deepEqual([f.result.trapno, f.result.si_addr], [14, 0x1000n], 'what the Intel CPU did');
+    const on = (profile: Profile) =>
+      decodeFrame({
+        memory: f.memory,
+        kind: 'x86_64',
+        profile,
+        kernel: chooseKernel(exp.release),
+        config: { bits: 64 },
+      }).verdict;
+    const i = on(loadProfileFrom(intel));
+    assert.deepEqual([i.trap, i.fault, i.resumes?.ip, i.resumes?.mode], ['#PF', 'fetch', 0x1000n, 32]);
+    // The same frame judged for the AMD CPU: the vendor decides, not the frame.
+    assert.equal(on(loadProfileFrom(amd)).trap, '#GP');
+    const g = experimentFrames(read(join(amd, 'x86_64.json'))).find((x) => x.result.edit === 'cs_user32')!;
+    assert.equal(g.result.trapno, 13, 'what the AMD CPU did');
+  });
+
   test('check_xstate_in_sigframe() follows --kernel: the 2025 rule and its revert, in stable branches too', () => {
-    const dir = machines[0]!;
+    const dir = machines.find((d) => d.endsWith('amd-epyc-zen4'))!;
     const profile = loadProfileFrom(dir);
     const exp = read(join(dir, 'x86_64.json'));
     const f = experimentFrames(exp).find((x) => x.result.edit === 'xstate_size_less64')!;

@@ -289,7 +289,7 @@ function withAuxvCheck(
   const agrees = model === Number(auxv);
   if (!agrees) {
     warnings.push(
-      `the ${l.source} layout (${l.size} bytes) gives AT_MINSIGSTKSZ ${model}, the process's aux vector says ${auxv}: the NT_X86_XSTATE image is not in the layout the CPU used (gdb's gcore writes Intel's size on AMD CPUs); signal frames are decoded by their own layout`,
+      `the ${l.source} layout (${l.size} bytes) gives AT_MINSIGSTKSZ ${model}, the process's aux vector says ${auxv}: the NT_X86_XSTATE image is not in the layout the CPU used (gdb's gcore writes its own: Intel's offsets, and only the components gdb knows — gdb 13: x87 to PKRU, no AMX); signal frames are decoded by their own layout`,
     );
   }
   return { ...l, at_minsigstksz: { auxv: Number(auxv), layout: model, agrees } };

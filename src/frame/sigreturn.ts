@@ -43,6 +43,8 @@ export interface Verdict {
   readonly verdict: VerdictKind;
   readonly phase?: 'sigreturn' | 'return';
   readonly trap?: '#GP' | '#PF';
+  /** Which first access raises the #PF: the instruction fetch at `resumes.ip` or the stack access at `resumes.sp`. */
+  readonly fault?: 'fetch' | 'stack';
   readonly reason: string;
   /** Components loaded from the frame. */
   readonly restored: bigint;
@@ -293,7 +295,7 @@ export function sigreturnVerdict(
   if (uc) notes.push(restoreAltstackNote(uc.ss_flags));
   const mxcsrValue =
     fp.mxcsr === 'init' ? MXCSR_INIT : fp.mxcsrAt !== undefined ? getU32(mem, fp.mxcsrAt) : undefined;
-  const back = returnToUser(regs, ia32, t.config.bits);
+  const back = returnToUser(regs, ia32, t.config.bits, t.profile.cpuid.vendor());
   for (const x of back.steps) steps.push(x);
   for (const x of back.notes) notes.push(x);
   // Built key by key in the order the output shows them: V8 copies `{ ...a, ...b, k }` through its
@@ -330,6 +332,7 @@ export function sigreturnVerdict(
             trap: back.trap!,
             reason: `${syscall} succeeds (${cls.verdict}), then ${back.reason}`,
           };
+  if (back.fault) v.fault = back.fault;
   v.restored = fp.restored;
   v.init = fp.init;
   v.mxcsr = mxcsr;

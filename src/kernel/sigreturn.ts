@@ -1,4 +1,11 @@
-import { type Descriptor, EFLAGS, FIX_EFLAGS, gdtLayouts, MMAP_MIN_ADDR } from '../../layouts/segments.js';
+import {
+  type Descriptor,
+  EFLAGS,
+  FIX_EFLAGS,
+  gdtLayouts,
+  iretCompatLimit,
+  MMAP_MIN_ADDR,
+} from '../../layouts/segments.js';
 import { K } from '../abi/constants.js';
 import type { RestoreStep } from './fpu_signal.js';
 import { hexAddr, userEnd } from './uaccess.js';
@@ -31,6 +38,8 @@ export interface ReturnToUser {
   readonly outcome: 'resumes' | 'sigsegv' | 'sigtrap';
   /** The exception behind a SIGSEGV: #GP from IRET or the first access, #PF from the first fetch or stack access. */
   readonly trap?: '#GP' | '#PF';
+  /** Which first access raises the #PF: the instruction fetch at `regs.ip` or the stack access at `regs.sp`. */
+  readonly fault?: 'fetch' | 'stack';
   readonly reason: string;
   /** The registers as the task resumes with them, after the kernel's fix-ups. */
   readonly regs: SigcontextRegs;
@@ -168,18 +177,27 @@ export function canonical(addr: bigint): boolean {
 /**
  * The return to user mode and the first instructions after it: IRET checks CS (a present DPL-3
  * code segment), SS (a writable DPL-3 data segment; null is refused at CPL 3) and RIP (canonical,
- * within a 32-bit segment's limit) and raises #GP, which the kernel turns into SIGSEGV for the
- * task; an IP or SP below mmap_min_addr or beyond user space faults (#PF) at the first fetch or
- * stack access; a null %ds at the first data access; and TF traps after the first instruction.
+ * within a 32-bit segment's limit — all of RIP or only EIP, as the CPU's vendor has it) and raises
+ * #GP, which the kernel turns into SIGSEGV for the task; an IP or SP below mmap_min_addr or beyond
+ * user space faults (#PF) at the first fetch or stack access; a null %ds at the first data access;
+ * and TF traps after the first instruction. `vendor` is CPUID leaf 0's string.
  */
-export function returnToUser(regs: SigcontextRegs, ia32: boolean, kernelBits: 64 | 32): ReturnToUser {
+export function returnToUser(
+  given: SigcontextRegs,
+  ia32: boolean,
+  kernelBits: 64 | 32,
+  vendor: string | undefined,
+): ReturnToUser {
+  let regs = given;
   const steps: RestoreStep[] = [];
   const notes: string[] = [];
   const done = (o: Omit<ReturnToUser, 'regs' | 'steps' | 'notes' | 'mode'>, mode: 64 | 32): ReturnToUser => {
     steps.push({ rule: 'return to user mode', source: IRET, result: o.reason });
-    const { outcome, trap, reason } = o;
+    const { outcome, trap, fault, reason } = o;
     return trap
-      ? { outcome, trap, reason, regs, mode, steps, notes }
+      ? fault
+        ? { outcome, trap, fault, reason, regs, mode, steps, notes }
+        : { outcome, trap, reason, regs, mode, steps, notes }
       : { outcome, reason, regs, mode, steps, notes };
   };
   const cs = descriptorOf(regs.cs, kernelBits);
@@ -213,15 +231,29 @@ export function returnToUser(regs: SigcontextRegs, ia32: boolean, kernelBits: 64
       { outcome: 'sigsegv', trap: '#GP', reason: `rip ${hex(regs.ip)} is not canonical: IRET raises #GP` },
       mode,
     );
-  if (mode === 32 && regs.ip > 0xffffffffn)
-    return done(
-      {
-        outcome: 'sigsegv',
-        trap: '#GP',
-        reason: `rip ${hex(regs.ip)} is beyond the 4 GiB limit of 32-bit code: IRET raises #GP`,
-      },
-      mode,
-    );
+  if (mode === 32 && regs.ip > 0xffffffffn) {
+    const limit = vendor === undefined ? undefined : iretCompatLimit[vendor];
+    if (limit?.checks !== 'eip') {
+      if (!limit)
+        notes.push(
+          `the CPU's vendor (${vendor ?? 'unknown'}) is not in sigframe's IRET table: AMD's rule is assumed (Intel's IRET would resume at EIP ${hex(regs.ip & 0xffffffffn)})`,
+        );
+      return done(
+        {
+          outcome: 'sigsegv',
+          trap: '#GP',
+          reason: `rip ${hex(regs.ip)} is beyond the 4 GiB limit of 32-bit code: IRET raises #GP (${limit?.source ?? iretCompatLimit.AuthenticAMD!.source})`,
+        },
+        mode,
+      );
+    }
+    steps.push({
+      rule: 'return to 32-bit code',
+      source: limit.source,
+      result: `${vendor}'s IRET checks EIP only: RIP ${hex(regs.ip)} resumes at EIP ${hex(regs.ip & 0xffffffffn)}`,
+    });
+    regs = { ...regs, ip: regs.ip & 0xffffffffn };
+  }
   const end = userEnd(mode, kernelBits);
   const mappable = (a: bigint) => a >= MMAP_MIN_ADDR && a < end;
   /** An address nothing can be mapped at: the first access through it raises #PF. */
@@ -230,6 +262,7 @@ export function returnToUser(regs: SigcontextRegs, ia32: boolean, kernelBits: 64
       {
         outcome: 'sigsegv',
         trap: '#PF',
+        fault: name === 'ip' ? 'fetch' : 'stack',
         reason: `${name} ${hex(regs[name])} is ${regs[name] < MMAP_MIN_ADDR ? 'below mmap_min_addr' : 'beyond user space'}: ${access} faults`,
       },
       mode,

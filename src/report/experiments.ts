@@ -108,6 +108,7 @@ export const sigreturnSchema = j.object({
         phase: j.optional(j.oneOf(['sigreturn', 'return'])),
         si_code: j.optional(j.int(-1000, 1000)),
         trapno: j.optional(j.int(0, 255)),
+        si_addr: j.optional(j.u64()),
         signal: j.optional(j.int(1, 64)),
         status: j.optional(j.int(-1, 255)),
       }),

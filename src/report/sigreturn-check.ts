@@ -197,8 +197,14 @@ export function compareSigreturnWithKernel(
       : profile;
   return experimentFrames(exp).map(({ result: r, memory }) => {
     const d = decodeFrame({ memory, kind: r.kind, profile: measured, kernel, config });
-    const got = kernelObservation(r);
+    let got = kernelObservation(r);
     let model = predictedObservation(d.verdict, memory, measured);
+    // A fault on the first fetch is at the IP the task resumed with: si_addr against the model's.
+    const resumed = d.verdict.resumes?.ip;
+    if (r.si_addr !== undefined && d.verdict.fault === 'fetch' && resumed !== undefined) {
+      got += ` at 0x${r.si_addr.toString(16)}`;
+      model += ` at 0x${resumed.toString(16)}`;
+    }
     if (d.verdict.mxcsr?.source === 'kernel')
       model = model.replace(/mxcsr [^,]*/, `mxcsr ${/mxcsr ([^,]*)/.exec(got)?.[1]}`);
     return { kind: r.kind, edit: r.edit, kernel: got, model, ok: got === model, verdict: d.verdict };
