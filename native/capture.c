@@ -13,7 +13,9 @@
  * the normal stack (red zone); an alt stack registered SS_ONSTACK|SS_AUTODISARM; nested frames —
  * a SIGUSR2 raised from the SIGUSR1 handler, captured below it, with and without SS_AUTODISARM
  * (which disarms the alt stack while the first handler runs); and, in a 32-bit build, ia32 rt and
- * legacy frames. A nested capture ends at the interrupted sp, which it records.
+ * legacy frames; where the CPU and kernel offer AMX, SIGUSR1 with all eight tiles loaded (after
+ * ARCH_REQ_XCOMP_PERM) and after TILERELEASE put them back into INIT. A nested capture ends at the
+ * interrupted sp, which it records.
  * Usage: capture OUTDIR
  */
 #define _GNU_SOURCE
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -34,6 +37,10 @@
 #define SS_AUTODISARM (1U << 31) /* linux/signal.h; glibc's <signal.h> lacks it before 2.41 */
 #endif
 #define REGION (64 * 1024)
+#define ARCH_GET_XCOMP_SUPP 0x1021 /* arch/x86/include/uapi/asm/prctl.h */
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#define XTILE_MASK (3ull << 17) /* TILECFG, TILEDATA */
 #define FAULT_ADDR 0x10
 
 /* The trampoline's input. Offsets are fixed: the assembly below reads them. */
@@ -179,6 +186,36 @@ __asm__(".text\n.globl sf_trigger\nsf_trigger:\n"
 __asm__(".text\n.globl sf_entry\nsf_entry:\n\tmovl %esp, entry_sp\n\tjmp handler_c\n");
 #endif
 
+#ifdef __x86_64__
+/* Palette 1 with every tile at its largest, 16 rows × 64 bytes: TILEDATA is the eight tiles in order. */
+static unsigned char tilecfg[64] __attribute__((aligned(64)));
+static unsigned char tiles[8][1024] __attribute__((aligned(64)));
+
+static int amx_offered(void)
+{
+	uint64_t supp = 0;
+	return syscall(SYS_arch_prctl, ARCH_GET_XCOMP_SUPP, &supp) == 0 && (supp >> XFEATURE_XTILEDATA) & 1;
+}
+
+/* Called right before the trampoline: nothing in between touches tile state. */
+static void load_tiles(int release)
+{
+	__asm__ volatile("ldtilecfg %0\n"
+			 "tileloadd (%1,%2,1), %%tmm0\n"
+			 "tileloadd 1024(%1,%2,1), %%tmm1\n"
+			 "tileloadd 2048(%1,%2,1), %%tmm2\n"
+			 "tileloadd 3072(%1,%2,1), %%tmm3\n"
+			 "tileloadd 4096(%1,%2,1), %%tmm4\n"
+			 "tileloadd 5120(%1,%2,1), %%tmm5\n"
+			 "tileloadd 6144(%1,%2,1), %%tmm6\n"
+			 "tileloadd 7168(%1,%2,1), %%tmm7\n" ::"m"(tilecfg),
+			 "r"(tiles), "r"(64l)
+			 : "memory");
+	if (release)
+		__asm__ volatile("tilerelease" ::: "memory");
+}
+#endif
+
 void sf_trigger(struct trig *t);
 void sf_entry(int, siginfo_t *, void *);
 uintptr_t entry_sp;
@@ -253,6 +290,8 @@ struct scenario {
 	int ss_flags;
 	/* The signal's handler raises SIGUSR2, whose frame is the one captured. */
 	int nested;
+	/* 1: the eight tiles loaded with patterns; 2: loaded, then TILERELEASE (back to INIT). */
+	int amx;
 };
 
 static uint64_t pattern64(unsigned i)
@@ -284,6 +323,19 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 		t.k[i] = pattern64(i + 8);
 	t.vec_mode = s->vec_mode;
 	t.init_mask = s->init_mask & xcr0;
+#ifdef __x86_64__
+	if (s->amx) {
+		if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0)
+			return -4;
+		tilecfg[0] = 1;
+		for (unsigned i = 0; i < 8; i++) {
+			tilecfg[16 + 2 * i] = 64;
+			tilecfg[48 + i] = 16;
+			for (unsigned j = 0; j < sizeof tiles[0]; j++)
+				tiles[i][j] = (unsigned char)(i * 37 + j * 5 + 0x13);
+		}
+	}
+#endif
 	t.init_area = (uintptr_t)xarea;
 	t.pid = getpid();
 	t.sig = s->sig;
@@ -316,8 +368,13 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 		if (sigaltstack(s->altstack ? &ss : &off, NULL) != 0)
 			return -1;
 		memset(region, run ? 0x5a : 0xa5, sizeof region - 4096 + s->top_residue);
-		if (sigsetjmp(jb, 1) == 0)
+		if (sigsetjmp(jb, 1) == 0) {
+#ifdef __x86_64__
+			if (s->amx)
+				load_tiles(s->amx == 2);
+#endif
 			sf_trigger(&t);
+		}
 	}
 	if (frames[0] != frames[1] || ends[0] != ends[1] || frames[0] >= ends[0])
 		return -2;
@@ -350,7 +407,9 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 	fprintf(f, "  \"signal\": %d,\n  \"siginfo\": %s,\n", s->nested ? SIGUSR2 : s->sig, s->siginfo ? "true" : "false");
 	if (s->mode == 1)
 		fprintf(f, "  \"fault_address\": \"0x%x\",\n", FAULT_ADDR);
-	fprintf(f, "  \"xcr0\": \"0x%llx\",\n  \"init_mask\": \"0x%llx\",\n", (unsigned long long)xcr0, (unsigned long long)t.init_mask);
+	/* init_mask: what the helper put into INIT — by XRSTOR from INIT, or tiles by TILERELEASE. */
+	uint64_t init_mask = t.init_mask | (s->amx == 2 ? XTILE_MASK : 0);
+	fprintf(f, "  \"xcr0\": \"0x%llx\",\n  \"init_mask\": \"0x%llx\",\n", (unsigned long long)xcr0, (unsigned long long)init_mask);
 	fprintf(f, "  \"patterns\": {\n    \"gpr\": {");
 	/* A nested frame holds the first handler's registers, not the trampoline's patterns. */
 	for (unsigned i = 0; !s->nested && i < NGPR; i++)
@@ -367,7 +426,21 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 	fprintf(f, "],\n    \"k\": [");
 	for (unsigned i = 0; vw == 64 && i < 8; i++)
 		fprintf(f, "%s\"0x%llx\"", i ? ", " : "", (unsigned long long)t.k[i]);
-	fprintf(f, "]\n  },\n  \"unwritten\": [");
+	fprintf(f, "]");
+#ifdef __x86_64__
+	if (s->amx == 1) {
+		fprintf(f, ",\n    \"tilecfg\": \"");
+		hex(f, tilecfg, sizeof tilecfg);
+		fprintf(f, "\",\n    \"tmm\": [");
+		for (unsigned i = 0; i < 8; i++) {
+			fprintf(f, "%s\n      \"", i ? "," : "");
+			hex(f, tiles[i], sizeof tiles[i]);
+			fprintf(f, "\"");
+		}
+		fprintf(f, "]");
+	}
+#endif
+	fprintf(f, "\n  },\n  \"unwritten\": [");
 	int first = 1;
 	for (size_t i = 0; i < n;) {
 		if (copies[0][i] == copies[1][i]) {
@@ -413,7 +486,10 @@ int main(int argc, char **argv)
 		{ "x86_64-autodisarm", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, SS_ONSTACK | SS_AUTODISARM },
 		{ "x86_64-nested", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 1 },
 		{ "x86_64-nested-autodisarm", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, SS_ONSTACK | SS_AUTODISARM, 1 },
+		{ "x86_64-amx-tiles", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 0, 1 },
+		{ "x86_64-amx-tiles-init", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 0, 2 },
 	};
+	int amx = amx_offered();
 #else
 	(void)vec;
 	(void)avx_state;
@@ -426,7 +502,12 @@ int main(int argc, char **argv)
 	};
 #endif
 	int status = 0;
+	int printed = 0;
 	for (unsigned i = 0; i < sizeof list / sizeof list[0]; i++) {
+#ifdef __x86_64__
+		if (list[i].amx && !amx)
+			continue;
+#endif
 		fflush(stdout);
 		pid_t pid = fork();
 		if (pid == 0)
@@ -434,7 +515,7 @@ int main(int argc, char **argv)
 		int st;
 		waitpid(pid, &st, 0);
 		int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-		printf("%s%s", i ? " " : "", list[i].name);
+		printf("%s%s", printed++ ? " " : "", list[i].name);
 		if (!ok) {
 			printf("(failed)");
 			status = 1;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { dataModels } from '../layouts/abi.js';
 import { fpstate_64 } from '../layouts/uapi.js';
-import { XFEATURE } from '../layouts/xfeatures.js';
+import { XFEATURE, XFEATURE_MASK } from '../layouts/xfeatures.js';
 import { plainDecoded, reviseDecoded } from '../src/frame/decode.js';
 import { frameLayout, sigcontextOf } from '../src/frame/layout.js';
 import { leValue } from '../src/frame/registers.js';
@@ -51,6 +51,36 @@ describe('frames captured from a real kernel (test/fixtures/frames)', () => {
       const pad = Number(d.buf_fx - capture!.info.address) + slot.offset + 4;
       const kept = capture!.info.unwritten.some(([a, b]) => a! <= pad && pad + 4 <= b!);
       assert.ok(kept, `${file}: PKRU's upper 4 bytes are among the bytes the kernel left alone`);
+    }
+  });
+
+  test('an Intel Xeon with AMX (XCR0 0x600e7): live tiles saved and read back; after TILERELEASE the 8 KiB stay reserved and unwritten', () => {
+    const amx = join(dir, 'intel-xeon-amx');
+    assert.equal(checkDir(amx), 14);
+    const tiles = loadFrame(join(amx, 'x86_64-amx-tiles.json')).decoded;
+    const init = loadFrame(join(amx, 'x86_64-amx-tiles-init.json'));
+    const plain = loadFrame(join(amx, 'x86_64-sigusr1-vectors.json')).decoded;
+    assert.equal(tiles.state.fpu!.xstate_bv & XFEATURE_MASK.XTILE, XFEATURE_MASK.XTILE);
+    assert.equal(tiles.registers?.tmm?.length, 8);
+    // Both frames of a thread that used AMX carry the task's full user_size; one that never asked does not.
+    const full = frameLayout(stateTarget(tiles.state)).image;
+    assert.equal(tiles.sw_reserved?.xstate_size, full.userSize);
+    assert.equal(init.decoded.sw_reserved?.xstate_size, full.userSize);
+    const tiledata = full.components.get(XFEATURE.XTILE_DATA)!;
+    assert.equal(
+      plain.sw_reserved?.xstate_size,
+      full.userSize - tiledata.size,
+      'no tile region without AMX use',
+    );
+    assert.equal(init.decoded.state.fpu!.xstate_bv & XFEATURE_MASK.XTILE, 0n);
+    const base = Number(init.decoded.buf_fx! - init.capture!.info.address);
+    for (const nr of [XFEATURE.XTILE_CFG, XFEATURE.XTILE_DATA]) {
+      const c = frameLayout(stateTarget(init.decoded.state)).image.components.get(nr)!;
+      const [a, b] = [base + c.offset, base + c.offset + c.size];
+      assert.ok(
+        init.capture!.info.unwritten.some(([x, y]) => x! <= a && b <= y!),
+        `component ${nr} (${c.size} bytes at ${c.offset}) left as the stack was`,
+      );
     }
   });
 

@@ -31,6 +31,21 @@ export function checkPatterns(d: DecodedFrame, info: CaptureInfo) {
   for (const [i, v] of info.patterns.vectors.entries())
     assert.equal(regs![i], leValue(v), `${info.scenario}: vector ${i}`);
   if (info.patterns.k.length > 0) assert.deepEqual(r.k, info.patterns.k);
+  const cfg = info.patterns.tilecfg;
+  if (cfg) {
+    const c = r.tilecfg;
+    assert.ok(c, `${info.scenario}: TILECFG decoded`);
+    assert.equal(c.palette_id, cfg[0], `${info.scenario}: palette`);
+    const u16 = (i: number) => cfg[16 + 2 * i]! | (cfg[17 + 2 * i]! << 8);
+    assert.deepEqual(
+      c.colsb,
+      Array.from({ length: 16 }, (_, i) => u16(i)),
+      `${info.scenario}: colsb`,
+    );
+    assert.deepEqual(c.rows, Array.from(cfg.subarray(48, 64)), `${info.scenario}: rows`);
+  }
+  for (const [i, t] of (info.patterns.tmm ?? []).entries())
+    assert.equal(r.tmm?.[i], leValue(t), `${info.scenario}: tmm${i}`);
   if ('info' in f) assert.equal(f.info.si_signo, info.signal);
   if (info.fault_address !== undefined) {
     assert.equal(BigInt(sc.cr2!), info.fault_address);
