@@ -188,6 +188,8 @@ function cases(): Case[] {
     ['x86_64-sigsegv-fault', 'zen4'],
     ['avx2/x86_64-sigusr1-vectors', 'avx2'],
     ['amd-epyc-pkru/x86_64-sigusr1-vectors', 'pkru'],
+    // A real AMX frame: all eight tiles live, 11528 bytes.
+    ['intel-xeon-amx/x86_64-amx-tiles', 'intel-amx'],
     ['ia32-rt-sigusr1', 'zen4'],
   ] as const;
   for (const [file, cpu] of captured) {
