@@ -9,7 +9,7 @@ import type { Verdict } from '../src/frame/sigreturn.js';
 import { emulatedCpu } from '../src/host/probe.js';
 import { hostProfile } from '../src/host/profile.js';
 import { chooseKernel, ruleAt } from '../src/kernel/eras.js';
-import type { Profile } from '../src/profile/profile.js';
+import { type Profile, profileFromFile } from '../src/profile/profile.js';
 import { type SigreturnExperiment, sigreturnSchema } from '../src/report/experiments.js';
 import {
   compareSigreturnWithKernel,
@@ -130,6 +130,18 @@ describe('sigreturn verdicts against the kernel’s outcomes (test/fixtures/sigr
     assert.deepEqual([i.trap, i.fault, i.resumes?.ip, i.resumes?.mode], ['#PF', 'fetch', 0x1000n, 32]);
     // The same frame judged for the AMD CPU: the vendor decides, not the frame.
     assert.equal(on(loadProfileFrom(amd)).trap, '#GP');
+    // A vendor the table does not know gets AMD's rule, and a note saying so.
+    const p = loadProfileFrom(intel);
+    const word = (s: string) => Buffer.from(s, 'latin1').readUInt32LE(0);
+    const centaur = profileFromFile({
+      ...p.file,
+      cpuid: p.file.cpuid.map((r) =>
+        r.leaf === 0 ? { ...r, ebx: word('Cent'), edx: word('aurH'), ecx: word('auls') } : r,
+      ),
+    });
+    const c = on(centaur);
+    assert.equal(c.trap, '#GP');
+    assert.match(c.notes.join('\n'), /CentaurHauls\) is not in sigframe's IRET table/);
     const g = experimentFrames(read(join(amd, 'x86_64.json'))).find((x) => x.result.edit === 'cs_user32')!;
     assert.equal(g.result.trapno, 13, 'what the AMD CPU did');
   });
