@@ -13,7 +13,8 @@
  * the normal stack (red zone); an alt stack registered SS_ONSTACK|SS_AUTODISARM; nested frames —
  * a SIGUSR2 raised from the SIGUSR1 handler, captured below it, with and without SS_AUTODISARM
  * (which disarms the alt stack while the first handler runs); and, in a 32-bit build, ia32 rt and
- * legacy frames; where the CPU and kernel offer AMX, SIGUSR1 with all eight tiles loaded (after
+ * legacy frames; SIGUSR1 with four x87 registers in use (a valid, a zero and a special tag), for
+ * the tag words of the image and of ia32's FSAVE header; where the CPU and kernel offer AMX, SIGUSR1 with all eight tiles loaded (after
  * ARCH_REQ_XCOMP_PERM) and after TILERELEASE put them back into INIT. A nested capture ends at the
  * interrupted sp, which it records.
  * Usage: capture OUTDIR
@@ -216,6 +217,25 @@ static void load_tiles(int release)
 }
 #endif
 
+/*
+ * Four x87 registers in use, one of each tag class but empty: ST0 +inf (special), ST1 pi and ST3
+ * 1.0 (valid), ST2 +0 (zero). Loaded right before the trampoline, which leaves x87 alone; the
+ * values as FSTP stores them (ST0 first) are what the frame must hold.
+ */
+#define X87_LOADED 4
+static const double x87_inf = __builtin_inf();
+static unsigned char x87_st[X87_LOADED][10];
+static void load_x87(void)
+{
+	__asm__ volatile("fninit\nfld1\nfldz\nfldpi\nfldl %0\n" ::"m"(x87_inf));
+}
+static void read_x87(void)
+{
+	load_x87();
+	__asm__ volatile("fstpt %0\nfstpt %1\nfstpt %2\nfstpt %3\n"
+			 : "=m"(x87_st[0]), "=m"(x87_st[1]), "=m"(x87_st[2]), "=m"(x87_st[3]));
+}
+
 void sf_trigger(struct trig *t);
 void sf_entry(int, siginfo_t *, void *);
 uintptr_t entry_sp;
@@ -292,6 +312,8 @@ struct scenario {
 	int nested;
 	/* 1: the eight tiles loaded with patterns; 2: loaded, then TILERELEASE (back to INIT). */
 	int amx;
+	/* x87 registers in use (load_x87). */
+	int x87;
 };
 
 static uint64_t pattern64(unsigned i)
@@ -323,6 +345,8 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 		t.k[i] = pattern64(i + 8);
 	t.vec_mode = s->vec_mode;
 	t.init_mask = s->init_mask & xcr0;
+	if (s->x87)
+		read_x87();
 #ifdef __x86_64__
 	if (s->amx) {
 		if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0)
@@ -369,6 +393,8 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 			return -1;
 		memset(region, run ? 0x5a : 0xa5, sizeof region - 4096 + s->top_residue);
 		if (sigsetjmp(jb, 1) == 0) {
+			if (s->x87)
+				load_x87();
 #ifdef __x86_64__
 			if (s->amx)
 				load_tiles(s->amx == 2);
@@ -427,6 +453,15 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 	for (unsigned i = 0; vw == 64 && i < 8; i++)
 		fprintf(f, "%s\"0x%llx\"", i ? ", " : "", (unsigned long long)t.k[i]);
 	fprintf(f, "]");
+	if (s->x87) {
+		fprintf(f, ",\n    \"st\": [");
+		for (unsigned i = 0; i < X87_LOADED; i++) {
+			fprintf(f, "%s\"", i ? ", " : "");
+			hex(f, x87_st[i], sizeof x87_st[i]);
+			fprintf(f, "\"");
+		}
+		fprintf(f, "]");
+	}
 #ifdef __x86_64__
 	if (s->amx == 1) {
 		fprintf(f, ",\n    \"tilecfg\": \"");
@@ -486,6 +521,7 @@ int main(int argc, char **argv)
 		{ "x86_64-autodisarm", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, SS_ONSTACK | SS_AUTODISARM },
 		{ "x86_64-nested", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 1 },
 		{ "x86_64-nested-autodisarm", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, SS_ONSTACK | SS_AUTODISARM, 1 },
+		{ "x86_64-sigusr1-x87", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 0, 0, 1 },
 		{ "x86_64-amx-tiles", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 0, 1 },
 		{ "x86_64-amx-tiles-init", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 0, 2 },
 	};
@@ -499,6 +535,8 @@ int main(int argc, char **argv)
 		{ "ia32-rt-sigsegv-fault", "ia32-rt", SIGSEGV, 1, 1, 1, 1, 0, 0 },
 		{ "ia32-rt-nested-autodisarm", "ia32-rt", SIGUSR1, 1, 1, 0, 1, 0, 0, SS_ONSTACK | SS_AUTODISARM, 1 },
 		{ "ia32-legacy-nested", "ia32", SIGUSR1, 0, 1, 0, 1, 0, 12, 0, 1 },
+		{ "ia32-rt-sigusr1-x87", "ia32-rt", SIGUSR1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 1 },
+		{ "ia32-legacy-sigusr1-x87", "ia32", SIGUSR1, 0, 1, 0, 1, 0, 12, 0, 0, 0, 1 },
 	};
 #endif
 	int status = 0;

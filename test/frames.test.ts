@@ -7,6 +7,7 @@ import { dataModels } from '../layouts/abi.js';
 import { fpstate_64 } from '../layouts/uapi.js';
 import { XFEATURE, XFEATURE_MASK } from '../layouts/xfeatures.js';
 import { plainDecoded, reviseDecoded } from '../src/frame/decode.js';
+import { fullTagWord } from '../src/frame/fsave.js';
 import { frameLayout, sigcontextOf } from '../src/frame/layout.js';
 import { leValue } from '../src/frame/registers.js';
 import type { FrameValue } from '../src/frame/state.js';
@@ -56,7 +57,7 @@ describe('frames captured from a real kernel (test/fixtures/frames)', () => {
 
   test('an Intel Xeon with AMX (XCR0 0x600e7): live tiles saved and read back; after TILERELEASE the 8 KiB stay reserved and unwritten', () => {
     const amx = join(dir, 'intel-xeon-amx');
-    assert.equal(checkDir(amx), 14);
+    assert.equal(checkDir(amx), 17);
     const tiles = loadFrame(join(amx, 'x86_64-amx-tiles.json')).decoded;
     const init = loadFrame(join(amx, 'x86_64-amx-tiles-init.json'));
     const plain = loadFrame(join(amx, 'x86_64-sigusr1-vectors.json')).decoded;
@@ -111,6 +112,31 @@ describe('frames captured from a real kernel (test/fixtures/frames)', () => {
       assert.deepEqual(d.registers!.st, d.fsave_header!.st_space.map(leValue));
       assert.equal(d.verdict.x87?.source, 'fsave-header');
       assert.equal(d.verdict.x87?.address, d.fpstate);
+    }
+  });
+
+  test('x87 registers in use (Intel guest): the FSAVE header’s full tag word is what the kernel derives from the abridged one', () => {
+    const amx = join(dir, 'intel-xeon-amx');
+    for (const name of [
+      'ia32-rt-sigusr1-x87.json',
+      'ia32-legacy-sigusr1-x87.json',
+      'x86_64-sigusr1-x87.json',
+    ]) {
+      const { decoded: d, capture } = loadFrame(join(amx, name));
+      const loaded = capture!.info.patterns.st!.length;
+      const legacy = d.state.fpu!.legacy;
+      // FXSAVE's abridged tag: one bit per physical register in use, from TOP upwards.
+      const top = (legacy.swd >> 11) & 7;
+      assert.equal(top, 8 - loaded, name);
+      assert.equal(legacy.twd, ((1 << loaded) - 1) << top, name);
+      if (!d.fsave_header) continue;
+      const bytes = capture!.memory.bytes;
+      const fx = Number(d.buf_fx! - capture!.info.address);
+      const full = fullTagWord(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), fx);
+      assert.equal(d.fsave_header.twd, full, `${name}: the kernel's tag word`);
+      // Every class but empty appears among the registers in use: valid (0), zero (1), special (2).
+      const tags = Array.from({ length: loaded }, (_, i) => (full >>> (2 * (top + i))) & 3);
+      assert.deepEqual([...new Set(tags)].sort(), [0, 1, 2], name);
     }
   });
 

@@ -33,6 +33,8 @@ export const captureSchema = j.object({
     vector_width: j.int(0, 64),
     vectors: j.array(j.hex()),
     k: j.array(j.u64()),
+    /** x87 scenarios: ST0, ST1, … as FSTP stores them (80-bit, little-endian bytes). */
+    st: j.optional(j.array(j.hex())),
     /** AMX scenarios with live tiles: the 64-byte TILECFG LDTILECFG loaded and each tile's bytes. */
     tilecfg: j.optional(j.hex()),
     tmm: j.optional(j.array(j.hex())),

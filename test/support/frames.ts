@@ -31,6 +31,8 @@ export function checkPatterns(d: DecodedFrame, info: CaptureInfo) {
   for (const [i, v] of info.patterns.vectors.entries())
     assert.equal(regs![i], leValue(v), `${info.scenario}: vector ${i}`);
   if (info.patterns.k.length > 0) assert.deepEqual(r.k, info.patterns.k);
+  for (const [i, v] of (info.patterns.st ?? []).entries())
+    assert.equal(r.st?.[i], leValue(v), `${info.scenario}: st${i}`);
   const cfg = info.patterns.tilecfg;
   if (cfg) {
     const c = r.tilecfg;
