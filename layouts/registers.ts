@@ -56,6 +56,15 @@ export const xtile_cfg = struct(
   { source: `${src}; field layout from the Intel SDM TILECFG format` },
 );
 
+/**
+ * The tile palettes a TILECFG may name (Intel SDM Vol. 1 §18.2; CPUID leaf 0x1D subleaf 1 on
+ * every AMX part so far): palette 0 is the INIT state (no tile configured); palette 1 has 8
+ * tiles of at most 16 rows × 64 bytes. LDTILECFG raises #GP for any other configuration.
+ */
+export const tilePalettes: Readonly<
+  Record<number, { maxNames: number; maxRows: number; bytesPerRow: number }>
+> = { 1: { maxNames: 8, maxRows: 16, bytesPerRow: 64 } };
+
 /** Eight 1 KiB tiles (palette 1: 16 rows × 64 bytes). */
 export const xtile_data_state = struct(
   'xtile_data_state',

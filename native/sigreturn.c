@@ -9,7 +9,10 @@
  * caught to tell *where* it came from: in rt_sigreturn itself ("bad frame": the faulting context is
  * the restorer's system call) or on the return to user mode (the faulting context is the restored
  * one). Built as a 64-bit program and, with -m32 -no-pie, as a 32-bit one, which runs both the
- * SA_SIGINFO (rt) and the legacy frame kinds. Prints one JSON object. Nothing here reads
+ * SA_SIGINFO (rt) and the legacy frame kinds. Where the CPU and kernel offer AMX, the 64-bit build
+ * runs every x86_64 edit again, and some of the tile state's own, in a thread that has loaded tmm0
+ * (results marked "amx": "used"): then tmm0 comes back as the pattern, the edit, zero (TILEDATA
+ * in INIT) or "init" (TILECFG in INIT: no tile configured). Prints one JSON object. Nothing here reads
  * sigframe's model: offsets come from glibc's struct declarations (fpframe.h) and CPUID.
  */
 #define _GNU_SOURCE
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -35,7 +39,7 @@
 #define X86_EFLAGS_DF 0x400
 #define X86_EFLAGS_IOPL 0x3000
 
-enum kind { K64 = 1, KRT = 2, KLEGACY = 4 };
+enum kind { K64 = 1, KRT = 2, KLEGACY = 4, KAMX = 8 /* x86_64, after the thread used AMX */ };
 #define K32 (KRT | KLEGACY)
 #define KALL (K64 | K32)
 
@@ -48,6 +52,8 @@ struct ctx {
 };
 
 static uint32_t ymm_offset; /* CPUID.(0xD,2).EBX: where the upper halves of ymm0-15 are */
+static uint32_t tilecfg_offset, tiledata_offset; /* CPUID.(0xD,17/18).EBX */
+#define XTILE_MASK (3ull << 17)
 static uint64_t xcr0;
 static unsigned foreign_bit; /* an XSAVE feature bit this CPU's XCR0 does not have */
 
@@ -138,6 +144,16 @@ static void ed_mxcsr_bad_fx_only(struct ctx *c) { ed_mxcsr_bit31(c); ed_magic1_z
 static void ed_mxcsr_mask_zero(struct ctx *c) { put32(c->fx + FX_MXCSR_MASK, 0); }
 static void ed_xmm0(struct ctx *c) { for (int j = 0; j < 16; j++) c->fx[FX_XMM0 + j] = XMM0_EDIT + j; }
 static void ed_ymm0h(struct ctx *c) { for (int j = 0; j < 16; j++) c->fx[ymm_offset + j] = YMM0H_EDIT + j; }
+/* tmm0's bytes: the pattern loaded before the signal, and the edit's. */
+#define TMM0_PATTERN(j) ((unsigned char)((j) * 7 + 0x61))
+#define TMM0_EDIT(j) ((unsigned char)((j) * 7 + 0x62))
+static void ed_tmm0(struct ctx *c) { for (int j = 0; j < 1024; j++) c->fx[tiledata_offset + j] = TMM0_EDIT(j); }
+static void ed_bv_no_tiledata(struct ctx *c) { set_bv(c, ~(1ull << 18), 0); }
+static void ed_bv_no_tiles(struct ctx *c) { set_bv(c, ~XTILE_MASK, 0); }
+static void ed_xfeatures_no_tiles(struct ctx *c) { set_xfeatures(c, get64(c->fx + FX_SW_XFEATURES) & ~XTILE_MASK); }
+/* The size of a task without AMX: MAGIC2 is then looked for inside the tile data. */
+static void ed_xstate_size_no_tiledata(struct ctx *c) { put32(c->fx + FX_SW_XSTATE_SIZE, tiledata_offset); }
+static void ed_tilecfg_palette0(struct ctx *c) { c->fx[tilecfg_offset] = 0; }
 static void ed_xmm0_fx_only(struct ctx *c) { ed_xmm0(c); ed_magic1_zero(c); }
 static void ed_ymm0h_bv_no_ymm(struct ctx *c) { ed_ymm0h(c); ed_bv_no_ymm(c); }
 /* The sign of st0's 80-bit value: the last byte's top bit. */
@@ -204,6 +220,12 @@ static const struct edit {
 	void (*apply)(struct ctx *);
 } edits[] = {
 	{ "none", KALL, ed_none },
+	{ "tmm0_edit", KAMX, ed_tmm0 },
+	{ "bv_no_tiledata", KAMX, ed_bv_no_tiledata },
+	{ "bv_no_tiles", KAMX, ed_bv_no_tiles },
+	{ "xfeatures_no_tiles", KAMX, ed_xfeatures_no_tiles },
+	{ "xstate_size_no_tiledata", KAMX, ed_xstate_size_no_tiledata },
+	{ "tilecfg_palette0", KAMX, ed_tilecfg_palette0 },
 	{ "magic1_zero", KALL, ed_magic1_zero },
 	{ "magic1_other", KALL, ed_magic1_other },
 	{ "xstate_size_huge", KALL, ed_xstate_size_huge },
@@ -409,9 +431,33 @@ struct outcome {
 	uint32_t mxcsr;
 	uint32_t pad3;
 	unsigned long flags;
+	unsigned char tmm0[1024]; /* AMX runs: tmm0 after the return, if a tile is configured */
+	unsigned char tilecfg[64];
 };
 
 static const double ST0_PATTERN = 1.25;
+
+#ifdef __x86_64__
+static void load_tmm0(void)
+{
+	static unsigned char cfg[64] __attribute__((aligned(64)));
+	static unsigned char t[1024] __attribute__((aligned(64)));
+	cfg[0] = 1;   /* palette 1 */
+	cfg[16] = 64; /* tile 0: 64 bytes a row */
+	cfg[48] = 16; /* 16 rows */
+	for (int j = 0; j < 1024; j++)
+		t[j] = TMM0_PATTERN(j);
+	__asm__ volatile("ldtilecfg %0\n\ttileloadd (%1,%2,1), %%tmm0" ::"m"(cfg), "r"(t), "r"(64l) : "memory");
+}
+
+/* After the return: TILECFG, and tmm0 only if a tile is configured (else tile loads raise #UD). */
+static void read_tmm0(struct outcome *o)
+{
+	__asm__ volatile("sttilecfg %0" : "=m"(o->tilecfg));
+	if (o->tilecfg[0] != 0)
+		__asm__ volatile("tilestored %%tmm0, (%0,%1,1)" ::"r"(o->tmm0), "r"(64l) : "memory");
+}
+#endif
 
 static void child(int kind)
 {
@@ -433,6 +479,13 @@ static void child(int kind)
 	segv.sa_sigaction = on_segv;
 	if (sigaltstack(&ss, NULL) || sigaction(SIGUSR1, &sa, NULL) || sigaction(SIGSEGV, &segv, NULL))
 		_exit(2);
+#ifdef __x86_64__
+	if (kind & KAMX) {
+		if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) != 0)
+			_exit(2);
+		load_tmm0();
+	}
+#endif
 	unsigned char pat[32] __attribute__((aligned(32)));
 	for (int j = 0; j < 32; j++)
 		pat[j] = (unsigned char)(0x40 + j);
@@ -482,6 +535,10 @@ static void child(int kind)
 #endif
 	/* Clear DF before any library code runs: the string functions assume it is clear. */
 	__asm__ volatile("cld" ::: "memory");
+#ifdef __x86_64__
+	if (kind & KAMX)
+		read_tmm0(&o);
+#endif
 	if (raw_write(report_fd, &o, sizeof o) != sizeof o)
 		raw_exit(3);
 	raw_exit(0);
@@ -494,6 +551,19 @@ static const char *vec_state(const unsigned char *b, int pattern, int edit)
 		pat &= b[j] == pattern + j;
 		ed &= b[j] == edit + j;
 		zero &= b[j] == 0;
+	}
+	return pat ? "pattern" : ed ? "edited" : zero ? "zero" : "other";
+}
+
+static const char *tmm0_state(const struct outcome *o)
+{
+	if (o->tilecfg[0] == 0)
+		return "init";
+	int pat = 1, ed = 1, zero = 1;
+	for (int j = 0; j < 1024; j++) {
+		pat &= o->tmm0[j] == TMM0_PATTERN(j);
+		ed &= o->tmm0[j] == TMM0_EDIT(j);
+		zero &= o->tmm0[j] == 0;
 	}
 	return pat ? "pattern" : ed ? "edited" : zero ? "zero" : "other";
 }
@@ -565,7 +635,8 @@ static void run(int kind, const char *kind_name, int *first, int *printed_frame)
 		uintptr_t size;
 		memcpy(&address, shared_frame, sizeof address);
 		memcpy(&size, shared_frame + 8, sizeof size);
-		printf("%s\n    {\"kind\": \"%s\", \"edit\": \"%s\", ", *first ? "" : ",", kind_name, edits[i].name);
+		printf("%s\n    {\"kind\": \"%s\", %s\"edit\": \"%s\", ", *first ? "" : ",", kind_name,
+		       kind & KAMX ? "\"amx\": \"used\", " : "", edits[i].name);
 		*first = 0;
 		if (size > 0 && size <= MAX_FRAME) {
 			if (!*printed_frame) {
@@ -582,9 +653,12 @@ static void run(int kind, const char *kind_name, int *first, int *printed_frame)
 			struct outcome o;
 			memcpy(&o, buf, sizeof o);
 			printf("\"outcome\": \"survived\", \"xmm0\": \"%s\", \"ymm0_high\": \"%s\", \"st0\": \"%s\", "
-			       "\"fcw\": \"0x%x\", \"mxcsr\": \"0x%x\", \"df\": %d}",
+			       "\"fcw\": \"0x%x\", \"mxcsr\": \"0x%x\", \"df\": %d",
 			       vec_state(o.ymm0, 0x40, XMM0_EDIT), vec_state(o.ymm0 + 16, 0x50, YMM0H_EDIT),
 			       st0_state(o.st0), o.fcw, o.mxcsr, (o.flags & X86_EFLAGS_DF) ? 1 : 0);
+			if (kind & KAMX)
+				printf(", \"tmm0\": \"%s\"", tmm0_state(&o));
+			printf("}");
 		} else if (n >= 24 && buf[0] == 'S') {
 			int code, trapno;
 			uint64_t addr;
@@ -641,8 +715,16 @@ int main(void)
 		return 1;
 	int first = 1;
 #ifdef __x86_64__
-	int printed = 0;
+	int printed = 0, printed_amx = 0;
 	run(K64, "x86_64", &first, &printed);
+	uint64_t supp = 0;
+	if (syscall(SYS_arch_prctl, 0x1021 /* ARCH_GET_XCOMP_SUPP */, &supp) == 0 && (supp >> 18) & 1) {
+		__cpuid_count(0xd, 17, a, b, c, d);
+		tilecfg_offset = b;
+		__cpuid_count(0xd, 18, a, b, c, d);
+		tiledata_offset = b;
+		run(K64 | KAMX, "x86_64", &first, &printed_amx);
+	}
 #else
 	int printed_rt = 0, printed_legacy = 0;
 	run(KRT, "ia32-rt", &first, &printed_rt);

@@ -111,6 +111,24 @@ describe('sigreturn verdicts against the kernel’s outcomes (test/fixtures/sigr
     assert.equal(v('ss_zero_lax').resumes?.ss, 0x2b, 'force_valid_ss()');
   });
 
+  test('a thread that used AMX (Intel guest): tmm0 comes back from the frame, as zero, or unconfigured, as the model reads the frame', () => {
+    const dir = machines.find((d) => d.endsWith('intel-xeon-amx'))!;
+    const exp = read(join(dir, 'x86_64.json'));
+    const amx = checkRuns(dir, loadProfileFrom(dir), [exp]).filter((c) => c.amx === 'used');
+    assert.ok(amx.length >= 75, `${amx.length} edits on AMX frames`);
+    const tmm0 = new Set(amx.map((c) => /tmm0 (\w+)/.exec(c.kernel)?.[1]).filter(Boolean));
+    assert.deepEqual([...tmm0].sort(), ['edited', 'init', 'pattern', 'zero']);
+    const by = (edit: string) => amx.find((c) => c.edit === edit)!;
+    // Every AMX frame carries the task's whole image: 11008 bytes with the tiles.
+    assert.ok(by('none').verdict.restored & XFEATURE_MASK.XTILE);
+    assert.match(by('xfeatures_no_tiles').kernel, /tmm0 init/);
+    // XRSTOR takes an invalid TILECFG (here zmm bytes read at the compacted offset) without a
+    // fault and leaves the tiles unconfigured.
+    const compacted = by('xcomp_bv_compacted');
+    assert.match(compacted.kernel, /tmm0 init/);
+    assert.ok(compacted.verdict.steps.some((x) => /not a valid tile configuration/.test(x.result)));
+  });
+
   test('32-bit code with RIP beyond 4 GiB: AMD’s IRET refuses it (#GP), Intel’s resumes at EIP and the fetch faults there', () => {
     const dir = (name: string) => machines.find((d) => d.endsWith(name))!;
     const intel = dir('intel-xeon-amx');

@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { XFEATURE } from '../layouts/xfeatures.js';
+import { loadFrame } from '../src/io/frames.js';
 import { builtinProfileNames, loadBuiltinProfile } from '../src/io/profiles.js';
 import { eraFor } from '../src/kernel/eras.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
 import { bitsOf, FIRST_EXTENDED_XFEATURE, maskOf } from '../src/xsave/catalog.js';
 import { xsaveLayout, xstateSize } from '../src/xsave/layout.js';
+import { tilecfgInvalid } from '../src/xsave/restore.js';
+import { fixture } from './support/helpers.js';
 
 const profile = (name: string) => loadBuiltinProfile(name);
 /** Standard offset of component `nr` in the layout of everything the CPU supports. */
@@ -116,5 +119,28 @@ describe('layout properties over every shipped profile and any sub-mask of what 
         assert.ok(compacted.size <= xstateSize(p.xsave, mask, 'standard'));
       }),
     );
+  });
+});
+
+describe('TILECFG as XRSTOR takes it', () => {
+  // The configuration LDTILECFG took in the Intel guest's capture: palette 1, eight 16 × 64 tiles.
+  const captured = loadFrame(fixture('frames', 'intel-xeon-amx', 'x86_64-amx-tiles.json')).capture!.info
+    .patterns.tilecfg!;
+  const edit = (f: (b: Uint8Array) => void) => {
+    const b = Uint8Array.from(captured);
+    f(b);
+    return tilecfgInvalid(b);
+  };
+  test('a configuration the CPU loaded, and palette 0 (INIT), are valid', () => {
+    assert.equal(tilecfgInvalid(captured), undefined);
+    assert.equal(tilecfgInvalid(new Uint8Array(64)), undefined);
+  });
+  test('what LDTILECFG refuses is invalid, and says why', () => {
+    assert.match(edit((b) => (b[0] = 0x69)) ?? '', /palette 105/);
+    assert.match(edit((b) => (b[5] = 1)) ?? '', /reserved bytes/);
+    assert.match(edit((b) => (b[48 + 8] = 1)) ?? '', /tile 8 is configured/);
+    assert.match(edit((b) => (b[48] = 17)) ?? '', /tile 0 has 17 rows/);
+    assert.match(edit((b) => (b[16] = 65)) ?? '', /tile 0 has 16 rows of 65 bytes/);
+    assert.match(edit((b) => (b[48 + 3] = 0)) ?? '', /tile 3 has 0 rows of 64 bytes/);
   });
 });

@@ -122,12 +122,14 @@ function render(
   const out: string[] = [
     `rt_sigreturn on ${meta.cpu ?? 'this CPU'}, Linux ${meta.release ?? '?'}: the model against the kernel`,
   ];
-  const kinds = [...new Set(checks.map((c) => c.kind))];
+  // A thread that used AMX is a frame kind of its own here: its frames carry the tile region.
+  const kindOf = (c: SigreturnCheck) => (c.amx ? `${c.kind} (AMX used)` : c.kind);
+  const kinds = [...new Set(checks.map(kindOf))];
   out.push(
     table(
       ['frame kind', 'edits', 'agree', 'disagree'],
       kinds.map((k) => {
-        const of = checks.filter((c) => c.kind === k);
+        const of = checks.filter((c) => kindOf(c) === k);
         return [
           k,
           String(of.length),
@@ -144,7 +146,7 @@ function render(
       '',
       table(
         ['kind', 'edit', 'verdict', 'kernel', 'model'],
-        rows.map((c) => [c.kind, c.edit, c.verdict.verdict, c.kernel, c.ok ? '=' : c.model]),
+        rows.map((c) => [kindOf(c), c.edit, c.verdict.verdict, c.kernel, c.ok ? '=' : c.model]),
       ),
     );
   }

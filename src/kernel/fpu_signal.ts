@@ -2,7 +2,7 @@ import { dataModels } from '../../layouts/abi.js';
 import { fregs_state } from '../../layouts/frames.js';
 import { magicCheckRule } from '../../layouts/kernels.js';
 import { fpstate_64, fpx_sw_bytes, xstate_header } from '../../layouts/uapi.js';
-import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
+import { XFEATURE, XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { K } from '../abi/constants.js';
 import { locate, sizeOf } from '../schema/layout.js';
 import { memo } from '../schema/memo.js';
@@ -14,12 +14,22 @@ import {
   fxrstor,
   mxcsrInvalid,
   type RestoreOutcome,
+  tilecfgInvalid,
   type XsaveHeaderWords,
   xrstor,
 } from '../xsave/restore.js';
 import { type KernelChoice, ruleAt } from './eras.js';
 import type { TaskFpu } from './task.js';
-import { accessOk, getU32, hexAddr, type UserMemory, userEnd, userOffset, viewOf } from './uaccess.js';
+import {
+  accessOk,
+  copyFromUser,
+  getU32,
+  hexAddr,
+  type UserMemory,
+  userEnd,
+  userOffset,
+  viewOf,
+} from './uaccess.js';
 import { hasIa32, type KernelConfig, type KernelXfeatures } from './xstate.js';
 
 /**
@@ -406,6 +416,22 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
       SDM_XRSTOR,
       `${r.format} form; RFBM ${hexAddr(rfbm)} (sw_reserved.xfeatures ∧ the task's user_xfeatures)`,
     );
+    // An invalid TILECFG does not fault XRSTOR: the CPU leaves the tiles unconfigured (INIT), as
+    // seen on an Intel Xeon (test/fixtures/sigreturn/intel-xeon-amx, xcomp_bv_compacted).
+    let loaded = r.loaded;
+    const cfgAt = placed.find((x) => x.nr === XFEATURE.XTILE_CFG);
+    if (cfgAt && (loaded & XFEATURE_MASK.XTILE_CFG) !== 0n) {
+      const cfg = copyFromUser(mem, bufFx + BigInt(cfgAt.offset), 64);
+      const bad = cfg && tilecfgInvalid(cfg);
+      if (bad) {
+        loaded &= ~XFEATURE_MASK.XTILE;
+        step(
+          'XRSTOR',
+          SDM_XRSTOR,
+          `TILECFG at ${hexAddr(bufFx + BigInt(cfgAt.offset))} is not a valid tile configuration (${bad}): the tiles are left in INIT`,
+        );
+      }
+    }
     const notRequested = task.userXfeatures & ~rfbm;
     if (notRequested !== 0n)
       step(
@@ -427,8 +453,8 @@ export function fpuRestoreSig(mem: UserMemory, fpstate: bigint, ctx: FpuRestoreC
       path: 'full',
       reason: 'the checks pass: XRSTOR restores the frame',
       carried: carriedOf(header),
-      restored: r.loaded,
-      init: all & ~r.loaded,
+      restored: loaded,
+      init: all & ~loaded,
       mxcsr: mxcsrFrom,
       mxcsrAt: mxcsrFrom === 'frame' ? mxcsrAddr : undefined,
       x87: (r.loaded & XFEATURE_MASK.FP) !== 0n ? 'image' : 'init',

@@ -95,6 +95,8 @@ export const sigreturnSchema = j.object({
     j.array(
       j.object({
         kind: j.oneOf(['x86_64', 'ia32-rt', 'ia32']),
+        /** The thread had loaded tmm0 (ARCH_REQ_XCOMP_PERM, then a tile load): its frames carry the tile region. */
+        amx: j.optional(j.oneOf(['used'])),
         edit: j.string(),
         frame: j.optional(j.object({ address: j.u64(), bytes: j.hex() })),
         patch: j.optional(j.array(j.object({ at: j.int(0, 1 << 20), bytes: j.hex() }))),
@@ -105,6 +107,7 @@ export const sigreturnSchema = j.object({
         fcw: j.optional(j.u32()),
         mxcsr: j.optional(j.u32()),
         df: j.optional(j.int(0, 1)),
+        tmm0: j.optional(j.oneOf(['pattern', 'edited', 'zero', 'init', 'other'])),
         phase: j.optional(j.oneOf(['sigreturn', 'return'])),
         si_code: j.optional(j.int(-1000, 1000)),
         trapno: j.optional(j.int(0, 255)),

@@ -23,6 +23,8 @@ import type { SigreturnExperiment } from './experiments.js';
  */
 export interface SigreturnCheck {
   readonly kind: FrameKindName;
+  /** The thread had used AMX: its frames carry the tile region. */
+  readonly amx?: 'used';
   readonly edit: string;
   readonly kernel: string;
   readonly model: string;
@@ -32,16 +34,26 @@ export interface SigreturnCheck {
 
 type Result = NonNullable<SigreturnExperiment['results']>[number];
 
-/** The values native/sigreturn.c loads before the signal and writes in its edits. */
-const PATTERN = { xmm0: 0x40, ymm0High: 0x50, st0: 1.25 } as const;
-const EDITED = { xmm0: 0xa0, ymm0High: 0xb0 } as const;
+/** The bytes native/sigreturn.c loads before the signal and writes in its edits, by position. */
+type Bytes = (j: number) => number;
+const PATTERN = {
+  xmm0: (j: number) => 0x40 + j,
+  ymm0High: (j: number) => 0x50 + j,
+  tmm0: (j: number) => (j * 7 + 0x61) & 0xff,
+  st0: 1.25,
+} as const;
+const EDITED = {
+  xmm0: (j: number) => 0xa0 + j,
+  ymm0High: (j: number) => 0xb0 + j,
+  tmm0: (j: number) => (j * 7 + 0x62) & 0xff,
+} as const;
 const FCW_INIT = 0x37f;
 
-function vectorClass(b: Uint8Array | undefined, pattern: number, edited: number): string {
+function vectorClass(b: Uint8Array | undefined, pattern: Bytes, edited: Bytes): string {
   if (!b) return 'unreadable';
   const all = (f: (x: number, j: number) => boolean) => b.every(f);
-  if (all((x, j) => x === pattern + j)) return 'pattern';
-  if (all((x, j) => x === edited + j)) return 'edited';
+  if (all((x, j) => x === pattern(j))) return 'pattern';
+  if (all((x, j) => x === edited(j))) return 'edited';
   if (all((x) => x === 0)) return 'zero';
   return 'other';
 }
@@ -72,8 +84,11 @@ const FS = {
   st0: locate(fregs_state, dataModels.ilp32, 'st_space[0]').offset,
 };
 
-/** What the child sees after the return, as the model predicts it. */
-export function predictedObservation(v: Verdict, mem: Memory, profile: Profile): string {
+/**
+ * What the child sees after the return, as the model predicts it; `amx`: the thread had loaded
+ * tmm0, and the child reports it too.
+ */
+export function predictedObservation(v: Verdict, mem: Memory, profile: Profile, amx = false): string {
   if (v.verdict === 'sigsegv')
     return v.phase === 'sigreturn' ? 'sigsegv in rt_sigreturn' : `sigsegv on return ${v.trap}`;
   if (v.verdict === 'sigtrap') return 'signal 5';
@@ -87,23 +102,33 @@ export function predictedObservation(v: Verdict, mem: Memory, profile: Profile):
     restored(XFEATURE.SSE) && img !== undefined
       ? vectorClass(copyFromUser(mem, img + BigInt(FX.xmm0), 16), PATTERN.xmm0, EDITED.xmm0)
       : 'zero';
-  let ymm0High = 'zero';
-  if (restored(XFEATURE.YMM) && img !== undefined) {
+  /** The bytes of component `nr` in the image, at its standard or compacted (XCOMP_BV) offset. */
+  const component = (nr: number, size: number) => {
+    if (img === undefined) return undefined;
     const compacted = v.image?.format === 'compacted';
     const xcompBv = compacted ? (copyFromUser(mem, img + 520n, 8) ?? new Uint8Array(8)) : undefined;
     const mask = xcompBv
       ? new DataView(xcompBv.buffer, xcompBv.byteOffset, 8).getBigUint64(0, true) & ((1n << 63n) - 1n)
-      : bit(XFEATURE.YMM);
-    const ymm = xsaveLayout(
+      : bit(nr);
+    const r = xsaveLayout(
       profile.xsave,
       mask & ~XFEATURE_MASK.FPSSE,
       compacted ? 'compacted' : 'standard',
-    ).regions.find((r) => r.nr === XFEATURE.YMM);
-    ymm0High = vectorClass(
-      ymm && copyFromUser(mem, img + BigInt(ymm.offset), 16),
-      PATTERN.ymm0High,
-      EDITED.ymm0High,
-    );
+    ).regions.find((x) => x.nr === nr);
+    return r && copyFromUser(mem, img + BigInt(r.offset), size);
+  };
+  const ymm0High = restored(XFEATURE.YMM)
+    ? vectorClass(component(XFEATURE.YMM, 16), PATTERN.ymm0High, EDITED.ymm0High)
+    : 'zero';
+  // No tile configured (TILECFG in INIT, or palette 0) reads as "init"; TILEDATA in INIT as zero.
+  let tmm0: string | undefined;
+  if (amx) {
+    const palette = restored(XFEATURE.XTILE_CFG) ? component(XFEATURE.XTILE_CFG, 1)?.[0] : 0;
+    tmm0 = !palette
+      ? 'init'
+      : restored(XFEATURE.XTILE_DATA)
+        ? vectorClass(component(XFEATURE.XTILE_DATA, 1024), PATTERN.tmm0, EDITED.tmm0)
+        : 'zero';
   }
   let st0 = 'empty';
   let fcw: number | undefined = FCW_INIT;
@@ -126,7 +151,7 @@ export function predictedObservation(v: Verdict, mem: Memory, profile: Profile):
   }
   const mxcsr = v.mxcsr?.value;
   const df = v.resumes && (v.resumes.flags & BigInt(EFLAGS.DF)) !== 0n ? 1 : 0;
-  return observation({ xmm0, ymm0High, st0, fcw, mxcsr, df });
+  return observation({ xmm0, ymm0High, st0, fcw, mxcsr, df, tmm0 });
 }
 
 function observation(o: {
@@ -136,9 +161,11 @@ function observation(o: {
   fcw: number | undefined;
   mxcsr: number | undefined;
   df: number;
+  tmm0?: string | undefined;
 }): string {
   const h = (n: number | undefined) => (n === undefined ? '?' : `0x${n.toString(16)}`);
-  return `survived xmm0 ${o.xmm0}, ymm0_high ${o.ymm0High}, st0 ${o.st0}, fcw ${h(o.fcw)}, mxcsr ${h(o.mxcsr)}, df ${o.df}`;
+  const tiles = o.tmm0 === undefined ? '' : `, tmm0 ${o.tmm0}`;
+  return `survived xmm0 ${o.xmm0}, ymm0_high ${o.ymm0High}, st0 ${o.st0}, fcw ${h(o.fcw)}, mxcsr ${h(o.mxcsr)}, df ${o.df}${tiles}`;
 }
 
 /** What the experiment recorded, in the same words. */
@@ -160,6 +187,7 @@ export function kernelObservation(r: Result): string {
         fcw: r.fcw,
         mxcsr: r.mxcsr,
         df: r.df ?? 0,
+        tmm0: r.amx ? (r.tmm0 ?? '?') : undefined,
       });
   }
 }
@@ -169,8 +197,10 @@ export function experimentFrames(exp: SigreturnExperiment): { result: Result; me
   const base = new Map<string, { address: bigint; bytes: Uint8Array }>();
   const out: { result: Result; memory: Memory }[] = [];
   for (const r of exp.results ?? []) {
-    if (r.frame) base.set(r.kind, r.frame);
-    const frame = base.get(r.kind);
+    // A thread that used AMX has frames of its own size: one base frame per kind and AMX state.
+    const key = `${r.kind}/${r.amx ?? 'none'}`;
+    if (r.frame) base.set(key, r.frame);
+    const frame = base.get(key);
     if (!frame) continue;
     const bytes = Uint8Array.from(frame.bytes);
     for (const p of r.patch ?? []) bytes.set(p.bytes.subarray(0, Math.max(0, bytes.length - p.at)), p.at);
@@ -196,9 +226,9 @@ export function compareSigreturnWithKernel(
       ? profileFromFile({ ...profile.file, capture: { ...cap, mxcsr_mask: exp.mxcsr_mask } }, profile.origin)
       : profile;
   return experimentFrames(exp).map(({ result: r, memory }) => {
-    const d = decodeFrame({ memory, kind: r.kind, profile: measured, kernel, config });
+    const d = decodeFrame({ memory, kind: r.kind, profile: measured, kernel, config, amx: r.amx ?? 'none' });
     let got = kernelObservation(r);
-    let model = predictedObservation(d.verdict, memory, measured);
+    let model = predictedObservation(d.verdict, memory, measured, r.amx !== undefined);
     // A fault on the first fetch is at the IP the task resumed with: si_addr against the model's.
     const resumed = d.verdict.resumes?.ip;
     if (r.si_addr !== undefined && d.verdict.fault === 'fetch' && resumed !== undefined) {
@@ -207,6 +237,7 @@ export function compareSigreturnWithKernel(
     }
     if (d.verdict.mxcsr?.source === 'kernel')
       model = model.replace(/mxcsr [^,]*/, `mxcsr ${/mxcsr ([^,]*)/.exec(got)?.[1]}`);
-    return { kind: r.kind, edit: r.edit, kernel: got, model, ok: got === model, verdict: d.verdict };
+    const check = { kind: r.kind, edit: r.edit, kernel: got, model, ok: got === model, verdict: d.verdict };
+    return r.amx ? { ...check, amx: r.amx } : check;
   });
 }

@@ -1,3 +1,4 @@
+import { tilePalettes } from '../../layouts/registers.js';
 import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import { bitsOf } from './catalog.js';
 import type { XsaveFormat } from './layout.js';
@@ -131,6 +132,30 @@ export function xrstor(i: XrstorInput): RestoreOutcome {
     if (f) return fail(f);
   }
   return { format, loaded, initialized, mxcsr };
+}
+
+/**
+ * Why a 64-byte TILECFG is not a configuration LDTILECFG would take (Intel SDM Vol. 2
+ * LDTILECFG, "Operation": an unknown palette, reserved bytes 2..15 or tiles beyond the palette's
+ * set, a tile over its rows or bytes per row, or with only one of the two), or undefined when it
+ * is one. Palette 0 is valid: it is TILECFG's INIT state.
+ */
+export function tilecfgInvalid(cfg: Uint8Array): string | undefined {
+  const palette = cfg[0]!;
+  if (palette === 0) return undefined;
+  const p = tilePalettes[palette];
+  if (!p) return `palette ${palette} is not one the CPU has`;
+  if (cfg.subarray(2, 16).some((b) => b !== 0)) return 'reserved bytes 2..15 are not zero';
+  for (let t = 0; t < 16; t++) {
+    const colsb = cfg[16 + 2 * t]! | (cfg[17 + 2 * t]! << 8);
+    const rows = cfg[48 + t]!;
+    if (t >= p.maxNames) {
+      if (colsb !== 0 || rows !== 0)
+        return `tile ${t} is configured but palette ${palette} has ${p.maxNames}`;
+    } else if (rows > p.maxRows || colsb > p.bytesPerRow || (rows === 0) !== (colsb === 0))
+      return `tile ${t} has ${rows} rows of ${colsb} bytes`;
+  }
+  return undefined;
 }
 
 /** FXRSTOR: x87 and SSE state (with MXCSR) from a 16-byte-aligned 512-byte image. */
