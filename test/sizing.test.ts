@@ -262,6 +262,11 @@ describe('captured measurements of real kernels', () => {
   test('there are captures for the 64-bit and the ia32 ABI', () => {
     assert.ok(files.some((f) => f.endsWith('.x86_64.json')));
     assert.ok(files.some((f) => f.endsWith('.ia32.json')));
+    // One from an AMX CPU: ARCH_REQ_XCOMP_PERM's thresholds and frames before and after tile use.
+    const amx = files
+      .map((f) => parseAltstackOutput(readFileSync(`${dir}/${f}`, 'utf8')).amx)
+      .filter((a) => a !== undefined);
+    assert.ok(amx.some((a) => a.frames?.length === 44));
   });
   for (const file of files) {
     test(file, () => {

@@ -67,8 +67,9 @@ export function sprState(base: SignalState, amx: 'none' | 'used', tilesInUse: bo
     palette_id: 1,
     start_row: 0,
     reserved: new Uint8Array(14),
-    colsb: Array(16).fill(64),
-    rows: Array(16).fill(16),
+    // Palette 1: eight tiles of 16 rows × 64 bytes; the other eight must stay unconfigured.
+    colsb: Array.from({ length: 16 }, (_, i) => (i < 8 ? 64 : 0)),
+    rows: Array.from({ length: 16 }, (_, i) => (i < 8 ? 16 : 0)),
   };
   return {
     ...base,
