@@ -80,8 +80,8 @@ export const gdtLayouts = {
 /**
  * What IRET from 64-bit mode to 32-bit (compatibility-mode) code holds against CS's 4 GiB limit,
  * by CPU vendor (CPUID leaf 0): AMD's IRET compares the whole popped RIP and raises #GP; Intel's
- * compares EIP only ("IF EIP is not within CS limit") and resumes at it, dropping RIP's upper
- * half. native/sigreturn.c's `cs_user32_ip_high` shows both (test/fixtures/sigreturn/).
+ * compares EIP only ("IF tempEIP is not within code segment limits") and resumes at it, dropping
+ * RIP's upper half. native/sigreturn.c's `cs_user32_ip_high` shows both (test/fixtures/sigreturn/).
  */
 export type IretCompatLimit = { readonly checks: 'rip' | 'eip'; readonly source: string };
 
