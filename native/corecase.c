@@ -1,7 +1,11 @@
 /*
  * sigframe corecase: a process that dies with a core file whose contents a test can check.
  *
- * Usage: corecase DIR. The process chdir()s to DIR (so a relative core_pattern such as "core"
+ * Usage: corecase DIR [amx]. With "amx" (x86_64, where the kernel offers AMX) the process first
+ * asks for AMX (ARCH_REQ_XCOMP_PERM) and both threads load all eight tiles with patterns of their
+ * own before the rest, so the core holds them in the spinning thread's NT_X86_XSTATE and in the
+ * SIGUSR1 frame; line 1 then has "tiles": {"cfg", "thread": [tmm0..7], "main": [tmm0..7]}.
+ * The process chdir()s to DIR (so a relative core_pattern such as "core"
  * puts the core there), raises its own RLIMIT_CORE soft limit to the hard limit, and then:
  *   - starts one extra thread on a stack of its own (mmap'd between guard pages), which loads a
  *     known pattern into every GPR but rsp/esp and into the vector registers (xmm, ymm or zmm and
@@ -64,6 +68,53 @@ struct regs {
 _Static_assert(__builtin_offsetof(struct regs, gpr) == 48, "gpr offset");
 _Static_assert(__builtin_offsetof(struct regs, vec) == 192, "vec offset");
 _Static_assert(__builtin_offsetof(struct regs, k) == 2240, "k offset");
+
+#ifdef __x86_64__
+/* Palette 1, every tile 16 rows × 64 bytes; each thread's tiles have their own pattern. */
+static unsigned char tilecfg[64] __attribute__((aligned(64)));
+static unsigned char main_tiles[8][1024] __attribute__((aligned(64)));
+static unsigned char thread_tiles[8][1024] __attribute__((aligned(64)));
+static int amx;
+
+static void tile_patterns(unsigned char (*t)[1024], unsigned seed)
+{
+	tilecfg[0] = 1;
+	for (unsigned i = 0; i < 8; i++) {
+		tilecfg[16 + 2 * i] = 64;
+		tilecfg[48 + i] = 16;
+		for (unsigned j = 0; j < 1024; j++)
+			t[i][j] = (unsigned char)(seed + i * 41 + j * 11);
+	}
+}
+
+/* Called right before a trampoline: nothing between it and the trampoline touches tile state. */
+static void load_tiles(unsigned char (*t)[1024])
+{
+	__asm__ volatile("ldtilecfg %0\n"
+			 "tileloadd (%1,%2,1), %%tmm0\n"
+			 "tileloadd 1024(%1,%2,1), %%tmm1\n"
+			 "tileloadd 2048(%1,%2,1), %%tmm2\n"
+			 "tileloadd 3072(%1,%2,1), %%tmm3\n"
+			 "tileloadd 4096(%1,%2,1), %%tmm4\n"
+			 "tileloadd 5120(%1,%2,1), %%tmm5\n"
+			 "tileloadd 6144(%1,%2,1), %%tmm6\n"
+			 "tileloadd 7168(%1,%2,1), %%tmm7\n" ::"m"(tilecfg),
+			 "r"(t), "r"(64l)
+			 : "memory");
+}
+
+static void print_tiles(unsigned char (*t)[1024])
+{
+	printf("[");
+	for (unsigned i = 0; i < 8; i++) {
+		printf("%s\"", i ? "," : "");
+		for (unsigned j = 0; j < 1024; j++)
+			printf("%02x", t[i][j]);
+		printf("\"");
+	}
+	printf("]");
+}
+#endif
 
 static const char *reg_names[16] = { "ax", "cx", "dx", "bx", "sp", "bp", "si", "di",
 	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
@@ -284,6 +335,10 @@ static void *thread_main(void *arg)
 {
 	(void)arg;
 	thread_r.tid = (uint64_t)syscall(SYS_gettid);
+#ifdef __x86_64__
+	if (amx)
+		load_tiles(thread_tiles);
+#endif
 	sf_thread_entry(&thread_r);
 }
 
@@ -300,9 +355,23 @@ static void *guarded(size_t size)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: corecase DIR\n");
+	if (argc != 2 && !(argc == 3 && strcmp(argv[2], "amx") == 0)) {
+		fprintf(stderr, "usage: corecase DIR [amx]\n");
 		return 2;
+	}
+	if (argc == 3) {
+#ifdef __x86_64__
+		if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) != 0) {
+			fprintf(stderr, "corecase: ARCH_REQ_XCOMP_PERM: %s\n", strerror(errno));
+			return 1;
+		}
+		amx = 1;
+		tile_patterns(main_tiles, 0x17);
+		tile_patterns(thread_tiles, 0x71);
+#else
+		fprintf(stderr, "corecase: amx: a 64-bit build only\n");
+		return 2;
+#endif
 	}
 	if (chdir(argv[1]) != 0) {
 		fprintf(stderr, "corecase: chdir %s: %s\n", argv[1], strerror(errno));
@@ -400,8 +469,25 @@ int main(int argc, char **argv)
 	printf("\"spin\":{\"start\":\"0x%llx\",\"end\":\"0x%llx\"},", (unsigned long long)(uintptr_t)sf_spin,
 		(unsigned long long)(uintptr_t)sf_spin_end);
 	print_regs(&thread_r, thread_regs, sizeof thread_regs / sizeof thread_regs[0], vec_mode);
-	printf("}}\n");
+	printf("}");
+#ifdef __x86_64__
+	if (amx) {
+		printf(",\"tiles\":{\"cfg\":\"");
+		for (unsigned j = 0; j < 64; j++)
+			printf("%02x", tilecfg[j]);
+		printf("\",\"thread\":");
+		print_tiles(thread_tiles);
+		printf(",\"main\":");
+		print_tiles(main_tiles);
+		printf("}");
+	}
+#endif
+	printf("}\n");
 	fflush(stdout);
 
+#ifdef __x86_64__
+	if (amx)
+		load_tiles(main_tiles);
+#endif
 	sf_main_entry(&main_r);
 }

@@ -17,6 +17,7 @@ import { type ElfCore, readElfCore } from '../src/core/elf.js';
 import type { CoreReport, CoreThread } from '../src/core/report.js';
 import { stripCore } from '../src/core/strip.js';
 import type { CorecaseInfo, CorecasePatterns } from '../src/host/core.js';
+import { probeHost } from '../src/host/probe.js';
 import { openCore, readCoreFile } from '../src/io/core-file.js';
 import { loadProfile } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
@@ -118,6 +119,18 @@ function checkCore(r: CoreReport, i: CorecaseInfo, o: { gcore: boolean; emulated
   assert.equal(regs.ip, BigInt(i.handler.ip));
   assert.equal(regs.sp, BigInt(i.handler.sp));
   assertPatterns('SIGUSR1 frame', regs, f.registers ?? undefined, i.main, i.vector_mode);
+  if (i.tiles) {
+    // The tiles each thread loaded: the spinner's in its NT_X86_XSTATE, main's in its frame.
+    const cfg = Buffer.from(i.tiles.cfg, 'hex');
+    for (const [where, got, want] of [
+      ['spinning thread', spinner.xstate?.registers, i.tiles.thread],
+      ['SIGUSR1 frame', f.registers, i.tiles.main],
+    ] as const) {
+      assert.equal(got?.tilecfg?.palette_id, cfg[0], `${where}: palette`);
+      assert.deepEqual(got?.tmm, want.map(le), `${where}: tmm0..7`);
+    }
+    assert.equal(f.sw_reserved?.xstate_size, r.xsave_layout.size, 'an AMX frame carries the whole image');
+  }
   assert.equal(f.verdict.verdict, 'full', f.verdict.reason);
   assert.equal(f.verdict.resumes?.ip, BigInt(i.handler.ip));
   // The alt stack: where the frame sat, how much it took, against the crashed process's AT_MINSIGSTKSZ.
@@ -305,15 +318,29 @@ describe('sigframe core: the CLI', () => {
 
 describe('sigframe core: live, on this host', () => {
   const skip = hostSkipReason();
+  const noAmx = () => {
+    const supp = probeHost().xcompSupp;
+    return supp !== undefined && (supp >> 18n) & 1n ? undefined : 'this CPU/kernel offers no AMX';
+  };
   for (const [abi, how] of [
     ['x86_64', 'kernel'],
     ['ia32', 'kernel'],
     ['x86_64', 'gcore'],
+    ['x86_64', 'kernel-amx'],
   ] as const) {
-    test(`${abi} core written by ${how === 'kernel' ? 'the kernel' : "gdb's gcore"}`, { skip }, async (t) => {
+    const title =
+      how === 'gcore'
+        ? "gdb's gcore"
+        : how === 'kernel'
+          ? 'the kernel'
+          : 'the kernel, both threads holding tiles';
+    test(`${abi} core written by ${title}`, {
+      skip: skip ?? (how === 'kernel-amx' ? noAmx() : undefined),
+    }, async (t) => {
       const host = await import('../src/host/core.js');
       const { emulatedCpu } = await import('../src/host/probe.js');
-      const made = how === 'kernel' ? host.makeCore(abi) : host.gcoreOf(abi);
+      const made =
+        how === 'gcore' ? host.gcoreOf(abi) : host.makeCore(abi, undefined, { amx: how === 'kernel-amx' });
       if (made.skipped !== undefined) {
         t.skip(made.skipped);
         return;

@@ -76,6 +76,16 @@ export interface CorecaseInfo {
     readonly trampoline_sp: string;
     readonly handler_sp: string;
   };
+  /**
+   * AMX runs (`makeCore(abi, dir, { amx: true })`): the TILECFG both threads loaded, and tmm0–7 of
+   * each (hex, byte 0 first): the spinning thread's are in its NT_X86_XSTATE, the main thread's in
+   * the SIGUSR1 frame.
+   */
+  readonly tiles?: {
+    readonly cfg: string;
+    readonly thread: readonly string[];
+    readonly main: readonly string[];
+  };
   /** Set when this ran on an emulated CPU (QEMU TCG and the like). */
   readonly cpu_emulator?: string;
 }
@@ -216,8 +226,9 @@ function runCorecase(
   binary: string,
   dir: string,
   abi: CoreAbi,
+  amx: boolean,
 ): { info: CorecaseInfo } | { skipped: string } {
-  const r = spawnSync(binary, [dir], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(binary, amx ? [dir, 'amx'] : [dir], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
   if (r.error) throw new HostError(`running ${binary}: ${r.error.message}`);
   if (r.signal !== 'SIGABRT') {
     const why = (r.stderr || '').trim();
@@ -234,9 +245,10 @@ function runCorecase(
  * Runs corecase (built for `abi`) in `dir` (a fresh temporary directory by default) and returns
  * the core the kernel wrote for it. A core_pattern that pipes to a program (systemd-coredump,
  * apport) or names a place that cannot be found gives a skip reason, as does an RLIMIT_CORE hard
- * limit of 0; HostError when the helper itself misbehaves.
+ * limit of 0; HostError when the helper itself misbehaves. `amx`: both threads load all eight
+ * tiles first (x86_64 on a CPU and kernel that offer AMX).
  */
-export function makeCore(abi: CoreAbi, dir?: string): CoreResult {
+export function makeCore(abi: CoreAbi, dir?: string, o: { amx?: boolean } = {}): CoreResult {
   assertX86Linux('making core files');
   const out = outDir(dir);
   const pattern = readProc('/proc/sys/kernel/core_pattern') ?? 'core';
@@ -250,7 +262,7 @@ export function makeCore(abi: CoreAbi, dir?: string): CoreResult {
   const built = build(abi);
   if ('skipped' in built) return { ...base, skipped: built.skipped };
   const started = Date.now();
-  const run = runCorecase(built.binary, out, abi);
+  const run = runCorecase(built.binary, out, abi, o.amx === true);
   if ('skipped' in run) return { ...base, skipped: run.skipped };
   const { info } = run;
   writeFileSync(join(out, CORECASE_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
