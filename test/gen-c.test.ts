@@ -10,6 +10,7 @@ import { kernelEras } from '../layouts/kernels.js';
 import type { CpuidRecord } from '../src/cpuid/records.js';
 import { cHeader } from '../src/gen/c.js';
 import { cOverflowChecks, kernelVersionCode, kindNames } from '../src/gen/tables.js';
+import { probeHost } from '../src/host/probe.js';
 import { builtinProfileNames, loadBuiltinProfile } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { maxFrameSize } from '../src/kernel/signal.js';
@@ -303,51 +304,57 @@ describe('sigframe.h on this machine: sigframe_sizes_now() against sigframe size
     const bin = join(dir, `sizes_now${flag}`);
     const skip = hostSkip ?? build(cc, flag, 'sizes_now.c', bin);
     const abi = flag === '-m64' ? 'x86_64' : 'ia32';
-    test(`${flag}: the numbers of \`sigframe size --abi ${abi}\`, and the kernel delivers on min_altstack bytes, not on one less`, {
-      skip,
-    }, () => {
-      const r = spawnSync(bin, [], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      const now = JSON.parse(r.stdout);
-      assert.equal(now.rc, 0, `sigframe_sizes_now() returned ${now.rc}`);
-      const size = cli('size', '--abi', abi, '--json');
-      assert.equal(size.code, 0, size.stderr);
-      const report = JSON.parse(size.stdout);
-      assert.deepEqual(
-        {
-          xcr0: now.xcr0,
-          max_size: now.max_size,
-          user_size: now.user_size,
-          at_minsigstksz: now.at_minsigstksz,
-          frame_size: now.frame_size,
-          frame_size_any_top: now.frame_size_any_top,
-          min_altstack: now.min_altstack,
-          min_altstack_any_top: now.min_altstack_any_top,
-          sigaltstack_min: now.sigaltstack_min,
-          allocate: now.allocate,
-          era: now.era,
-        },
-        {
-          xcr0: report.xcr0,
-          max_size: report.max_size,
-          user_size: report.user_size,
-          at_minsigstksz: report.at_minsigstksz,
-          frame_size: report.frame.bytes_below_top,
-          frame_size_any_top: report.frame.bytes_below_worst_top,
-          min_altstack: report.min_altstack,
-          min_altstack_any_top: report.min_altstack_worst,
-          sigaltstack_min: report.sigaltstack.min_accepted,
-          allocate: report.allocate.minimum,
-          era: report.era.replace(/–/g, '-'),
-        },
-      );
-      // The aux vector's value, which the header checked its model against (SIGFRAME_AT_FROM_KERNEL).
-      assert.ok(now.flags & (1 << 16));
-      // The kernel itself: delivered on min_altstack (plain and SA_SIGINFO handler), not on one less.
-      assert.deepEqual(now.at_min, { check: 0, kernel: 0, kernel_siginfo: 0 });
-      if (now.min_altstack - 1 >= now.sigaltstack_min)
-        assert.deepEqual(now.one_less, { check: 2, kernel: 2 });
-    });
+    // Where the CPU offers AMX, the 64-bit driver also runs after ARCH_REQ_XCOMP_PERM and after a tile instruction.
+    const amxSkip = () => {
+      const supp = probeHost().xcompSupp;
+      return supp !== undefined && (supp >> 18n) & 1n ? undefined : 'this CPU/kernel offers no AMX';
+    };
+    for (const amx of flag === '-m64' ? (['none', 'permitted', 'used'] as const) : (['none'] as const))
+      test(`${flag}${amx === 'none' ? '' : `, AMX ${amx}`}: the numbers of \`sigframe size --abi ${abi}${amx === 'none' ? '' : ` --amx ${amx}`}\`, and the kernel delivers on min_altstack bytes, not on one less`, {
+        skip: skip ?? (amx === 'none' ? undefined : amxSkip()),
+      }, () => {
+        const r = spawnSync(bin, amx === 'none' ? [] : [amx], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr || r.stdout);
+        const now = JSON.parse(r.stdout);
+        assert.equal(now.rc, 0, `sigframe_sizes_now() returned ${now.rc}`);
+        const size = cli('size', '--abi', abi, ...(amx === 'none' ? [] : ['--amx', amx]), '--json');
+        assert.equal(size.code, 0, size.stderr);
+        const report = JSON.parse(size.stdout);
+        assert.deepEqual(
+          {
+            xcr0: now.xcr0,
+            max_size: now.max_size,
+            user_size: now.user_size,
+            at_minsigstksz: now.at_minsigstksz,
+            frame_size: now.frame_size,
+            frame_size_any_top: now.frame_size_any_top,
+            min_altstack: now.min_altstack,
+            min_altstack_any_top: now.min_altstack_any_top,
+            sigaltstack_min: now.sigaltstack_min,
+            allocate: now.allocate,
+            era: now.era,
+          },
+          {
+            xcr0: report.xcr0,
+            max_size: report.max_size,
+            user_size: report.user_size,
+            at_minsigstksz: report.at_minsigstksz,
+            frame_size: report.frame.bytes_below_top,
+            frame_size_any_top: report.frame.bytes_below_worst_top,
+            min_altstack: report.min_altstack,
+            min_altstack_any_top: report.min_altstack_worst,
+            sigaltstack_min: report.sigaltstack.min_accepted,
+            allocate: report.allocate.minimum,
+            era: report.era.replace(/–/g, '-'),
+          },
+        );
+        // The aux vector's value, which the header checked its model against (SIGFRAME_AT_FROM_KERNEL).
+        assert.ok(now.flags & (1 << 16));
+        // The kernel itself: delivered on min_altstack (plain and SA_SIGINFO handler), not on one less.
+        assert.deepEqual(now.at_min, { check: 0, kernel: 0, kernel_siginfo: 0 });
+        if (now.min_altstack - 1 >= now.sigaltstack_min)
+          assert.deepEqual(now.one_less, { check: 2, kernel: 2 });
+      });
   }
 
   test('sigframe_check_altstack() at every top residue: the kernel delivers on the size it passes, not on one byte less; the largest is min_altstack_any_top, as `size --measure` bounds it', {

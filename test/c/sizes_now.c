@@ -2,7 +2,9 @@
  * test/gen-c.test.ts's live driver: sigframe_sizes_now() for this process, then the kernel asked
  * directly — a signal delivered on an alt stack of exactly min_altstack bytes ending at a page
  * boundary, and on one byte less — each in a child process, beside sigframe_check_altstack()'s
- * verdict on the same stack. Prints one JSON object.
+ * verdict on the same stack. Prints one JSON object. With "permitted" (64-bit) the process first
+ * asks for AMX (ARCH_REQ_XCOMP_PERM); with "used" it also configures a tile (LDTILECFG, TILEZERO),
+ * so sigframe_sizes_now() sees the state from arch_prctl() and XINUSE, and the children inherit it.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "sigframe.h"
@@ -65,9 +68,30 @@ static int sweep(const struct sigframe_sizes *s, char *end, unsigned *worst) {
   return agree;
 }
 
-int main(void) {
+static int enter_amx(const char *state) {
+#ifdef __x86_64__
+  static unsigned char cfg[64] __attribute__((aligned(64)));
+  if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) != 0) return -1;
+  if (strcmp(state, "used") == 0) {
+    cfg[0] = 1, cfg[16] = 64, cfg[48] = 16; /* palette 1, tile 0: 16 rows of 64 bytes */
+    __asm__ volatile("ldtilecfg %0\n\ttilezero %%tmm0" ::"m"(cfg) : "memory");
+  } else if (strcmp(state, "permitted") != 0)
+    return -1;
+  return 0;
+#else
+  (void)state;
+  return -1;
+#endif
+}
+
+int main(int argc, char **argv) {
   struct sigframe_sizes s;
-  int rc = sigframe_sizes_now(&s);
+  int rc;
+  if (argc > 1 && enter_amx(argv[1]) != 0) {
+    printf("{\"rc\": \"amx %s refused\"}\n", argv[1]);
+    return 1;
+  }
+  rc = sigframe_sizes_now(&s);
   size_t len = 1 << 20;
   char *map, *top;
   unsigned worst;
