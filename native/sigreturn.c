@@ -39,7 +39,13 @@
 #define X86_EFLAGS_DF 0x400
 #define X86_EFLAGS_IOPL 0x3000
 
-enum kind { K64 = 1, KRT = 2, KLEGACY = 4, KAMX = 8 /* x86_64, after the thread used AMX */ };
+enum kind {
+	K64 = 1,
+	KRT = 2,
+	KLEGACY = 4,
+	KAMX = 8,  /* x86_64, after the thread used AMX */
+	KXPL = 16, /* x86_64, the FP image replaced by another frame's (argv[1]) */
+};
 #define K32 (KRT | KLEGACY)
 #define KALL (K64 | K32)
 
@@ -154,6 +160,18 @@ static void ed_xfeatures_no_tiles(struct ctx *c) { set_xfeatures(c, get64(c->fx 
 /* The size of a task without AMX: MAGIC2 is then looked for inside the tile data. */
 static void ed_xstate_size_no_tiledata(struct ctx *c) { put32(c->fx + FX_SW_XSTATE_SIZE, tiledata_offset); }
 static void ed_tilecfg_palette0(struct ctx *c) { c->fx[tilecfg_offset] = 0; }
+/*
+ * An XSAVE image from another frame (another CPU's), MAGIC2 included, over this frame's: as much
+ * of it as fits below the alt stack's top.
+ */
+static unsigned char transplant[16384];
+static size_t transplant_len;
+static unsigned char altstack[65536] __attribute__((aligned(4096)));
+static void ed_transplant(struct ctx *c)
+{
+	size_t room = (size_t)(altstack + sizeof altstack - c->fx);
+	memcpy(c->fx, transplant, transplant_len < room ? transplant_len : room);
+}
 static void ed_xmm0_fx_only(struct ctx *c) { ed_xmm0(c); ed_magic1_zero(c); }
 static void ed_ymm0h_bv_no_ymm(struct ctx *c) { ed_ymm0h(c); ed_bv_no_ymm(c); }
 /* The sign of st0's 80-bit value: the last byte's top bit. */
@@ -226,6 +244,7 @@ static const struct edit {
 	{ "xfeatures_no_tiles", KAMX, ed_xfeatures_no_tiles },
 	{ "xstate_size_no_tiledata", KAMX, ed_xstate_size_no_tiledata },
 	{ "tilecfg_palette0", KAMX, ed_tilecfg_palette0 },
+	{ "transplant", KXPL, ed_transplant },
 	{ "magic1_zero", KALL, ed_magic1_zero },
 	{ "magic1_other", KALL, ed_magic1_other },
 	{ "xstate_size_huge", KALL, ed_xstate_size_huge },
@@ -364,7 +383,6 @@ void entry_legacy(int);
 static unsigned char *shared_frame;
 #define MAX_FRAME 32768
 static int report_fd;
-static unsigned char altstack[65536] __attribute__((aligned(4096)));
 
 static void apply(struct sigcontext *sc, ucontext_t *uc)
 {
@@ -432,6 +450,10 @@ struct outcome {
 	uint32_t pad3;
 	unsigned long flags;
 	unsigned char tmm0[1024]; /* AMX runs: tmm0 after the return, if a tile is configured */
+	/* Transplants on an AVX-512 CPU: k0, zmm0's upper 256 bits and xmm16 after the return. */
+	uint64_t k0;
+	unsigned char zmm0_hi[32];
+	unsigned char zmm16[16];
 	unsigned char tilecfg[64];
 };
 
@@ -498,21 +520,27 @@ static void child(int kind)
 	 * compiler can touch it. */
 #ifdef __x86_64__
 	long nr = 62; /* kill */
+	long wide = (kind & KXPL) && (xcr0 & 0xe0) == 0xe0;
 	__asm__ volatile("vmovdqu (%[pat]), %%ymm0\n\t"
 			 "fldl %[st0]\n\t"
 			 "fldcw %[fcw]\n\t"
 			 "ldmxcsr %[mx]\n\t"
 			 "syscall\n\t"
-			 "vmovdqu %%ymm0, %[y]\n\t"
+			 "testq %[w], %[w]\n\t"
+			 "jz 1f\n\t"
+			 "kmovq %%k0, %[k0]\n\t"
+			 "vextracti64x4 $1, %%zmm0, %[zh]\n\t"
+			 "vmovdqu64 %%xmm16, %[z16]\n"
+			 "1:\tvmovdqu %%ymm0, %[y]\n\t"
 			 "fnstcw %[cw]\n\t"
 			 "fstpl %[s0]\n\t"
 			 "stmxcsr %[m]\n\t"
 			 "pushfq\n\t"
 			 "popq %[fl]\n\t"
 			 : "+a"(nr), [y] "=m"(o.ymm0), [cw] "=m"(o.fcw), [s0] "=m"(o.st0), [m] "=m"(o.mxcsr),
-			   [fl] "=m"(o.flags)
+			   [fl] "=m"(o.flags), [k0] "=m"(o.k0), [zh] "=m"(o.zmm0_hi), [z16] "=m"(o.zmm16)
 			 : [pat] "r"(pat), [st0] "m"(ST0_PATTERN), [fcw] "m"(fcw), [mx] "m"(mxcsr),
-			   "D"((long)getpid()), "S"((long)SIGUSR1)
+			   "D"((long)getpid()), "S"((long)SIGUSR1), [w] "r"(wide)
 			 : "rcx", "r11", "memory", "xmm0", "st");
 #else
 	long nr = 37; /* kill */
@@ -658,6 +686,13 @@ static void run(int kind, const char *kind_name, int *first, int *printed_frame)
 			       st0_state(o.st0), o.fcw, o.mxcsr, (o.flags & X86_EFLAGS_DF) ? 1 : 0);
 			if (kind & KAMX)
 				printf(", \"tmm0\": \"%s\"", tmm0_state(&o));
+			if ((kind & KXPL) && (xcr0 & 0xe0) == 0xe0) {
+				printf(", \"k0\": \"0x%llx\", \"zmm0_hi\": \"", (unsigned long long)o.k0);
+				hex(o.zmm0_hi, sizeof o.zmm0_hi);
+				printf("\", \"xmm16\": \"");
+				hex(o.zmm16, sizeof o.zmm16);
+				printf("\"");
+			}
 			printf("}");
 		} else if (n >= 24 && buf[0] == 'S') {
 			int code, trapno;
@@ -675,8 +710,18 @@ static void run(int kind, const char *kind_name, int *first, int *printed_frame)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* sigreturn [IMAGE]: with a file holding another frame's XSAVE image, the "transplant" edit too. */
+	if (argc > 1) {
+		FILE *f = fopen(argv[1], "rb");
+		if (!f) {
+			fprintf(stderr, "sigreturn: %s: cannot open\n", argv[1]);
+			return 2;
+		}
+		transplant_len = fread(transplant, 1, sizeof transplant, f);
+		fclose(f);
+	}
 	uint32_t lo, hi, a, b, c, d;
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 	xcr0 = ((uint64_t)hi << 32) | lo;
@@ -725,6 +770,9 @@ int main(void)
 		tiledata_offset = b;
 		run(K64 | KAMX, "x86_64", &first, &printed_amx);
 	}
+	int printed_xpl = 0;
+	if (transplant_len)
+		run(KXPL, "x86_64", &first, &printed_xpl);
 #else
 	int printed_rt = 0, printed_legacy = 0;
 	run(KRT, "ia32-rt", &first, &printed_rt);

@@ -8,6 +8,7 @@ import { decodeFrame } from '../src/frame/decode.js';
 import type { Verdict } from '../src/frame/sigreturn.js';
 import { emulatedCpu } from '../src/host/probe.js';
 import { hostProfile } from '../src/host/profile.js';
+import { loadFrame } from '../src/io/frames.js';
 import { chooseKernel, ruleAt } from '../src/kernel/eras.js';
 import { type Profile, profileFromFile } from '../src/profile/profile.js';
 import { type SigreturnExperiment, sigreturnSchema } from '../src/report/experiments.js';
@@ -164,6 +165,21 @@ describe('sigreturn verdicts against the kernel’s outcomes (test/fixtures/sigr
     assert.equal(g.result.trapno, 13, 'what the AMD CPU did');
   });
 
+  test('an AMD Zen 4 frame’s XSAVE image given to the Intel guest’s rt_sigreturn: restored at Intel’s offsets, as the model reads it', () => {
+    const dir = machines.find((d) => d.endsWith('intel-xeon-amx'))!;
+    const exp = read(join(dir, 'x86_64.json'));
+    const f = experimentFrames(exp).find((x) => x.result.edit === 'transplant')!;
+    const c = checkRuns(dir, loadProfileFrom(dir), [exp]).find((x) => x.edit === 'transplant')!;
+    assert.ok(c.ok, `${c.kernel}\n${c.model}`);
+    assert.match(c.kernel, /k0 0x[0-9a-f]+, zmm0_hi [0-9a-f]{64}, xmm16 [0-9a-f]{32}$/);
+    assert.equal(c.verdict.verdict, 'full', 'the Zen 4 image passes every check of this kernel');
+    // What came back in k0 is not the Zen 4 frame's k0: XRSTOR took OPMASK from Intel's offset,
+    // where AMD's layout keeps ZMM_Hi256.
+    const amd = loadFrame(fixture('frames', 'x86_64-sigusr1-vectors.json')).decoded;
+    assert.notEqual(f.result.k0, amd.registers!.k![0]);
+    assert.ok(f.result.k0 !== undefined && f.result.k0 !== 0n);
+  });
+
   test('check_xstate_in_sigframe() follows --kernel: the 2025 rule and its revert, in stable branches too', () => {
     const dir = machines.find((d) => d.endsWith('amd-epyc-zen4'))!;
     const profile = loadProfileFrom(dir);
@@ -199,7 +215,15 @@ describe('sigreturn verdicts against the live kernel', { skip: hostSkipReason() 
   ] as const) {
     test(`${abi}: every edit agrees with the model`, { skip }, async () => {
       const { runSigreturnExperiment } = await import('../src/host/sigreturn.js');
-      const exp = runSigreturnExperiment(abi);
+      const { transplantImage } = await import('../src/io/sigreturn.js');
+      // On an AVX-512 CPU the 64-bit run also restores the Zen 4 capture's image (XCR0 0xe7): on
+      // Intel parts at Intel's offsets, on AMD ones at its own.
+      const { probeHost } = await import('../src/host/probe.js');
+      const avx512 = ((probeHost().xcr0 ?? 0n) & 0xe7n) === 0xe7n;
+      const transplant = avx512
+        ? transplantImage(fixture('frames', 'x86_64-sigusr1-vectors.json'))
+        : undefined;
+      const exp = runSigreturnExperiment(abi, transplant ? { transplant } : {});
       if (exp.error) return assert.match(exp.error, /no AVX/);
       const checks = checkRuns('live', hostProfile(), [exp]);
       assert.ok(checks.length >= 50);

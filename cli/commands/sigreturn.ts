@@ -11,6 +11,10 @@ export const describe =
 export const examples = [
   ['sigframe sigreturn', 'about 220 edits on x86_64, ia32 rt and ia32 legacy frames, here'],
   ['sigframe sigreturn test/fixtures/sigreturn/amd-epyc-zen4', 'runs saved on another machine'],
+  [
+    'sigframe sigreturn --transplant test/fixtures/frames/x86_64-sigusr1-vectors.json',
+    "also give this kernel an AMD Zen 4 frame's XSAVE image",
+  ],
 ] as const satisfies readonly Example[];
 
 export const builder = (y: Argv) =>
@@ -31,10 +35,16 @@ export const builder = (y: Argv) =>
       requiresArg: true,
       describe: "write the live runs and this CPU's profile into this directory",
     })
+    .option('transplant', {
+      type: 'string',
+      requiresArg: true,
+      describe:
+        "a captured x86_64 frame (NAME.json) whose XSAVE image the live 64-bit run also puts in place of its own frame's",
+    })
     .option('all', { type: 'boolean', default: false, describe: 'list every edit, not only disagreements' });
 
 type Args = ArgumentsCamelCase<
-  GlobalArgs & { runs?: string[]; profile?: string; save?: string; all: boolean }
+  GlobalArgs & { runs?: string[]; profile?: string; save?: string; transplant?: string; all: boolean }
 >;
 
 export const handler = (argv: Args) =>
@@ -46,6 +56,11 @@ export const handler = (argv: Args) =>
     const saved = io.sigreturnRunFiles(argv.runs ?? []);
     if (saved.length > 0 && argv.save)
       throw new InputError('--save keeps live runs: give no run files with it', { path: 'save' });
+    if (saved.length > 0 && argv.transplant)
+      throw new InputError('--transplant is for a live run: give no run files with it', {
+        path: 'transplant',
+      });
+    const transplant = argv.transplant ? io.transplantImage(argv.transplant) : undefined;
     let runs: import('../../src/report/experiments.js').SigreturnExperiment[];
     let profileSpec = argv.profile;
     const skipped: string[] = [];
@@ -67,7 +82,7 @@ export const handler = (argv: Args) =>
       }[] = [];
       for (const abi of ['x86_64', 'ia32'] as const) {
         try {
-          live.push({ abi, ...host.runSigreturnExperimentText(abi) });
+          live.push({ abi, ...host.runSigreturnExperimentText(abi, transplant ? { transplant } : {}) });
         } catch (e) {
           if (abi === 'ia32' && e instanceof HostError) skipped.push(`ia32: ${e.message.split('\n')[0]}`);
           else throw e;

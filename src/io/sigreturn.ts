@@ -1,9 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { K } from '../abi/constants.js';
 import { formatProfile, type Profile } from '../profile/profile.js';
 import { type SigreturnExperiment, sigreturnSchema } from '../report/experiments.js';
 import { InputError } from '../schema/errors.js';
 import { makeOutputDir, readInput, writeOutput } from './files.js';
+import { loadFrame } from './frames.js';
 
 /** The profile file a saved run sits next to (test/fixtures/sigreturn/*: host-profile.json). */
 export const RUN_PROFILE = 'host-profile.json';
@@ -52,4 +54,33 @@ export function saveSigreturnRuns(
     writeOutput(file, r.text, 'a saved run');
     return file;
   });
+}
+
+/**
+ * The XSAVE image of a captured x86_64 frame — from buf_fx through its MAGIC2 — for the
+ * sigreturn experiment's "transplant" edit: another CPU's image given to this kernel's
+ * rt_sigreturn.
+ */
+export function transplantImage(path: string): Uint8Array {
+  const { decoded, capture } = loadFrame(path);
+  if (!capture)
+    throw new InputError(`${path}: --transplant takes a capture (NAME.json beside NAME.bin)`, { path });
+  const where = `${path}: --transplant`;
+  if (capture.info.kind !== 'x86_64' || decoded.buf_fx === null)
+    throw new InputError(
+      `${where} needs an x86_64 frame with an FP image (${capture.info.kind}, fpstate ${decoded.fpstate})`,
+      {
+        path,
+      },
+    );
+  const size = decoded.sw_reserved?.magic1 === K.FP_XSTATE_MAGIC1 ? decoded.sw_reserved.xstate_size + 4 : 512;
+  const at = Number(decoded.buf_fx - capture.memory.address);
+  if (at < 0 || at + size > capture.memory.bytes.length)
+    throw new InputError(
+      `${where}: the image (${size} bytes at offset ${at}) runs past the capture's ${capture.memory.bytes.length} bytes`,
+      {
+        path,
+      },
+    );
+  return capture.memory.bytes.slice(at, at + size);
 }

@@ -108,6 +108,10 @@ export const sigreturnSchema = j.object({
         mxcsr: j.optional(j.u32()),
         df: j.optional(j.int(0, 1)),
         tmm0: j.optional(j.oneOf(['pattern', 'edited', 'zero', 'init', 'other'])),
+        /** Transplants on an AVX-512 CPU: k0, zmm0's upper 256 bits and xmm16 as they came back (hex bytes, byte 0 first). */
+        k0: j.optional(j.u64()),
+        zmm0_hi: j.optional(j.hex()),
+        xmm16: j.optional(j.hex()),
         phase: j.optional(j.oneOf(['sigreturn', 'return'])),
         si_code: j.optional(j.int(-1000, 1000)),
         trapno: j.optional(j.int(0, 255)),

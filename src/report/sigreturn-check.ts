@@ -86,9 +86,15 @@ const FS = {
 
 /**
  * What the child sees after the return, as the model predicts it; `amx`: the thread had loaded
- * tmm0, and the child reports it too.
+ * tmm0, and the child reports it too; `wide`: the child reports k0, zmm0's upper half and xmm16
+ * (a transplanted image on an AVX-512 CPU), read from where the model says XRSTOR loads them.
  */
-export function predictedObservation(v: Verdict, mem: Memory, profile: Profile, amx = false): string {
+export function predictedObservation(
+  v: Verdict,
+  mem: Memory,
+  profile: Profile,
+  o: { amx?: boolean; wide?: boolean } = {},
+): string {
   if (v.verdict === 'sigsegv')
     return v.phase === 'sigreturn' ? 'sigsegv in rt_sigreturn' : `sigsegv on return ${v.trap}`;
   if (v.verdict === 'sigtrap') return 'signal 5';
@@ -122,7 +128,7 @@ export function predictedObservation(v: Verdict, mem: Memory, profile: Profile, 
     : 'zero';
   // No tile configured (TILECFG in INIT, or palette 0) reads as "init"; TILEDATA in INIT as zero.
   let tmm0: string | undefined;
-  if (amx) {
+  if (o.amx) {
     const palette = restored(XFEATURE.XTILE_CFG) ? component(XFEATURE.XTILE_CFG, 1)?.[0] : 0;
     tmm0 = !palette
       ? 'init'
@@ -151,8 +157,25 @@ export function predictedObservation(v: Verdict, mem: Memory, profile: Profile, 
   }
   const mxcsr = v.mxcsr?.value;
   const df = v.resumes && (v.resumes.flags & BigInt(EFLAGS.DF)) !== 0n ? 1 : 0;
-  return observation({ xmm0, ymm0High, st0, fcw, mxcsr, df, tmm0 });
+  const wide = o.wide ? wideRegisters(restored, component) : undefined;
+  return observation({ xmm0, ymm0High, st0, fcw, mxcsr, df, tmm0, wide });
 }
+
+/** k0, zmm0 bits 256..511 and xmm16 as the child prints them: what the image holds, or INIT's zeros. */
+function wideRegisters(
+  restored: (nr: number) => boolean,
+  component: (nr: number, size: number) => Uint8Array | undefined,
+): string {
+  const bytes = (nr: number, size: number) =>
+    (restored(nr) ? component(nr, size) : undefined) ?? new Uint8Array(size);
+  const k0 = bytes(XFEATURE.OPMASK, 8);
+  const k0v = new DataView(k0.buffer, k0.byteOffset, 8).getBigUint64(0, true);
+  return wideObservation(k0v, hexOf(bytes(XFEATURE.ZMM_Hi256, 32)), hexOf(bytes(XFEATURE.Hi16_ZMM, 16)));
+}
+
+const hexOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const wideObservation = (k0: bigint, zmm0Hi: string, xmm16: string) =>
+  `, k0 0x${k0.toString(16)}, zmm0_hi ${zmm0Hi}, xmm16 ${xmm16}`;
 
 function observation(o: {
   xmm0: string;
@@ -162,10 +185,11 @@ function observation(o: {
   mxcsr: number | undefined;
   df: number;
   tmm0?: string | undefined;
+  wide?: string | undefined;
 }): string {
   const h = (n: number | undefined) => (n === undefined ? '?' : `0x${n.toString(16)}`);
   const tiles = o.tmm0 === undefined ? '' : `, tmm0 ${o.tmm0}`;
-  return `survived xmm0 ${o.xmm0}, ymm0_high ${o.ymm0High}, st0 ${o.st0}, fcw ${h(o.fcw)}, mxcsr ${h(o.mxcsr)}, df ${o.df}${tiles}`;
+  return `survived xmm0 ${o.xmm0}, ymm0_high ${o.ymm0High}, st0 ${o.st0}, fcw ${h(o.fcw)}, mxcsr ${h(o.mxcsr)}, df ${o.df}${tiles}${o.wide ?? ''}`;
 }
 
 /** What the experiment recorded, in the same words. */
@@ -188,6 +212,10 @@ export function kernelObservation(r: Result): string {
         mxcsr: r.mxcsr,
         df: r.df ?? 0,
         tmm0: r.amx ? (r.tmm0 ?? '?') : undefined,
+        wide:
+          r.k0 === undefined
+            ? undefined
+            : wideObservation(r.k0, hexOf(r.zmm0_hi ?? new Uint8Array()), hexOf(r.xmm16 ?? new Uint8Array())),
       });
   }
 }
@@ -228,7 +256,10 @@ export function compareSigreturnWithKernel(
   return experimentFrames(exp).map(({ result: r, memory }) => {
     const d = decodeFrame({ memory, kind: r.kind, profile: measured, kernel, config, amx: r.amx ?? 'none' });
     let got = kernelObservation(r);
-    let model = predictedObservation(d.verdict, memory, measured, r.amx !== undefined);
+    let model = predictedObservation(d.verdict, memory, measured, {
+      amx: r.amx !== undefined,
+      wide: r.k0 !== undefined,
+    });
     // A fault on the first fetch is at the IP the task resumed with: si_addr against the model's.
     const resumed = d.verdict.resumes?.ip;
     if (r.si_addr !== undefined && d.verdict.fault === 'fetch' && resumed !== undefined) {
