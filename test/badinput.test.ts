@@ -66,6 +66,26 @@ const rows: readonly (readonly [string, readonly string[], RegExp])[] = [
   ['capture --out a file', ['capture', '--out', empty], /not a directory/],
   ['capture --out empty', ['capture', '--out', ''], /no output folder/],
   ['sigreturn: a folder without runs', ['sigreturn', tmp], /no x86_64\.json or ia32\.json/],
+  [
+    'sigreturn --transplant: an ia32 frame',
+    ['sigreturn', '--transplant', fixture('frames', 'ia32-rt-sigusr1.json')],
+    /needs an x86_64 frame with an FP image/,
+  ],
+  [
+    'sigreturn --transplant: a missing file',
+    ['sigreturn', '--transplant', join(tmp, 'nope')],
+    /no such file/,
+  ],
+  [
+    'sigreturn --transplant with saved runs',
+    [
+      'sigreturn',
+      fixture('sigreturn', 'amd-epyc-zen4'),
+      '--transplant',
+      fixture('frames', 'x86_64-nested.json'),
+    ],
+    /--transplant is for a live run/,
+  ],
   ['core: a directory', ['core', dir], /a directory, expected an ELF core file/],
   ['core: an empty file', ['core', empty], /not an ELF file/],
   ['gen c --out a file', ['gen', 'c', '--out', empty], /not a directory/],
