@@ -12,8 +12,8 @@ export const examples = [
   ['sigframe sigreturn', 'about 220 edits on x86_64, ia32 rt and ia32 legacy frames, here'],
   ['sigframe sigreturn test/fixtures/sigreturn/amd-epyc-zen4', 'runs saved on another machine'],
   [
-    'sigframe sigreturn --transplant test/fixtures/frames/x86_64-sigusr1-vectors.json',
-    "also give this kernel an AMD Zen 4 frame's XSAVE image",
+    'sigframe sigreturn --transplant zen4/x86_64-sigusr1.json',
+    "also give this kernel another CPU's XSAVE image",
   ],
 ] as const satisfies readonly Example[];
 
