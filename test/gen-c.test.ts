@@ -34,7 +34,8 @@ writeFileSync(join(dir, 'sigframe.h'), cHeader());
 const STRICT = ['-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic'];
 
 function have(cmd: string): boolean {
-  const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });
+  // go has no --version: `go version`.
+  const r = spawnSync(cmd, [cmd === 'go' ? 'version' : '--version'], { encoding: 'utf8' });
   return !r.error && r.status === 0;
 }
 
