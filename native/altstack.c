@@ -30,15 +30,12 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "amx.h"
 #include "fpframe.h"
 
 #ifndef AT_MINSIGSTKSZ
 #define AT_MINSIGSTKSZ 51
 #endif
-#define ARCH_GET_XCOMP_SUPP 0x1021 /* arch/x86/include/uapi/asm/prctl.h */
-#define ARCH_GET_XCOMP_PERM 0x1022
-#define ARCH_REQ_XCOMP_PERM 0x1023
-#define XFEATURE_XTILEDATA 18
 
 #define REGION (256 * 1024)
 #define PAGE 4096

@@ -28,20 +28,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "amx.h"
+
 #ifndef SS_AUTODISARM
 #define SS_AUTODISARM (1U << 31) /* linux/signal.h; glibc's <signal.h> lacks it before 2.41 */
 #endif
 #define REGION (64 * 1024)
-#define ARCH_GET_XCOMP_SUPP 0x1021 /* arch/x86/include/uapi/asm/prctl.h */
-#define ARCH_REQ_XCOMP_PERM 0x1023
-#define XFEATURE_XTILEDATA 18
-#define XTILE_MASK (3ull << 17) /* TILECFG, TILEDATA */
 #define FAULT_ADDR 0x10
 
 /* The trampoline's input. Offsets are fixed: the assembly below reads them. */
@@ -188,30 +185,13 @@ __asm__(".text\n.globl sf_entry\nsf_entry:\n\tmovl %esp, entry_sp\n\tjmp handler
 #endif
 
 #ifdef __x86_64__
-/* Palette 1 with every tile at its largest, 16 rows × 64 bytes: TILEDATA is the eight tiles in order. */
 static unsigned char tilecfg[64] __attribute__((aligned(64)));
 static unsigned char tiles[8][1024] __attribute__((aligned(64)));
-
-static int amx_offered(void)
-{
-	uint64_t supp = 0;
-	return syscall(SYS_arch_prctl, ARCH_GET_XCOMP_SUPP, &supp) == 0 && (supp >> XFEATURE_XTILEDATA) & 1;
-}
 
 /* Called right before the trampoline: nothing in between touches tile state. */
 static void load_tiles(int release)
 {
-	__asm__ volatile("ldtilecfg %0\n"
-			 "tileloadd (%1,%2,1), %%tmm0\n"
-			 "tileloadd 1024(%1,%2,1), %%tmm1\n"
-			 "tileloadd 2048(%1,%2,1), %%tmm2\n"
-			 "tileloadd 3072(%1,%2,1), %%tmm3\n"
-			 "tileloadd 4096(%1,%2,1), %%tmm4\n"
-			 "tileloadd 5120(%1,%2,1), %%tmm5\n"
-			 "tileloadd 6144(%1,%2,1), %%tmm6\n"
-			 "tileloadd 7168(%1,%2,1), %%tmm7\n" ::"m"(tilecfg),
-			 "r"(tiles), "r"(64l)
-			 : "memory");
+	sf_tiles_load(tilecfg, (const unsigned char (*)[1024])tiles);
 	if (release)
 		__asm__ volatile("tilerelease" ::: "memory");
 }
@@ -349,15 +329,12 @@ static int capture(const char *dir, const struct scenario *s, uint64_t xcr0)
 		read_x87();
 #ifdef __x86_64__
 	if (s->amx) {
-		if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0)
+		if (sf_amx_request() != 0)
 			return -4;
-		tilecfg[0] = 1;
-		for (unsigned i = 0; i < 8; i++) {
-			tilecfg[16 + 2 * i] = 64;
-			tilecfg[48 + i] = 16;
+		sf_tiles_config(tilecfg);
+		for (unsigned i = 0; i < 8; i++)
 			for (unsigned j = 0; j < sizeof tiles[0]; j++)
 				tiles[i][j] = (unsigned char)(i * 37 + j * 5 + 0x13);
-		}
 	}
 #endif
 	t.init_area = (uintptr_t)xarea;
@@ -525,7 +502,7 @@ int main(int argc, char **argv)
 		{ "x86_64-amx-tiles", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 0, 1 },
 		{ "x86_64-amx-tiles-init", "x86_64", SIGUSR1, 1, 1, 0, vec, 0, 0, 0, 0, 2 },
 	};
-	int amx = amx_offered();
+	int amx = sf_amx_offered();
 #else
 	(void)vec;
 	(void)avx_state;

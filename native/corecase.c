@@ -45,6 +45,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "amx.h"
+
 #define ALTSTACK_SIZE (64 * 1024)
 #define THREAD_STACK_SIZE (128 * 1024)
 #define FILL 0xa5
@@ -70,7 +72,7 @@ _Static_assert(__builtin_offsetof(struct regs, vec) == 192, "vec offset");
 _Static_assert(__builtin_offsetof(struct regs, k) == 2240, "k offset");
 
 #ifdef __x86_64__
-/* Palette 1, every tile 16 rows × 64 bytes; each thread's tiles have their own pattern. */
+/* Palette 1, every tile 16 rows × 64 bytes (amx.h); each thread's tiles have their own pattern. */
 static unsigned char tilecfg[64] __attribute__((aligned(64)));
 static unsigned char main_tiles[8][1024] __attribute__((aligned(64)));
 static unsigned char thread_tiles[8][1024] __attribute__((aligned(64)));
@@ -78,29 +80,15 @@ static int amx;
 
 static void tile_patterns(unsigned char (*t)[1024], unsigned seed)
 {
-	tilecfg[0] = 1;
-	for (unsigned i = 0; i < 8; i++) {
-		tilecfg[16 + 2 * i] = 64;
-		tilecfg[48 + i] = 16;
+	for (unsigned i = 0; i < 8; i++)
 		for (unsigned j = 0; j < 1024; j++)
 			t[i][j] = (unsigned char)(seed + i * 41 + j * 11);
-	}
 }
 
 /* Called right before a trampoline: nothing between it and the trampoline touches tile state. */
 static void load_tiles(unsigned char (*t)[1024])
 {
-	__asm__ volatile("ldtilecfg %0\n"
-			 "tileloadd (%1,%2,1), %%tmm0\n"
-			 "tileloadd 1024(%1,%2,1), %%tmm1\n"
-			 "tileloadd 2048(%1,%2,1), %%tmm2\n"
-			 "tileloadd 3072(%1,%2,1), %%tmm3\n"
-			 "tileloadd 4096(%1,%2,1), %%tmm4\n"
-			 "tileloadd 5120(%1,%2,1), %%tmm5\n"
-			 "tileloadd 6144(%1,%2,1), %%tmm6\n"
-			 "tileloadd 7168(%1,%2,1), %%tmm7\n" ::"m"(tilecfg),
-			 "r"(t), "r"(64l)
-			 : "memory");
+	sf_tiles_load(tilecfg, (const unsigned char (*)[1024])t);
 }
 
 static void print_tiles(unsigned char (*t)[1024])
@@ -361,11 +349,12 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3) {
 #ifdef __x86_64__
-		if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) != 0) {
+		if (sf_amx_request() != 0) {
 			fprintf(stderr, "corecase: ARCH_REQ_XCOMP_PERM: %s\n", strerror(errno));
 			return 1;
 		}
 		amx = 1;
+		sf_tiles_config(tilecfg);
 		tile_patterns(main_tiles, 0x17);
 		tile_patterns(thread_tiles, 0x71);
 #else

@@ -29,6 +29,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "amx.h"
 #include "fpframe.h"
 
 /* uapi/asm/ucontext.h */
@@ -59,7 +60,6 @@ struct ctx {
 
 static uint32_t ymm_offset; /* CPUID.(0xD,2).EBX: where the upper halves of ymm0-15 are */
 static uint32_t tilecfg_offset, tiledata_offset; /* CPUID.(0xD,17/18).EBX */
-#define XTILE_MASK (3ull << 17)
 static uint64_t xcr0;
 static unsigned foreign_bit; /* an XSAVE feature bit this CPU's XCR0 does not have */
 
@@ -503,7 +503,7 @@ static void child(int kind)
 		_exit(2);
 #ifdef __x86_64__
 	if (kind & KAMX) {
-		if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) != 0)
+		if (sf_amx_request() != 0)
 			_exit(2);
 		load_tmm0();
 	}
@@ -762,8 +762,7 @@ int main(int argc, char **argv)
 #ifdef __x86_64__
 	int printed = 0, printed_amx = 0;
 	run(K64, "x86_64", &first, &printed);
-	uint64_t supp = 0;
-	if (syscall(SYS_arch_prctl, 0x1021 /* ARCH_GET_XCOMP_SUPP */, &supp) == 0 && (supp >> 18) & 1) {
+	if (sf_amx_offered()) {
 		__cpuid_count(0xd, 17, a, b, c, d);
 		tilecfg_offset = b;
 		__cpuid_count(0xd, 18, a, b, c, d);
