@@ -11,7 +11,7 @@ import { deliveryMinimum, sigaltstackMinAccepted } from '../src/kernel/signal.js
 import { taskFpu } from '../src/kernel/task.js';
 import { kernelXfeatures } from '../src/kernel/xstate.js';
 import { compareWithKernel } from '../src/report/measure.js';
-import { hostSkipReason, targetSkipReason } from './support/helpers.js';
+import { amxSkipReason, hostSkipReason, targetSkipReason } from './support/helpers.js';
 
 // Live: native/altstack.c finds by experiment, one child process per try, the smallest alt stack
 // the running kernel delivers a signal on (for eleven top residues), what sigaltstack() accepts,
@@ -75,14 +75,9 @@ describe('signal delivery on the live kernel', { skip }, () => {
     assert.equal(s.errno_below, 12);
   });
 
-  const noAmx = () => {
-    const supp = probeHost().xcompSupp;
-    return supp !== undefined && (supp >> 18n) & 1n
-      ? undefined
-      : 'this CPU/kernel offers no AMX; the permission rules are checked against the Sapphire Rapids profile instead';
-  };
   test('AMX: permission thresholds and frames before/after the first tile instruction', {
-    skip: skip ?? noAmx(),
+    skip:
+      skip ?? amxSkipReason('the permission rules are checked against the Sapphire Rapids profile instead'),
   }, () => {
     const amx = run64().amx;
     assert.ok(amx, 'the helper reports AMX');

@@ -17,14 +17,13 @@ import { type ElfCore, readElfCore } from '../src/core/elf.js';
 import type { CoreReport, CoreThread } from '../src/core/report.js';
 import { stripCore } from '../src/core/strip.js';
 import type { CorecaseInfo, CorecasePatterns } from '../src/host/core.js';
-import { probeHost } from '../src/host/probe.js';
 import { openCore, readCoreFile } from '../src/io/core-file.js';
 import { loadProfile } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { atMinsigstksz } from '../src/kernel/signal.js';
 import { systemTarget } from '../src/kernel/system.js';
 import { DecodeError } from '../src/schema/errors.js';
-import { cli, fixture, hostSkipReason } from './support/helpers.js';
+import { amxSkipReason, cli, fixture, hostSkipReason } from './support/helpers.js';
 
 // Cores the kernel (and gdb's gcore) wrote of native/corecase.c: a thread spinning with known
 // registers, and the main thread's SIGUSR1 frame on its alt stack, holding the main thread's
@@ -318,10 +317,6 @@ describe('sigframe core: the CLI', () => {
 
 describe('sigframe core: live, on this host', () => {
   const skip = hostSkipReason();
-  const noAmx = () => {
-    const supp = probeHost().xcompSupp;
-    return supp !== undefined && (supp >> 18n) & 1n ? undefined : 'this CPU/kernel offers no AMX';
-  };
   for (const [abi, how] of [
     ['x86_64', 'kernel'],
     ['ia32', 'kernel'],
@@ -335,7 +330,7 @@ describe('sigframe core: live, on this host', () => {
           ? 'the kernel'
           : 'the kernel, both threads holding tiles';
     test(`${abi} core written by ${title}`, {
-      skip: skip ?? (how === 'kernel-amx' ? noAmx() : undefined),
+      skip: skip ?? (how === 'kernel-amx' ? amxSkipReason() : undefined),
     }, async (t) => {
       const host = await import('../src/host/core.js');
       const { emulatedCpu } = await import('../src/host/probe.js');

@@ -10,7 +10,6 @@ import { kernelEras } from '../layouts/kernels.js';
 import type { CpuidRecord } from '../src/cpuid/records.js';
 import { cHeader } from '../src/gen/c.js';
 import { cOverflowChecks, kernelVersionCode, kindNames } from '../src/gen/tables.js';
-import { probeHost } from '../src/host/probe.js';
 import { builtinProfileNames, loadBuiltinProfile } from '../src/io/profiles.js';
 import { chooseKernel } from '../src/kernel/eras.js';
 import { maxFrameSize } from '../src/kernel/signal.js';
@@ -22,7 +21,7 @@ import { sizeReport } from '../src/report/size.js';
 import { DEFAULT_TOP_ALIGN } from '../src/report/terms.js';
 import { InputError } from '../src/schema/errors.js';
 import { arbitraryProfile } from '../src/testing/profiles.js';
-import { cli, hostSkipReason, root, targetSkipReason } from './support/helpers.js';
+import { amxSkipReason, cli, hostSkipReason, root, targetSkipReason } from './support/helpers.js';
 
 /**
  * sigframe.h against the TypeScript model it is generated from, case by case through a small C
@@ -306,13 +305,9 @@ describe('sigframe.h on this machine: sigframe_sizes_now() against sigframe size
     const skip = hostSkip ?? build(cc, flag, 'sizes_now.c', bin);
     const abi = flag === '-m64' ? 'x86_64' : 'ia32';
     // Where the CPU offers AMX, the 64-bit driver also runs after ARCH_REQ_XCOMP_PERM and after a tile instruction.
-    const amxSkip = () => {
-      const supp = probeHost().xcompSupp;
-      return supp !== undefined && (supp >> 18n) & 1n ? undefined : 'this CPU/kernel offers no AMX';
-    };
     for (const amx of flag === '-m64' ? (['none', 'permitted', 'used'] as const) : (['none'] as const))
       test(`${flag}${amx === 'none' ? '' : `, AMX ${amx}`}: the numbers of \`sigframe size --abi ${abi}${amx === 'none' ? '' : ` --amx ${amx}`}\`, and the kernel delivers on min_altstack bytes, not on one less`, {
-        skip: skip ?? (amx === 'none' ? undefined : amxSkip()),
+        skip: skip ?? (amx === 'none' ? undefined : amxSkipReason()),
       }, () => {
         const r = spawnSync(bin, amx === 'none' ? [] : [amx], { encoding: 'utf8' });
         assert.equal(r.status, 0, r.stderr || r.stdout);

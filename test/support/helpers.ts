@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XFEATURE_MASK } from '../../layouts/xfeatures.js';
 import type { SignalState } from '../../src/frame/state.js';
+import { probeHost } from '../../src/host/probe.js';
 import { INIT_PKRU_VALUE } from '../../src/kernel/task.js';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -18,6 +19,16 @@ export function hostSkipReason(): string | undefined {
   const cc = spawnSync(process.env.CC ?? 'cc', ['--version'], { encoding: 'utf8' });
   if (cc.error || cc.status !== 0) return 'no C compiler (cc) to build the probe';
   return undefined;
+}
+
+/**
+ * Why a live AMX test cannot run here (call it only where hostSkipReason() is undefined): the
+ * kernel must offer tile data (ARCH_GET_XCOMP_SUPP, as the probe reads it).
+ */
+export function amxSkipReason(instead?: string): string | undefined {
+  const supp = probeHost().xcompSupp;
+  if (supp !== undefined && (supp >> 18n) & 1n) return undefined;
+  return `this CPU/kernel offers no AMX${instead ? `; ${instead}` : ''}`;
 }
 
 /** Compiles a C snippet for a target (-m64/-m32/-mx32) with -fsyntax-only; returns the outcome. */
