@@ -258,11 +258,14 @@ describe('locate(): one test for the usual frame, the checked body for the rest'
         caller();
         console.log('CASE ' + name + ' ' + I[1]);
       }`;
+    // Every optimisation on the main thread: a background compile's trace lines could otherwise land
+    // in the middle of a caller's, which one run here showed.
     const r = spawnSync(
       process.execPath,
       [
         '--allow-natives-syntax',
         '--trace-turbo-inlining',
+        '--no-concurrent-recompilation',
         '--import',
         'tsx',
         '--input-type=module',
