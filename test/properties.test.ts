@@ -341,7 +341,12 @@ describe('FrameWriter', () => {
         const reader = frameReader(t);
         const file = reader.registerFile();
         reader.readInto(want.bytes, want.address, file);
-        const fromFile = w.write({ registers: file, xsave: image });
+        // Into an output 8 bytes into its buffer, between guard bytes: the writer's views span
+        // the output alone, from its own start.
+        const host = new Uint8Array(got.length + 16).fill(0xa5);
+        const fromFile = w.write({ registers: file, xsave: image }, host.subarray(8, 8 + got.length));
+        const guards = [...host.subarray(0, 8), ...host.subarray(8 + got.length)];
+        assert.deepEqual(guards, new Array(16).fill(0xa5), 'the bytes around the output');
         for (let i = 0; i < got.length; i++) {
           if (want.written[i]) {
             assert.equal(got[i], want.bytes[i], `byte ${i}`);

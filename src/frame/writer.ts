@@ -161,8 +161,14 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   const keep = (a: Access, f: { offset: number; size: number }) =>
     inlinePre ? constants(a, f.offset, f.offset + f.size) : '';
   const value = (size: number) => (size === 8 ? "typeof v === 'bigint' ? v : BigInt(v)" : 'Number(v)');
-  const body = (a: Access) => `
-  ${a.bases('o', scAlign, 'writeSlow(regs, out)')}
+  // Both bodies write through views of `out` alone (compileAccess's 'array' span), from its
+  // start: constant indices. The fast one needs `out` aligned in its buffer as the frame is.
+  const enter = (fast: boolean) =>
+    fast ? `if ((OFF & ${scAlign - 1}) !== 0) return writeSlow(regs, out);` : '';
+  const body = (a: Access, fast: boolean) => `
+  ${enter(fast)}
+  const o = 0;
+  ${a.bases('o', scAlign, null)}
   ${pre(a)}
   const x = regs.xsave;
   if (x !== undefined) {
@@ -235,14 +241,14 @@ function compileWriter(tpl: BuiltFrame, t: FrameTarget): FrameWriter['write'] {
   const prologue = `
   if (out === undefined) out = new Uint8Array(${size});
   else if (out.length !== ${size}) E.size(out.length);
-  if (out !== LAST) views(out);
-  const o = OFF;`;
+  if (out !== LAST) views(out);`;
   return compileAccess(
     (fast, slow) => `
-function writeSlow(regs, out) {${prologue}${body(slow)}
+function writeSlow(regs, out) {${prologue}${body(slow, false)}
 }
-return function write(regs, out) {${prologue}${body(fast)}
+return function write(regs, out) {${prologue}${body(fast, true)}
 };`,
     scope,
+    'array',
   ) as FrameWriter['write'];
 }

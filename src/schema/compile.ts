@@ -2,8 +2,9 @@
  * Code generation for the compiled frame reader and writer (view.ts, writer.ts): the same body is
  * emitted twice, once with typed-array element accesses at constant indices — what V8 compiles to
  * plain loads and stores, 64-bit values unboxed — and once through a DataView, for input that is
- * not aligned as the kernel aligns a frame. Both index the whole ArrayBuffer by absolute byte
- * position; the views are made once per buffer, not per frame.
+ * not aligned as the kernel aligns a frame. The reader's views span the whole ArrayBuffer, indexed
+ * by absolute byte position, as a caller's own views are; the writer's span its output array alone.
+ * The views are made once per array, not per frame.
  */
 export interface Access {
   /**
@@ -58,13 +59,31 @@ function fast(): Access {
 
 /**
  * Compiles `source(fast, slow)` — a function body that returns the compiled function — with the
- * view variables U8…U64 and DV in scope, and `views(bytes)` to point them at the buffer of `bytes`
- * (then `OFF` is its byteOffset); call it when `bytes !== LAST`.
+ * view variables U8…U64 and DV in scope, and `views(bytes)` to point them at `bytes` (then `OFF` is
+ * its byteOffset): at its whole buffer, or with span 'array' at the array alone; call it when
+ * `bytes !== LAST`.
  */
 export function compileAccess(
   source: (fast: Access, slow: Access) => string,
   scope: Readonly<Record<string, unknown>>,
+  span: 'buffer' | 'array' = 'buffer',
 ): unknown {
+  // 'array': the views cover only the array, from its start, so the bodies index from 0 — at
+  // constant indices, where V8's stores need no index arithmetic. U16…U64 exist where the
+  // array's byteOffset (OFF) is aligned for them: the fast body must test OFF before it runs.
+  const typed =
+    span === 'buffer'
+      ? `U8 = new Uint8Array(buffer);
+  U16 = new Uint16Array(buffer, 0, buffer.byteLength >>> 1);
+  U32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  U64 = new BigUint64Array(buffer, 0, buffer.byteLength >>> 3);
+  DV = new DataView(buffer);`
+      : `const n = bytes.length;
+  U8 = bytes;
+  U16 = (OFF & 1) === 0 ? new Uint16Array(buffer, OFF, n >>> 1) : undefined;
+  U32 = (OFF & 3) === 0 ? new Uint32Array(buffer, OFF, n >>> 2) : undefined;
+  U64 = (OFF & 7) === 0 ? new BigUint64Array(buffer, OFF, n >>> 3) : undefined;
+  DV = new DataView(buffer, OFF, n);`;
   const prelude = `"use strict";
 var LAST = null, OFF = 0, U8, U16, U32, U64, DV; // var: no TDZ checks at each use
 function views(bytes) {
@@ -72,11 +91,7 @@ function views(bytes) {
   LAST = bytes;
   OFF = bytes.byteOffset;
   const buffer = bytes.buffer;
-  U8 = new Uint8Array(buffer);
-  U16 = new Uint16Array(buffer, 0, buffer.byteLength >>> 1);
-  U32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
-  U64 = new BigUint64Array(buffer, 0, buffer.byteLength >>> 3);
-  DV = new DataView(buffer);
+  ${typed}
 }
 `;
   const names = Object.keys(scope);
