@@ -132,31 +132,41 @@ function registerFileConsumer(reader: FrameReader, file: FrameRegisterFile): () 
 /**
  * The same through locate(): the caller's own views of the input's buffer at the positions it
  * returns, nothing copied — every sigcontext member, sw_reserved, XSTATE_BV, each component's place.
+ * Each view is indexed by the position shifted once (`b8 = b >>> 3`) plus a constant per member,
+ * as README shows: `(b + offset) >>> 3` per member costs a shift each.
  */
 function zeroCopyConsumer(reader: FrameReader, bytes: Uint8Array, address: bigint): () => void {
   const o = reader.offsets;
   const buffer = bytes.buffer;
   // An ia32 frame is 4-aligned: its 64-bit members are read as two 32-bit halves.
   const aligned8 = reader.layout.target.kind === 'x86_64';
-  const narrowAt = (base: string, off: number, size: number): string[] =>
-    size === 8
-      ? [`U32[(${base} + ${off}) >>> 2]`, `U32[(${base} + ${off + 4}) >>> 2]`]
-      : [size === 4 ? `U32[(${base} + ${off}) >>> 2]` : `U16[(${base} + ${off}) >>> 1]`];
   type M = { offset: number; size: number };
+  const at = (base: string, size: 2 | 4 | 8, offset: number) => {
+    if (offset % size !== 0)
+      throw new Error(`a ${size}-byte member at ${offset} is not aligned for its view`);
+    return `${({ 2: 'U16', 4: 'U32', 8: 'U64' } as const)[size]}[${base}${size} + ${offset / size}]`;
+  };
+  const narrowAt = (base: string, m: M): string[] =>
+    m.size === 8
+      ? [at(base, 4, m.offset), at(base, 4, m.offset + 4)]
+      : [at(base, m.size === 4 ? 4 : 2, m.offset)];
   const wide = (list: M[], base: string) =>
-    aligned8 ? list.filter((m) => m.size === 8).map((m) => `U64[(${base} + ${m.offset}) >>> 3]`) : [];
+    aligned8 ? list.filter((m) => m.size === 8).map((m) => at(base, 8, m.offset)) : [];
   const narrow = (list: M[], base: string) =>
-    list.filter((m) => !aligned8 || m.size !== 8).flatMap((m) => narrowAt(base, m.offset, m.size));
+    list.filter((m) => !aligned8 || m.size !== 8).flatMap((m) => narrowAt(base, m));
   const sc = Object.values(o.sigcontext);
   const sw = [...Object.values(o.swReserved), { offset: o.xstateBv, size: 8 }];
   const xor = (xs: string[], zero: string) => (xs.length ? xs.join(' ^ ') : zero);
+  const shifts = (v: string) => `const ${v}2 = ${v} >>> 1, ${v}4 = ${v} >>> 2, ${v}8 = ${v} >>> 3;`;
   const body = `const I = new Int32Array(reader.indexLength);
      return () => {
        reader.locate(bytes, address, I);
        const b = I[0], x = I[1];
+       ${shifts('b')}
        S[0] ^= ${xor(wide(sc, 'b'), '0n')};
        N[0] ^= ${xor(narrow(sc, 'b'), '0')};
        if (x >= 0) {
+         ${shifts('x')}
          S[0] ^= ${xor(wide(sw, 'x'), '0n')};
          N[0] ^= ${xor([...narrow(sw, 'x'), ...o.components.map((_, i) => `I[${2 + i}]`)], '0')};
        }
