@@ -135,7 +135,12 @@ function registerFileConsumer(reader: FrameReader, file: FrameRegisterFile): () 
  * Each view is indexed by the position shifted once (`b8 = b >>> 3`) plus a constant per member,
  * as README shows: `(b + offset) >>> 3` per member costs a shift each.
  */
-function zeroCopyConsumer(reader: FrameReader, bytes: Uint8Array, address: bigint): () => void {
+function zeroCopyConsumer(
+  reader: FrameReader,
+  bytes: Uint8Array,
+  address: bigint,
+  part: 'both' | 'locate' | 'loads' = 'both',
+): () => void {
   const o = reader.offsets;
   const buffer = bytes.buffer;
   // An ia32 frame is 4-aligned: its 64-bit members are read as two 32-bit halves.
@@ -158,9 +163,22 @@ function zeroCopyConsumer(reader: FrameReader, bytes: Uint8Array, address: bigin
   const sw = [...Object.values(o.swReserved), { offset: o.xstateBv, size: 8 }];
   const xor = (xs: string[], zero: string) => (xs.length ? xs.join(' ^ ') : zero);
   const shifts = (v: string) => `const ${v}2 = ${v} >>> 1, ${v}4 = ${v} >>> 2, ${v}8 = ${v} >>> 3;`;
+  // The parts timed alone, for the profile: locate() folding only its positions, and the loads
+  // at positions located once, before the loop.
+  const locate = 'reader.locate(bytes, address, I);';
+  if (part === 'locate')
+    return new Function(
+      'reader',
+      'bytes',
+      'address',
+      'N',
+      `const I = new Int32Array(reader.indexLength);
+     return () => { ${locate} N[0] ^= I[0] ^ I[1]; };`,
+    )(reader, bytes, address, SINK32);
   const body = `const I = new Int32Array(reader.indexLength);
+     ${part === 'loads' ? locate : ''}
      return () => {
-       reader.locate(bytes, address, I);
+       ${part === 'loads' ? '' : locate}
        const b = I[0], x = I[1];
        ${shifts('b')}
        S[0] ^= ${xor(wide(sc, 'b'), '0n')};
@@ -286,8 +304,11 @@ function meters(c: Case) {
   const registers = reader.registerFile();
   reader.readInto(bytes, address, registers);
   const out = new Uint8Array(writer.template.bytes.length);
+  const writeRequest = { registers, xsave };
   return {
     locate: meter(zeroCopy),
+    locateAlone: meter(zeroCopyConsumer(reader, bytes, address, 'locate')),
+    loadsAlone: meter(zeroCopyConsumer(reader, bytes, address, 'loads')),
     readInto: meter(() => {
       reader.readInto(bytes, address, file);
       fold();
@@ -311,8 +332,9 @@ function meters(c: Case) {
     buildFrame: meter(() => {
       buildFrame(c.state, c.t);
     }),
+    // The request made once, as the readers' index and register file are: C allocates nothing.
     write: meter(() => {
-      writer.write({ registers, xsave }, out);
+      writer.write(writeRequest, out);
     }),
   };
 }
@@ -385,6 +407,9 @@ const frames = all.map((c, i) => {
     decodeframe_per_s: rate('decodeFrame'),
     decodeframe_all_per_s: rate('decodeFrameAll'),
     locate_per_s: rate('locate'),
+    // The profile of a zero-copy read, in ns a frame: locate() alone, the consumer's loads alone.
+    locate_alone_ns: 1e9 / rate('locateAlone'),
+    loads_alone_ns: 1e9 / rate('loadsAlone'),
     readinto_per_s: rate('readInto'),
     writer_per_s: rate('write'),
     buildframe_per_s: rate('buildFrame'),
@@ -547,6 +572,10 @@ const result = {
   },
 };
 
+// --save FILE: the --json object into FILE as well, so one run gives README its table and the ranges.
+const saveAt = process.argv.indexOf('--save');
+if (saveAt > 0)
+  writeFileSync(process.argv[saveAt + 1] ?? 'bench.json', `${JSON.stringify(result, null, 2)}\n`);
 if (process.argv.includes('--json')) console.log(JSON.stringify(result, null, 2));
 else {
   const fmt = (n: unknown) =>
@@ -592,6 +621,15 @@ else {
     `\nmedians of ${ROUNDS} rounds, C and JS interleaved, ${WINDOW} CPU-s windows; ranges in --json (${result.machine.cpu}, ${result.machine.cores} cores, load ${result.machine.loadavg.join(' ')}, Node ${process.version})`,
   );
   console.log(`JS floor (the C reference's loads in JS, no checks): ${r(result.floor_vs_c_range)} of C`);
+  console.log(
+    `ns a frame, locate() alone + the consumer's loads alone | all | C checked: ${result.frames
+      .filter((f) => f.c_checked_decode_per_s)
+      .map(
+        (f) =>
+          `${f.name.replace(/^x86_64-/, '')} ${fmt(f.locate_alone_ns)} + ${fmt(f.loads_alone_ns)} | ${fmt(1e9 / f.locate_per_s)} | ${fmt(1e9 / f.c_checked_decode_per_s!)}`,
+      )
+      .join('; ')}`,
+  );
   console.log(`ia32 writer: ${fmt(result.ia32_writer_vs_x86_64)} of the x86_64 writers' frames/s`);
   console.log(
     `size --all --profiles (1,000 files): ${result.size_all_ms} ms from the installed command (11 CPU models), ${result.size_all_distinct_cpuids_ms} ms (1,000 distinct CPUIDs, APIC IDs differing); library ${Object.entries(
