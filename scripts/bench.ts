@@ -77,12 +77,20 @@ function cpuMs(): number {
 }
 
 /**
+ * Generated code with a source of its own: V8 caches `new Function` by its source text, and
+ * functions made from one cached source share their type feedback, so a call site in them sees
+ * every closure any of them was given (a "wrong call target" deopt each time another is).
+ */
+let sources = 0;
+const unique = (body: string) => `${body}\n// source ${++sources}`;
+
+/**
  * A meter for `fn`: each call measures calls per CPU second over one window. Each meter has its
  * own compiled loop: a loop shared by every measurement sees many closures, and V8 then calls
  * `fn` without inlining it, which alone costs more than the C reference's whole decode.
  */
 function meter(fn: () => void): () => number {
-  const loop = new Function('fn', 'n', 'for (let i = 0; i < n; i++) fn();') as (
+  const loop = new Function('fn', 'n', unique('for (let i = 0; i < n; i++) fn();')) as (
     f: () => void,
     n: number,
   ) => void;
@@ -121,11 +129,11 @@ function registerFileConsumer(reader: FrameReader, file: FrameRegisterFile): () 
     'file',
     'S',
     'N',
-    `return () => {
+    unique(`return () => {
        const q = file.u64, n = file.num;
        S[0] ^= ${q.join(' ^ ')};
        N[0] ^= ${n.map((x) => `${x} | 0`).join(' ^ ')};
-     };`,
+     };`),
   )(file, SINK64, SINK32);
 }
 
@@ -172,8 +180,8 @@ function zeroCopyConsumer(
       'bytes',
       'address',
       'N',
-      `const I = new Int32Array(reader.indexLength);
-     return () => { ${locate} N[0] ^= I[0] ^ I[1]; };`,
+      unique(`const I = new Int32Array(reader.indexLength);
+     return () => { ${locate} N[0] ^= I[0] ^ I[1]; };`),
     )(reader, bytes, address, SINK32);
   const body = `const I = new Int32Array(reader.indexLength);
      ${part === 'loads' ? locate : ''}
@@ -189,7 +197,7 @@ function zeroCopyConsumer(
          N[0] ^= ${xor([...narrow(sw, 'x'), ...o.components.map((_, i) => `I[${2 + i}]`)], '0')};
        }
      };`;
-  return new Function('reader', 'bytes', 'address', 'U64', 'U32', 'U16', 'S', 'N', body)(
+  return new Function('reader', 'bytes', 'address', 'U64', 'U32', 'U16', 'S', 'N', unique(body))(
     reader,
     bytes,
     address,
