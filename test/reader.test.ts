@@ -192,6 +192,10 @@ describe('locate(): one test for the usual frame, the checked body for the rest'
       ['fpstate below the frame', d.frame, d.frame - 64n],
       ['fpstate 4 GiB above', d.frame, d.frame + BigInt(fx) + 0x1_0000_0000n],
       ['fpstate at the frame', d.frame, d.frame],
+      // in the same 4 GiB, 2^31 - 1 and 2^31 above: the fast test's int32 difference turns negative
+      // at 2^31, which must go to the checked body, not wrap to a position in the input
+      ['fpstate 2^31 - 1 above', 0x7fff_0000_1000n, 0x7fff_0000_1000n + 0x7fff_ffffn],
+      ['fpstate 2^31 above', 0x7fff_0000_1000n, 0x7fff_0000_1000n + 0x8000_0000n],
     ];
     const want: Record<string, string> = {};
     for (const [what, address, fp] of cases) {

@@ -268,11 +268,11 @@ function compileReader(layout: FrameLayout): FrameReader {
   // frame in the same 4 GiB (the high halves equal) by less than 2^31; else 0, and the checked body
   // sorts it out. Int32 arithmetic only: the difference of two uint32 loads is a double to V8, and
   // converting it and comparing as doubles took a third of locate(); `| 0` keeps it int32 and turns
-  // a difference of 2^31 or more negative, which the test below sends to the checked body.
+  // a difference of 2^31 or more negative, which the `fx > 0` test below sends to the checked body.
   const fpOffset = (a: Access) => `${fpWords(a)}
     ${ADDRESS_HALVES}
     const d = (fpLo - AH[0]) | 0;
-    const fx = (fpLo | fpHi) !== 0 && fpHi === AH[1] && fpLo >= AH[0] && d >= 0 ? ${l.fsaveHeader ? `(d + ${l.fsaveHeader}) | 0` : 'd'} : 0;`;
+    const fx = (fpLo | fpHi) !== 0 && fpHi === AH[1] && fpLo >= AH[0] ? ${l.fsaveHeader ? `(d + ${l.fsaveHeader}) | 0` : 'd'} : 0;`;
   // locate() as V8 inlines it into the caller's loop (under its 460-byte bytecode limit): one test
   // for the usual frame — aligned, FP state in an XSAVE image wholly inside the input — and
   // anything else to the checked body above (through the DataView), which gives the same
