@@ -582,8 +582,12 @@ const result = {
 
 // --save FILE: the --json object into FILE as well, so one run gives README its table and the ranges.
 const saveAt = process.argv.indexOf('--save');
+const saveTo = process.argv[saveAt + 1];
 if (saveAt > 0)
-  writeFileSync(process.argv[saveAt + 1] ?? 'bench.json', `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(
+    saveTo === undefined || saveTo.startsWith('--') ? 'bench.json' : saveTo,
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
 if (process.argv.includes('--json')) console.log(JSON.stringify(result, null, 2));
 else {
   const fmt = (n: unknown) =>
